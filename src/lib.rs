@@ -1,0 +1,89 @@
+//! rollguard watches every release of a service and, when the release breaks
+//! the service, rolls it back by itself, or, in shadow mode, says exactly
+//! when and why it would have.
+//!
+//! # Layout
+//!
+//! - [`config`]: the TOML file as typed structs, validated as a whole, every
+//!   error with its key path and line.
+//! - [`model`]: plain data in the runbook's words (severity, data impact,
+//!   decision, mode).
+//! - [`journal`]: the durable, append-only record of every event; what makes
+//!   a crash harmless.
+//! - [`metrics`]: rollguard's own Prometheus metrics.
+//! - [`state`]: what the running daemon knows, shared with the HTTP API.
+//! - [`watchdog`]: one task per target; the only place that spawns
+//!   long-lived tasks.
+//! - [`api`]: HTTP: health, readiness, metrics, status, events, control.
+//! - [`daemon`]: start-up, signals (reload, shutdown), sd_notify, shutdown.
+//! - [`telemetry`]: logs via tracing, text or JSON.
+//! - [`client`]: the CLI's side of the HTTP API (`rollguard status`).
+//!
+//! Dependencies point one way: `daemon -> {watchdog, api} -> {journal,
+//! metrics, state} -> {config, model}`.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod client;
+pub mod config;
+pub mod daemon;
+pub mod journal;
+pub mod metrics;
+pub mod model;
+pub mod state;
+pub mod telemetry;
+pub mod watchdog;
+
+/// Exit code of a bad configuration (sysexits' EX_CONFIG); systemd's unit
+/// lists it in RestartPreventExitStatus so a broken file is not retried.
+pub const EXIT_BAD_CONFIG: i32 = 78;
+
+/// Everything that can stop the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration file is wrong.
+    #[error("{0}")]
+    Config(#[from] config::ConfigErrors),
+    /// The journal cannot be opened or written.
+    #[error("journal: {0}")]
+    Journal(#[from] journal::JournalError),
+    /// The HTTP API cannot listen.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The configured address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Any other I/O failure, with what was being done.
+    #[error("{context}: {source}")]
+    Io {
+        /// What rollguard was doing.
+        context: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// A short, stable label for metrics and exit-code mapping.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "config",
+            Error::Journal(_) => "journal",
+            Error::Listen { .. } => "listen",
+            Error::Io { .. } => "io",
+        }
+    }
+
+    /// The process exit code this error ends with.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) => EXIT_BAD_CONFIG,
+            _ => 1,
+        }
+    }
+}
