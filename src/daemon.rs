@@ -1,1 +1,289 @@
-//! Daemon lifecycle.
+//! The daemon's lifecycle: start-up, the control loop (signals, reloads,
+//! systemd's watchdog), and a graceful stop.
+//!
+//! - SIGTERM / SIGINT: stop taking new ticks, let running work finish within
+//!   `daemon.shutdown_grace`, record what was interrupted, exit 0.
+//! - SIGHUP (or `POST /api/v1/reload`): re-read the file; a bad file is
+//!   logged, counted and journaled, and the old configuration keeps running;
+//!   a good one is applied without forgetting releases in progress.
+//! - sd_notify: READY=1 once serving, WATCHDOG=1 while the control loop is
+//!   alive (when systemd asked for it), RELOADING=1 / READY=1 around a
+//!   reload, STOPPING=1 on the way out.
+
+use crate::config::{self, Config, ConfigError, ConfigErrors};
+use crate::journal::{Event, Journal};
+use crate::state::{ApiToken, Control, State};
+use crate::watchdog::Watchdogs;
+use crate::{Error, api};
+use futures_util::StreamExt;
+use sd_notify::NotifyState;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// OS signals as the daemon understands them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    Reload,
+    Shutdown,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. `config` has been loaded from
+/// `config_path`, which SIGHUP re-reads.
+pub async fn run(config_path: PathBuf, config: Config) -> Result<(), Error> {
+    let signals = signal_hook_tokio::Signals::new([SIGHUP, SIGINT, SIGTERM]).map_err(|e| {
+        Error::Io {
+            context: "cannot install signal handlers".to_owned(),
+            source: e,
+        }
+    })?;
+    // Only SIGHUP, SIGINT and SIGTERM are registered.
+    let signals = signals.map(|s| match s {
+        SIGHUP => Signal::Reload,
+        _ => Signal::Shutdown,
+    });
+    Daemon::start(config_path, config).await?.serve(signals).await
+}
+
+/// A started daemon: journal open, API listening, watchdogs running.
+struct Daemon {
+    config_path: PathBuf,
+    state: State,
+    watchdogs: Watchdogs,
+    control: mpsc::Receiver<Control>,
+    stop_api: watch::Sender<bool>,
+    api: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Daemon {
+    async fn start(config_path: PathBuf, config: Config) -> Result<Daemon, Error> {
+        let token = read_token(&config)?;
+        let (journal, recovery) = Journal::open(&config.daemon.state_dir)?;
+        tracing::info!(
+            state_dir = %config.daemon.state_dir.display(),
+            recovery = ?recovery,
+            "Opened the journal"
+        );
+        let listener = tokio::net::TcpListener::bind(config.daemon.listen)
+            .await
+            .map_err(|source| Error::Listen {
+                addr: config.daemon.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Listen {
+            addr: config.daemon.listen,
+            source,
+        })?;
+        let (control_tx, control) = mpsc::channel(8);
+        let config = Arc::new(config);
+        let state = State::new(config.clone(), token, journal, control_tx);
+        record(
+            &state,
+            Event::DaemonStarted {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+        )
+        .await?;
+
+        let (stop_api, api_stopped) = watch::channel(false);
+        let api = tokio::spawn(api::serve(listener, state.clone(), async move {
+            let mut stopped = api_stopped;
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
+        let watchdogs = Watchdogs::start(state.clone(), &config);
+        state.set_ready(true);
+        let status = format!(
+            "Watching {} target(s); API on http://{addr}",
+            config.targets.len()
+        );
+        notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
+        tracing::info!(
+            %addr,
+            targets = config.targets.len(),
+            mode = %config.daemon.mode,
+            "rollguard is running"
+        );
+        Ok(Daemon {
+            config_path,
+            state,
+            watchdogs,
+            control,
+            stop_api,
+            api,
+        })
+    }
+
+    async fn serve(
+        mut self,
+        signals: impl futures_util::Stream<Item = Signal> + Unpin,
+    ) -> Result<(), Error> {
+        let mut signals = signals;
+        // Ping at half the period systemd asked for; never when it did not.
+        let watchdog_period = sd_notify::watchdog_enabled().map(|usec| usec / 2);
+        let mut watchdog =
+            tokio::time::interval(watchdog_period.unwrap_or(Duration::from_secs(3600)));
+        loop {
+            tokio::select! {
+                signal = signals.next() => match signal {
+                    Some(Signal::Reload) => {
+                        let _ = self.reload().await;
+                    }
+                    Some(Signal::Shutdown) | None => break,
+                },
+                Some(control) = self.control.recv() => match control {
+                    Control::Reload { reply } => {
+                        let outcome = self.reload().await;
+                        let _ = reply.send(outcome);
+                    }
+                },
+                _ = watchdog.tick(), if watchdog_period.is_some() => {
+                    notify(&[NotifyState::Watchdog]);
+                }
+            }
+        }
+        self.stop().await
+    }
+
+    /// Re-reads the configuration file and applies it if it is valid.
+    async fn reload(&mut self) -> Result<(), String> {
+        notify(&[NotifyState::Reloading]);
+        let outcome = load_for_reload(&self.config_path, &self.state.config());
+        let result = match outcome {
+            Ok((config, token)) => {
+                let config = Arc::new(config);
+                self.state.set_config(config.clone(), token);
+                self.watchdogs.apply(&config);
+                tracing::info!(
+                    file = %self.config_path.display(),
+                    targets = config.targets.len(),
+                    "Applied the reloaded configuration"
+                );
+                Ok(())
+            }
+            Err(errors) => {
+                let message = errors.to_string();
+                tracing::error!(
+                    file = %self.config_path.display(),
+                    error = %message,
+                    "The new configuration is invalid; the previous one keeps running"
+                );
+                Err(message)
+            }
+        };
+        self.state.metrics().reload(result.is_ok());
+        let event = Event::ConfigReloaded {
+            ok: result.is_ok(),
+            message: result.as_ref().err().cloned(),
+        };
+        if let Err(error) = record(&self.state, event).await {
+            tracing::error!(%error, "Cannot journal the configuration reload");
+        }
+        notify(&[NotifyState::Ready]);
+        result
+    }
+
+    /// Stops gracefully: not ready, no new ticks, running work gets the grace
+    /// period, then the API stops and the journal says so.
+    async fn stop(self) -> Result<(), Error> {
+        notify(&[NotifyState::Stopping]);
+        self.state.set_ready(false);
+        let grace = self.state.config().daemon.shutdown_grace;
+        tracing::info!(grace = ?grace, "Stopping: no new ticks; running work may finish within the grace period");
+        let interrupted = self.watchdogs.shutdown(grace).await;
+        for target in &interrupted {
+            tracing::warn!(target_name = %target, "Work still running after the grace period was interrupted");
+        }
+        let _ = self.stop_api.send(true);
+        match tokio::time::timeout(Duration::from_secs(5), self.api).await {
+            Ok(Ok(Err(error))) => tracing::warn!(%error, "The HTTP API stopped with an error"),
+            Err(_) => tracing::warn!("The HTTP API did not stop within 5 s"),
+            _ => {}
+        }
+        record(&self.state, Event::DaemonStopped).await?;
+        tracing::info!("rollguard stopped");
+        Ok(())
+    }
+}
+
+/// Loads the file for a reload and refuses settings that only a restart can
+/// change, so that what runs always matches what the file says.
+fn load_for_reload(
+    path: &Path,
+    running: &Config,
+) -> Result<(Config, Option<ApiToken>), ConfigErrors> {
+    let config = config::load(path)?;
+    let mut errors = Vec::new();
+    let restart_only = |key: &str, changed: bool, errors: &mut Vec<ConfigError>| {
+        if changed {
+            errors.push(ConfigError {
+                path: key.to_owned(),
+                line: None,
+                column: None,
+                message: "changed, but only a restart can apply it".to_owned(),
+            });
+        }
+    };
+    restart_only(
+        "daemon.listen",
+        config.daemon.listen != running.daemon.listen,
+        &mut errors,
+    );
+    restart_only(
+        "daemon.state_dir",
+        config.daemon.state_dir != running.daemon.state_dir,
+        &mut errors,
+    );
+    if !errors.is_empty() {
+        return Err(ConfigErrors {
+            file: path.to_owned(),
+            errors,
+        });
+    }
+    let token = read_token(&config)?;
+    Ok((config, token))
+}
+
+/// Reads `daemon.api_token_file`, if set. A file that is set but unreadable
+/// or empty is a configuration error: mutating calls must never be open by
+/// accident, nor silently disabled.
+fn read_token(config: &Config) -> Result<Option<ApiToken>, ConfigErrors> {
+    let Some(path) = &config.daemon.api_token_file else {
+        return Ok(None);
+    };
+    let error = |message: String| ConfigErrors {
+        file: path.clone(),
+        errors: vec![ConfigError {
+            path: "daemon.api_token_file".to_owned(),
+            line: None,
+            column: None,
+            message,
+        }],
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| error(format!("cannot read {}: {e}", path.display())))?;
+    ApiToken::new(&text)
+        .map(Some)
+        .ok_or_else(|| error(format!("{} is empty", path.display())))
+}
+
+/// Appends to the journal, counting the write.
+async fn record(state: &State, event: Event) -> Result<(), Error> {
+    let journal = state.journal().clone();
+    let result = tokio::task::spawn_blocking(move || journal.append(None, event))
+        .await
+        .map_err(|e| Error::Io {
+            context: "journal writer task failed".to_owned(),
+            source: std::io::Error::other(e),
+        })?;
+    state.metrics().journal_write(result.is_ok());
+    result.map(|_| ()).map_err(Error::from)
+}
+
+/// Tells systemd (when it listens) how the daemon is doing.
+fn notify(states: &[NotifyState<'_>]) {
+    if let Err(error) = sd_notify::notify(states) {
+        tracing::warn!(%error, "Cannot notify systemd");
+    }
+}

@@ -1,0 +1,387 @@
+//! Whole-process tests: the real binary, real signals, a real sd_notify
+//! socket and the real HTTP API.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rollguard");
+
+/// A temp directory with a config file, a state dir and a notify socket.
+struct Setup {
+    dir: tempfile::TempDir,
+    notify: UnixDatagram,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let notify = UnixDatagram::bind(dir.path().join("notify.sock")).expect("bind notify");
+        notify
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        Setup { dir, notify }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("rollguard.toml")
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Writes a config with the given targets (by name) and extra daemon keys.
+    fn write_config(&self, targets: &[&str], daemon_extra: &str) {
+        let mut text = format!(
+            "[daemon]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\nshutdown_grace = \"2s\"\n{daemon_extra}\n",
+            self.state_dir().display()
+        );
+        for name in targets {
+            text.push_str(&format!(
+                "\n[[target]]\nname = \"{name}\"\ninterval = \"100ms\"\nbake_window = \"1m\"\n[target.release]\nkind = \"announce\"\n"
+            ));
+        }
+        std::fs::write(self.config_path(), text).expect("write config");
+    }
+
+    fn spawn(&self, envs: &[(&str, &str)]) -> Child {
+        Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(self.config_path())
+            .env("NOTIFY_SOCKET", self.dir.path().join("notify.sock"))
+            .env_remove("RUST_LOG")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn rollguard")
+    }
+
+    /// Collects sd_notify messages until `pred` matches one or `limit` passes.
+    fn wait_notify(&self, limit: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            if let Ok(n) = self.notify.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if pred(&msg) {
+                    return Some(msg);
+                }
+            }
+        }
+        None
+    }
+
+    /// Waits for READY=1 and returns the API address from the STATUS line.
+    fn wait_ready(&self) -> SocketAddr {
+        let msg = self
+            .wait_notify(Duration::from_secs(20), |m| m.contains("READY=1"))
+            .expect("READY=1 within 20 s");
+        let url = msg
+            .lines()
+            .find_map(|l| l.strip_prefix("STATUS="))
+            .and_then(|s| s.split("http://").nth(1))
+            .expect("STATUS names the API address");
+        url.trim().parse().expect("an address")
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args(["-s", name, &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -s {name} failed");
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn stderr_of(child: &mut Child) -> String {
+    let mut text = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut text);
+    }
+    text
+}
+
+/// A plain HTTP/1.1 GET; returns status and body.
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect to the API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Polls `path` until `pred` accepts the body.
+fn poll_until(addr: SocketAddr, path: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = get(addr, path);
+        if pred(&body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{path} never matched; last body:\n{body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn journal_kinds(state_dir: &Path) -> Vec<String> {
+    let (journal, _) = rollguard::journal::Journal::open(state_dir).expect("reopen journal");
+    journal
+        .query(None, rollguard::journal::Since::All, 10_000)
+        .into_iter()
+        .map(|r| {
+            serde_json::to_value(&r.event).expect("serialise")["kind"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn sigterm_stops_cleanly_within_the_grace_period() {
+    let setup = Setup::new();
+    setup.write_config(&["api"], "");
+    let mut child = setup.spawn(&[]);
+    let addr = setup.wait_ready();
+    assert_eq!(get(addr, "/readyz").0, 200);
+
+    signal(&child, "TERM");
+    let status = wait_exit(&mut child, Duration::from_secs(10)).expect("exits after SIGTERM");
+    assert_eq!(status.code(), Some(0), "stderr:\n{}", stderr_of(&mut child));
+    assert!(
+        setup
+            .wait_notify(Duration::from_secs(1), |m| m.contains("STOPPING=1"))
+            .is_some(),
+        "STOPPING=1 was sent"
+    );
+    let kinds = journal_kinds(&setup.state_dir());
+    assert_eq!(kinds.first().map(String::as_str), Some("daemon_started"));
+    assert_eq!(kinds.last().map(String::as_str), Some("daemon_stopped"));
+}
+
+#[test]
+fn sigint_stops_cleanly_too() {
+    let setup = Setup::new();
+    setup.write_config(&["api"], "");
+    let mut child = setup.spawn(&[]);
+    setup.wait_ready();
+    signal(&child, "INT");
+    let status = wait_exit(&mut child, Duration::from_secs(10)).expect("exits after SIGINT");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn sighup_with_a_broken_file_keeps_the_old_configuration() {
+    let setup = Setup::new();
+    setup.write_config(&["api"], "");
+    let mut child = setup.spawn(&[]);
+    let addr = setup.wait_ready();
+
+    std::fs::write(
+        setup.config_path(),
+        "[daemon]\nlisten = \"127.0.0.1:0\"\nbogus_key = 1\n",
+    )
+    .expect("break the file");
+    signal(&child, "HUP");
+    poll_until(addr, "/metrics", |m| {
+        m.contains("rollguard_config_reloads_total{result=\"error\"} 1")
+    });
+    let (code, status) = get(addr, "/api/v1/status");
+    assert_eq!(code, 200);
+    assert!(status.contains("\"api\""), "old target still watched: {status}");
+    assert_eq!(get(addr, "/healthz").0, 200);
+    assert_eq!(get(addr, "/readyz").0, 200);
+
+    signal(&child, "TERM");
+    let status = wait_exit(&mut child, Duration::from_secs(10)).expect("exits");
+    assert_eq!(status.code(), Some(0));
+    assert!(journal_kinds(&setup.state_dir()).contains(&"config_reloaded".to_owned()));
+}
+
+#[test]
+fn sighup_with_a_good_file_applies_it_and_keeps_target_state() {
+    let setup = Setup::new();
+    setup.write_config(&["api"], "");
+    let mut child = setup.spawn(&[]);
+    let addr = setup.wait_ready();
+    // Let "api" tick a few times, then add "web".
+    poll_until(addr, "/metrics", |m| {
+        m.contains("rollguard_ticks_total{target=\"api\"} 3")
+    });
+    setup.write_config(&["api", "web"], "");
+    signal(&child, "HUP");
+    let status = poll_until(addr, "/api/v1/status", |s| s.contains("\"web\""));
+    let status: serde_json::Value = serde_json::from_str(&status).expect("status is JSON");
+    let api = status["targets"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "api"))
+        .expect("api still listed");
+    assert!(
+        api["ticks"].as_u64().unwrap_or(0) >= 3,
+        "api kept its history: {api}"
+    );
+    let metrics = get(addr, "/metrics").1;
+    assert!(metrics.contains("rollguard_config_reloads_total{result=\"ok\"} 1"));
+
+    signal(&child, "TERM");
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(10)).and_then(|s| s.code()),
+        Some(0)
+    );
+}
+
+#[test]
+fn watchdog_pings_when_systemd_asks_for_them() {
+    let setup = Setup::new();
+    setup.write_config(&["api"], "");
+    let mut child = setup.spawn(&[("WATCHDOG_USEC", "200000")]);
+    setup.wait_ready();
+    let pings = (0..3)
+        .filter(|_| {
+            setup
+                .wait_notify(Duration::from_secs(2), |m| m.contains("WATCHDOG=1"))
+                .is_some()
+        })
+        .count();
+    assert_eq!(pings, 3, "three watchdog pings within 6 s at a 100 ms period");
+    signal(&child, "TERM");
+    wait_exit(&mut child, Duration::from_secs(10)).expect("exits");
+}
+
+#[test]
+fn a_bad_config_at_start_exits_78_and_names_the_key_and_line() {
+    let setup = Setup::new();
+    std::fs::write(
+        setup.config_path(),
+        "[daemon]\nmode = \"shadow\"\nlisten = \"not an address\"\n",
+    )
+    .expect("write");
+    let mut child = setup.spawn(&[]);
+    let status = wait_exit(&mut child, Duration::from_secs(10)).expect("exits");
+    let stderr = stderr_of(&mut child);
+    assert_eq!(status.code(), Some(78), "stderr:\n{stderr}");
+    assert!(stderr.contains("daemon.listen"), "{stderr}");
+    assert!(stderr.contains("line 3"), "{stderr}");
+}
+
+#[test]
+fn an_unusable_listen_address_exits_1() {
+    let setup = Setup::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    std::fs::write(
+        setup.config_path(),
+        format!(
+            "[daemon]\nlisten = \"{addr}\"\nstate_dir = \"{}\"\n",
+            setup.state_dir().display()
+        ),
+    )
+    .expect("write");
+    let mut child = setup.spawn(&[]);
+    let status = wait_exit(&mut child, Duration::from_secs(10)).expect("exits");
+    assert_eq!(status.code(), Some(1), "stderr:\n{}", stderr_of(&mut child));
+}
+
+#[test]
+fn check_accepts_every_shipped_config_file() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("config/ exists") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let out = Command::new(BIN)
+            .arg("check")
+            .arg(&path)
+            .output()
+            .expect("run check");
+        assert!(
+            out.status.success(),
+            "{} failed:\n{}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2, "config/ holds example.toml and minimal.toml");
+}
+
+#[test]
+fn check_prints_every_error_and_exits_78() {
+    let setup = Setup::new();
+    std::fs::write(
+        setup.config_path(),
+        "[[target]]\nname = \"api\"\ninterval = \"1m\"\nbake_window = \"10s\"\n[target.release]\nkind = \"announce\"\n\n[[target]]\nname = \"api\"\n[target.release]\nkind = \"announce\"\n",
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(setup.config_path())
+        .output()
+        .expect("run check");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("target[0].bake_window"), "{stderr}");
+    assert!(stderr.contains("target[1].name"), "{stderr}");
+}
+
+#[test]
+fn status_asks_the_running_daemon() {
+    let setup = Setup::new();
+    setup.write_config(&["checkout"], "");
+    let mut child = setup.spawn(&[]);
+    let addr = setup.wait_ready();
+    let out = Command::new(BIN)
+        .args(["status", "--api", &format!("http://{addr}")])
+        .output()
+        .expect("run status");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("checkout"), "{stdout}");
+    signal(&child, "TERM");
+    wait_exit(&mut child, Duration::from_secs(10)).expect("exits");
+
+    // With the daemon gone, status fails and says why.
+    let out = Command::new(BIN)
+        .args(["status", "--api", &format!("http://{addr}")])
+        .output()
+        .expect("run status");
+    assert!(!out.status.success());
+    assert!(!out.stderr.is_empty());
+}
