@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 /// Why the journal failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,9 +52,22 @@ pub struct Record {
     pub event: Event,
 }
 
-/// The journal file.
-#[derive(Debug, Clone)]
-pub struct Journal {}
+/// Where a journal query starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// From the first record.
+    All,
+    /// Records after this sequence number.
+    Seq(u64),
+    /// Records written at or after this time.
+    Time(SystemTime),
+}
+
+/// The journal file (stub: records kept in memory, no file).
+#[derive(Debug, Clone, Default)]
+pub struct Journal {
+    records: Arc<Mutex<Vec<Record>>>,
+}
 
 /// What opening found.
 #[derive(Debug, Clone, Default)]
@@ -61,11 +76,38 @@ pub struct Recovery {}
 impl Journal {
     /// Opens (creating) the journal in `state_dir`.
     pub fn open(_state_dir: &Path) -> Result<(Journal, Recovery), JournalError> {
-        Ok((Journal {}, Recovery {}))
+        Ok((Journal::default(), Recovery {}))
     }
 
     /// Appends and syncs.
-    pub fn append(&self, _target: Option<&str>, _event: Event) -> Result<Record, JournalError> {
-        todo!()
+    pub fn append(&self, target: Option<&str>, event: Event) -> Result<Record, JournalError> {
+        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        let record = Record {
+            seq: records.len() as u64 + 1,
+            at: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
+            target: target.map(str::to_owned),
+            event,
+        };
+        records.push(record.clone());
+        Ok(record)
+    }
+
+    /// Up to `limit` records about `target` (any target when None) from
+    /// `since`, in journal order.
+    pub fn query(&self, target: Option<&str>, since: Since, limit: usize) -> Vec<Record> {
+        let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        records
+            .iter()
+            .filter(|r| target.is_none_or(|t| r.target.as_deref() == Some(t)))
+            .filter(|r| match since {
+                Since::All => true,
+                Since::Seq(seq) => r.seq > seq,
+                Since::Time(time) => {
+                    humantime::parse_rfc3339_weak(&r.at).is_ok_and(|at| at >= time)
+                }
+            })
+            .take(limit)
+            .cloned()
+            .collect()
     }
 }

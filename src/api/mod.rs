@@ -1,0 +1,112 @@
+//! HTTP API: health, readiness, metrics, status, events and control.
+//!
+//! | route | who | what |
+//! |---|---|---|
+//! | `GET /healthz` | anyone | 200 `{"status":"ok"}` while the process runs |
+//! | `GET /readyz` | anyone | 200 when ready, else 503 |
+//! | `GET /metrics` | anyone | rollguard's metrics, OpenMetrics text |
+//! | `GET /api/v1/status` | anyone | version, readiness, every target |
+//! | `GET /api/v1/events` | anyone | journal records (see [`events`]) |
+//! | `POST /api/v1/reload` | token | re-read the configuration file |
+//!
+//! Mutating calls need the bearer token of `daemon.api_token_file` (see
+//! [`RequireToken`]); without one configured they are refused, never open.
+//! Every error is JSON `{"error": "message"}` ([`ApiError`]), including
+//! unknown routes (404), wrong methods (405) and bodies over
+//! [`BODY_LIMIT`] (413). Request headers are never logged.
+//!
+//! - `error`: [`ApiError`].
+//! - `auth`: [`RequireToken`].
+//! - `body`: [`ApiJson`], JSON bodies within the limit.
+//! - `read`: the open endpoints; `events`: the journal query;
+//!   `control`: the mutating endpoints.
+
+mod auth;
+mod body;
+mod control;
+mod error;
+pub mod events;
+mod read;
+
+pub use auth::RequireToken;
+pub use body::ApiJson;
+pub use control::RELOAD_TIMEOUT;
+pub use error::ApiError;
+pub use read::{METRICS_CONTENT_TYPE, StatusBody};
+
+use crate::state::State;
+use axum::Router;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use std::future::Future;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+/// The largest request body accepted, in bytes (64 KiB): announcements and
+/// approvals are small, and a daemon that acts on production must not be
+/// made to buffer arbitrary input.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Every route, with the body limit, JSON errors and request tracing.
+pub fn router(state: State) -> Router {
+    let routes = Router::new()
+        .route("/healthz", get(read::healthz))
+        .route("/readyz", get(read::readyz))
+        .route("/metrics", get(read::metrics))
+        .route("/api/v1/status", get(read::status))
+        .route("/api/v1/events", get(events::events))
+        .route("/api/v1/reload", post(control::reload))
+        .with_state(state);
+    with_layers(routes)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then stops
+/// accepting connections and waits for requests in flight to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: State,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "HTTP API listening");
+    }
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Adds what every route shares: JSON 404 and 405, the body limit with a
+/// JSON 413, and request tracing (method and path; never headers).
+fn with_layers(routes: Router) -> Router {
+    routes
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(axum::middleware::map_response(json_payload_too_large))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Unknown routes.
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no such route: {}", uri.path()))
+}
+
+/// Known routes with another method.
+async fn method_not_allowed(uri: Uri) -> ApiError {
+    ApiError::method_not_allowed(format!("method not allowed on {}", uri.path()))
+}
+
+/// Replaces the plain-text 413 of [`RequestBodyLimitLayer`] (sent when
+/// `Content-Length` is over the limit) with a JSON error.
+async fn json_payload_too_large(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        axum::response::IntoResponse::into_response(ApiError::payload_too_large(BODY_LIMIT))
+    } else {
+        response
+    }
+}
