@@ -33,18 +33,20 @@ enum Signal {
 /// Runs the daemon until SIGTERM or SIGINT. `config` has been loaded from
 /// `config_path`, which SIGHUP re-reads.
 pub async fn run(config_path: PathBuf, config: Config) -> Result<(), Error> {
-    let signals = signal_hook_tokio::Signals::new([SIGHUP, SIGINT, SIGTERM]).map_err(|e| {
-        Error::Io {
+    let signals =
+        signal_hook_tokio::Signals::new([SIGHUP, SIGINT, SIGTERM]).map_err(|e| Error::Io {
             context: "cannot install signal handlers".to_owned(),
             source: e,
-        }
-    })?;
+        })?;
     // Only SIGHUP, SIGINT and SIGTERM are registered.
     let signals = signals.map(|s| match s {
         SIGHUP => Signal::Reload,
         _ => Signal::Shutdown,
     });
-    Daemon::start(config_path, config).await?.serve(signals).await
+    Daemon::start(config_path, config)
+        .await?
+        .serve(signals)
+        .await
 }
 
 /// A started daemon: journal open, API listening, watchdogs running.

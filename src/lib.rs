@@ -17,6 +17,7 @@
 //! - [`api`]: HTTP: health, readiness, metrics, status, events, control.
 //! - [`daemon`]: start-up, signals (reload, shutdown), sd_notify, shutdown.
 //! - [`telemetry`]: logs via tracing, text or JSON.
+//! - [`template`]: `{{variable}}` rendering, never through a shell.
 //! - [`client`]: the CLI's side of the HTTP API (`rollguard status`).
 //!
 //! Dependencies point one way: `daemon -> {watchdog, api} -> {journal,
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod model;
 pub mod state;
 pub mod telemetry;
+pub mod template;
 pub mod watchdog;
 
 /// Exit code of a bad configuration (sysexits' EX_CONFIG); systemd's unit

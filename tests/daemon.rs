@@ -153,7 +153,10 @@ fn poll_until(addr: SocketAddr, path: &str, pred: impl Fn(&str) -> bool) -> Stri
         if pred(&body) {
             return body;
         }
-        assert!(Instant::now() < deadline, "{path} never matched; last body:\n{body}");
+        assert!(
+            Instant::now() < deadline,
+            "{path} never matched; last body:\n{body}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -223,7 +226,10 @@ fn sighup_with_a_broken_file_keeps_the_old_configuration() {
     });
     let (code, status) = get(addr, "/api/v1/status");
     assert_eq!(code, 200);
-    assert!(status.contains("\"api\""), "old target still watched: {status}");
+    assert!(
+        status.contains("\"api\""),
+        "old target still watched: {status}"
+    );
     assert_eq!(get(addr, "/healthz").0, 200);
     assert_eq!(get(addr, "/readyz").0, 200);
 
@@ -278,7 +284,10 @@ fn watchdog_pings_when_systemd_asks_for_them() {
                 .is_some()
         })
         .count();
-    assert_eq!(pings, 3, "three watchdog pings within 6 s at a 100 ms period");
+    assert_eq!(
+        pings, 3,
+        "three watchdog pings within 6 s at a 100 ms period"
+    );
     signal(&child, "TERM");
     wait_exit(&mut child, Duration::from_secs(10)).expect("exits");
 }
@@ -372,7 +381,11 @@ fn status_asks_the_running_daemon() {
         .output()
         .expect("run status");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("checkout"), "{stdout}");
     signal(&child, "TERM");
     wait_exit(&mut child, Duration::from_secs(10)).expect("exits");
