@@ -1,13 +1,39 @@
-//! Configuration: the TOML file parsed into typed structs (`schema`), checked
-//! as a whole (`validate`), with every error naming its key path and its line
-//! and column in the file (`locate`).
+//! Configuration: the TOML file parsed into typed structs (`schema`,
+//! `schema_target`, `defaults`), read one section and one array element at a
+//! time (`sections`), checked as a whole (`validate`, `validate_target`,
+//! `validate_step`, `templates`), with every error naming its key path and
+//! its line and column in the file (`locate`, `problems`).
 //!
 //! Loading never stops at the first mistake: an operator fixing a file wants
-//! the whole list at once.
+//! the whole list at once. Programs named in `argv` are looked for through
+//! an [`Environment`], so tests never touch the process environment.
 
+pub mod defaults;
+mod env;
+mod locate;
+mod problems;
 mod schema;
+mod schema_target;
+mod sections;
+pub mod templates;
+mod validate;
+mod validate_step;
+mod validate_target;
 
+#[cfg(test)]
+mod tests_files;
+#[cfg(test)]
+mod tests_parse;
+#[cfg(test)]
+mod tests_validate;
+
+pub use env::{Environment, MapEnvironment, ProcessEnvironment, find_program};
 pub use schema::*;
+pub use schema_target::*;
+
+use locate::Locator;
+use problems::Problems;
+use toml::de::DeTable;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -82,16 +108,38 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 }
 
 /// Parses and validates configuration text; `origin` names it in errors.
+/// Programs named in `argv` are looked for on this process's `PATH`.
 pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigErrors> {
-    toml::from_str(text).map_err(|e: toml::de::Error| ConfigErrors {
+    parse_with_env(text, origin, &ProcessEnvironment)
+}
+
+/// Parses and validates configuration text against `env` (where programs
+/// are looked for), reporting every mistake at once.
+pub fn parse_with_env(
+    text: &str,
+    origin: &Path,
+    env: &dyn Environment,
+) -> Result<Config, ConfigErrors> {
+    let fail = |errors| ConfigErrors {
         file: origin.to_owned(),
-        errors: vec![ConfigError {
-            path: String::new(),
-            line: None,
-            column: None,
-            message: e.message().to_owned(),
-        }],
-    })
+        errors,
+    };
+    let (root, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        let locator = Locator::new(text, None);
+        let mut problems = Problems::default();
+        for e in syntax {
+            problems.push_at("", e.message().trim(), e.span().map(|s| s.start));
+        }
+        return Err(fail(problems.into_errors(&locator)));
+    }
+    let mut problems = Problems::default();
+    let sections = sections::read_sections(root.get_ref(), &mut problems);
+    validate::validate(&sections, env, &mut problems);
+    if problems.is_empty() {
+        return Ok(sections.into_config());
+    }
+    Err(fail(problems.into_errors(&Locator::new(text, Some(root)))))
 }
 
 impl Config {

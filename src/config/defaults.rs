@@ -1,0 +1,117 @@
+//! Default values, one function each so that docs and code agree
+//! (docs/configuration.md lists the same values).
+
+use crate::model::{DataImpact, Severity};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default of `daemon.listen`: loopback only, so nothing is exposed by accident.
+pub fn listen() -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, 9187))
+}
+
+/// Default of `daemon.state_dir`: systemd's StateDirectory.
+pub fn state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/rollguard")
+}
+
+/// Default of `daemon.log_level`.
+pub fn log_level() -> String {
+    "info".to_owned()
+}
+
+/// Default of `daemon.shutdown_grace`.
+pub fn shutdown_grace() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// Default of `prometheus.timeout`.
+pub fn query_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// Default of `notifier.timeout`.
+pub fn notify_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// Default of `notifier.retries`.
+pub fn notify_retries() -> u32 {
+    3
+}
+
+/// Default of `policy.rule.data_impact`: the rule matches only assessments without data impact.
+pub fn data_impact() -> DataImpact {
+    DataImpact::None
+}
+
+/// Default of `target.interval`.
+pub fn interval() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Default of `target.bake_window`.
+pub fn bake_window() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+/// Default of `target.time_to_fix`.
+pub fn time_to_fix() -> Duration {
+    Duration::from_secs(60 * 60)
+}
+
+/// Default of `target.cooldown`.
+pub fn cooldown() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+
+/// Default of `target.probe.method`.
+pub fn method() -> String {
+    "GET".to_owned()
+}
+
+/// Default of `target.probe.expect_status`.
+pub fn expect_status() -> Vec<u16> {
+    vec![200]
+}
+
+/// Default of `target.probe.timeout`.
+pub fn probe_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+
+/// Default of `target.probe.failures`.
+pub fn failures() -> u32 {
+    3
+}
+
+/// Default of `target.probe.severity`: a health endpoint that is down is critical.
+pub fn probe_severity() -> Severity {
+    Severity::Critical
+}
+
+/// Default of `target.metric.baseline_window`.
+pub fn baseline_window() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+
+/// Default of `target.metric.confirm`.
+pub fn confirm() -> u32 {
+    2
+}
+
+/// Default of `target.data_check.timeout`.
+pub fn data_check_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// Default of `target.step.timeout`.
+pub fn step_timeout() -> Duration {
+    Duration::from_secs(5 * 60)
+}
+
+/// Default of `target.step.backoff`.
+pub fn backoff() -> Duration {
+    Duration::from_secs(2)
+}

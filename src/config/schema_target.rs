@@ -1,0 +1,423 @@
+//! The `[[target]]` part of the configuration's shape: release source,
+//! probes, metrics, data checks and rollback steps, as inert serde structs.
+
+use super::defaults;
+use crate::model::{Mode, Severity};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `[[target]]`: one watched service.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Unique name; `{{target}}` in templates.
+    pub name: String,
+    /// Overrides `daemon.mode` for this target.
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// One tick: probes, queries and a judgement.
+    #[serde(default = "defaults::interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// How long after a release it is watched closely.
+    #[serde(default = "defaults::bake_window", with = "humantime_serde")]
+    pub bake_window: Duration,
+    /// Default estimate of a forward fix; overridable at run time.
+    #[serde(default = "defaults::time_to_fix", with = "humantime_serde")]
+    pub time_to_fix: Duration,
+    /// At most one automatic rollback per target in this time.
+    #[serde(default = "defaults::cooldown", with = "humantime_serde")]
+    pub cooldown: Duration,
+    /// Notifiers (by name) that hear about this target.
+    #[serde(default)]
+    pub notify: Vec<String>,
+    /// How a new release is seen.
+    pub release: ReleaseConfig,
+    /// HTTP health probes.
+    #[serde(default)]
+    pub probe: Vec<ProbeConfig>,
+    /// Prometheus checks.
+    #[serde(default)]
+    pub metric: Vec<MetricConfig>,
+    /// Commands that report the data impact of rolling back.
+    #[serde(default)]
+    pub data_check: Vec<DataCheckConfig>,
+    /// The rollback pipeline, run in phase order.
+    #[serde(default)]
+    pub step: Vec<StepConfig>,
+}
+
+/// `[target.release]`: how releases are detected. Which keys apply depends
+/// on `kind`; `validate` says which are missing or unused.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseConfig {
+    /// Release source.
+    pub kind: ReleaseKind,
+    /// version_url: the URL that answers with the running version.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// version_url: JSON pointer to the version in the body; absent: the
+    /// whole body, trimmed.
+    #[serde(default)]
+    pub json_pointer: Option<String>,
+    /// symlink: the `current` link whose target directory is the release.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// kubernetes: namespace of the Deployment.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// kubernetes: name of the Deployment.
+    #[serde(default)]
+    pub deployment: Option<String>,
+    /// kubernetes: container whose image tag is the version.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// swarm: name of the service.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// How often the source is polled (version_url, symlink).
+    #[serde(default, with = "humantime_serde")]
+    pub poll_interval: Option<Duration>,
+}
+
+/// Release sources.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseKind {
+    /// Poll a URL for the running version.
+    VersionUrl,
+    /// A symlinked release directory.
+    Symlink,
+    /// A Kubernetes Deployment's revisions.
+    Kubernetes,
+    /// A Docker Swarm service spec.
+    Swarm,
+    /// Announced by CI over the HTTP API.
+    Announce,
+}
+
+/// `[[target.probe]]`: one HTTP health check.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    /// Name in evidence and notifications.
+    pub name: String,
+    /// URL to request.
+    pub url: String,
+    /// HTTP method.
+    #[serde(default = "defaults::method")]
+    pub method: String,
+    /// Statuses that count as healthy.
+    #[serde(default = "defaults::expect_status")]
+    pub expect_status: Vec<u16>,
+    /// JSON pointer into the body whose value is checked.
+    #[serde(default)]
+    pub json_pointer: Option<String>,
+    /// Expected value at `json_pointer`.
+    #[serde(default)]
+    pub expect_value: Option<toml::Value>,
+    /// Time limit of one probe.
+    #[serde(default = "defaults::probe_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Consecutive failures before the probe's severity counts.
+    #[serde(default = "defaults::failures")]
+    pub failures: u32,
+    /// Severity of a confirmed failure.
+    #[serde(default = "defaults::probe_severity")]
+    pub severity: Severity,
+}
+
+/// `[[target.metric]]`: one Prometheus check.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricConfig {
+    /// Name in evidence and notifications.
+    pub name: String,
+    /// PromQL, with `{{target}}`, `{{version}}`, `{{previous_version}}` and
+    /// `{{window}}` filled in.
+    pub query: String,
+    /// What "normal" is.
+    #[serde(default)]
+    pub baseline: BaselineKind,
+    /// baseline = "canary": the same measure for the stable version running
+    /// beside the new one.
+    #[serde(default)]
+    pub stable_query: Option<String>,
+    /// baseline = "pre_release": how much time before the release is normal.
+    #[serde(default = "defaults::baseline_window", with = "humantime_serde")]
+    pub baseline_window: Duration,
+    /// Which way is worse.
+    #[serde(default)]
+    pub direction: Direction,
+    /// Absolute levels per severity.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+    /// And at least this many times the baseline (for `increase`; at most
+    /// 1/min_ratio of it for `decrease`).
+    #[serde(default)]
+    pub min_ratio: Option<f64>,
+    /// What a query that returns nothing means.
+    #[serde(default)]
+    pub on_no_data: OnNoData,
+    /// Consecutive ticks a breach must last before it counts.
+    #[serde(default = "defaults::confirm")]
+    pub confirm: u32,
+    /// Time limit of this query; `prometheus.timeout` when absent.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+}
+
+/// Baselines.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineKind {
+    /// The same query over the time before the release.
+    #[default]
+    PreRelease,
+    /// A stable version running beside the new one (`stable_query`).
+    Canary,
+    /// Absolute thresholds only.
+    None,
+}
+
+/// Which way a metric gets worse.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Higher is worse (error rate, latency).
+    #[default]
+    Increase,
+    /// Lower is worse (throughput, success rate).
+    Decrease,
+}
+
+/// Absolute thresholds per severity.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// Level at which the breach is critical.
+    #[serde(default)]
+    pub critical: Option<f64>,
+    /// Level at which the breach is high.
+    #[serde(default)]
+    pub high: Option<f64>,
+    /// Level at which the breach is medium.
+    #[serde(default)]
+    pub medium: Option<f64>,
+    /// Level at which the breach is low.
+    #[serde(default)]
+    pub low: Option<f64>,
+}
+
+impl Thresholds {
+    /// The configured levels, worst severity first.
+    pub fn levels(&self) -> Vec<(Severity, f64)> {
+        [
+            (Severity::Critical, self.critical),
+            (Severity::High, self.high),
+            (Severity::Medium, self.medium),
+            (Severity::Low, self.low),
+        ]
+        .into_iter()
+        .filter_map(|(s, v)| v.map(|v| (s, v)))
+        .collect()
+    }
+}
+
+/// What missing data means for a metric.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNoData {
+    /// The assessment is inconclusive: never act on missing data.
+    #[default]
+    Hold,
+    /// Missing data counts as the metric's worst threshold.
+    Fail,
+    /// Missing data counts as healthy.
+    Pass,
+}
+
+/// `[[target.data_check]]`: a command that prints `none`, `minor` or `major`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DataCheckConfig {
+    /// Name in evidence.
+    pub name: String,
+    /// Program and arguments; templates allowed, never a shell.
+    pub argv: Vec<String>,
+    /// Time limit of the command.
+    #[serde(default = "defaults::data_check_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+/// `[[target.step]]`: one step of the rollback pipeline. Which keys apply
+/// depends on `kind`; `validate` says which are missing or unused.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StepConfig {
+    /// Runbook phase; steps run in phase order, then file order.
+    pub phase: Phase,
+    /// What the step does.
+    pub kind: StepKind,
+    /// Name in the timeline and notifications; `kind` when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Time limit of one attempt.
+    #[serde(default = "defaults::step_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Further attempts after a failure.
+    #[serde(default)]
+    pub retries: u32,
+    /// Wait before the first retry; doubled for each next one.
+    #[serde(default = "defaults::backoff", with = "humantime_serde")]
+    pub backoff: Duration,
+    /// What a failure of this step does to the pipeline.
+    #[serde(default)]
+    pub on_failure: OnFailure,
+    /// command: program and arguments (templates allowed, never a shell).
+    #[serde(default)]
+    pub argv: Option<Vec<String>>,
+    /// command: extra environment.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// command: working directory.
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    /// http: method.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// http: URL (templates allowed).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// http: environment variable holding the URL, when it is a secret.
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// http: headers whose values come from environment variables.
+    #[serde(default)]
+    pub headers_env: BTreeMap<String, String>,
+    /// http: request body (templates allowed).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// http: statuses that count as success.
+    #[serde(default)]
+    pub expect_status: Option<Vec<u16>>,
+    /// symlink_switch: the `current` link to repoint.
+    #[serde(default)]
+    pub link: Option<PathBuf>,
+    /// symlink_switch: directory holding the release directories.
+    #[serde(default)]
+    pub releases_dir: Option<PathBuf>,
+    /// systemd_restart: unit to restart.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// wait: how long.
+    #[serde(default, with = "humantime_serde")]
+    pub duration: Option<Duration>,
+    /// kubernetes_*: namespace (the release source's when absent).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// kubernetes_*: Deployment (the release source's when absent).
+    #[serde(default)]
+    pub deployment: Option<String>,
+    /// kubernetes_set_image: container.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// kubernetes_set_image: image (templates allowed).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// kubernetes_scale: replicas.
+    #[serde(default)]
+    pub replicas: Option<u32>,
+    /// kubernetes_undo: revision to go back to; the previous one when absent.
+    #[serde(default)]
+    pub to_revision: Option<u64>,
+    /// swarm_rollback: service (the release source's when absent).
+    #[serde(default)]
+    pub service: Option<String>,
+}
+
+/// The runbook's phases, in the order they run.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Tell people a rollback starts.
+    Notify,
+    /// Check that rolling back is possible.
+    Precheck,
+    /// Database work (backups, down-migrations).
+    Database,
+    /// Drain or shift traffic.
+    Traffic,
+    /// Bring the previous version back.
+    Rollback,
+    /// Configuration that goes with the previous version.
+    Config,
+    /// Check that the service is back to normal.
+    Verify,
+    /// Restore traffic.
+    Restore,
+    /// Write the incident report.
+    Report,
+    /// Tidy up.
+    Cleanup,
+}
+
+/// Kinds of pipeline step.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// Run a program (never through a shell).
+    Command,
+    /// Send an HTTP request.
+    Http,
+    /// Atomically repoint a `current` symlink to the previous release.
+    SymlinkSwitch,
+    /// Restart a systemd unit and wait until it is active.
+    SystemdRestart,
+    /// Wait a fixed time.
+    Wait,
+    /// Re-run probes and metrics until they are back to baseline.
+    Verify,
+    /// `kubectl rollout undo`.
+    KubernetesUndo,
+    /// `kubectl set image`.
+    KubernetesSetImage,
+    /// `kubectl scale`.
+    KubernetesScale,
+    /// `kubectl rollout status`.
+    KubernetesRolloutStatus,
+    /// `docker service rollback`.
+    SwarmRollback,
+}
+
+impl StepKind {
+    /// The kind's name as written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Command => "command",
+            StepKind::Http => "http",
+            StepKind::SymlinkSwitch => "symlink_switch",
+            StepKind::SystemdRestart => "systemd_restart",
+            StepKind::Wait => "wait",
+            StepKind::Verify => "verify",
+            StepKind::KubernetesUndo => "kubernetes_undo",
+            StepKind::KubernetesSetImage => "kubernetes_set_image",
+            StepKind::KubernetesScale => "kubernetes_scale",
+            StepKind::KubernetesRolloutStatus => "kubernetes_rollout_status",
+            StepKind::SwarmRollback => "swarm_rollback",
+        }
+    }
+}
+
+/// What a failed step does to the pipeline.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Stop the pipeline; the rollback has failed.
+    #[default]
+    Abort,
+    /// Record the failure and go on.
+    Continue,
+}

@@ -1,0 +1,357 @@
+//! One test per class of cross-field mistake; each asserts the key path and
+//! the line of the error.
+
+use super::tests_parse::{BASE, errors, expect, line_of};
+
+#[test]
+fn duplicate_target_and_notifier_names_point_at_the_second() {
+    let text = format!(
+        "{BASE}\n[[notifier]]\nname = \"ops\"   # again\nkind = \"webhook\"\nurl_env = \"HOOK\"\n\n[[target]]\nname = \"api\"   # again\nrelease = {{ kind = \"announce\" }}\n"
+    );
+    let errs = errors(&text);
+    expect(
+        &errs,
+        "notifier[1].name",
+        line_of(&text, "\"ops\"   # again"),
+        "duplicate name `ops`",
+    );
+    expect(
+        &errs,
+        "target[1].name",
+        line_of(&text, "\"api\"   # again"),
+        "`target[0]` has it already",
+    );
+}
+
+#[test]
+fn unknown_notifier_references_are_errors() {
+    let text = BASE.replace("notify = [\"ops\"]", "notify = [\"ops\", \"pager\"]");
+    expect(
+        &errors(&text),
+        "target[0].notify[1]",
+        line_of(&text, "pager"),
+        "unknown notifier `pager`",
+    );
+}
+
+#[test]
+fn bake_window_shorter_than_interval() {
+    let text = format!("{BASE}interval = \"30s\"\nbake_window = \"10s\"\n");
+    expect(
+        &errors(&text),
+        "target[0].bake_window",
+        line_of(&text, "bake_window"),
+        "shorter than `interval`",
+    );
+}
+
+#[test]
+fn thresholds_must_be_ordered_by_severity() {
+    let text = format!(
+        "{BASE}\n[[target.metric]]\nname = \"errors\"\nquery = \"x\"\nthresholds = {{ critical = 0.01, high = 0.02 }}\n\n[[target.metric]]\nname = \"throughput\"\nquery = \"y\"\ndirection = \"decrease\"\nthresholds = {{ critical = 10.0, low = 5.0 }}  # wrong way\n\n[[target.metric]]\nname = \"fine\"\nquery = \"z\"\ndirection = \"decrease\"\nthresholds = {{ critical = 1.0, low = 5.0 }}\n"
+    );
+    let errs = errors(&text);
+    expect(
+        &errs,
+        "target[0].metric[0].thresholds",
+        line_of(&text, "critical = 0.01"),
+        "not ordered by severity",
+    );
+    expect(
+        &errs,
+        "target[0].metric[1].thresholds",
+        line_of(&text, "wrong way"),
+        "strictly below",
+    );
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+}
+
+#[test]
+fn command_programs_must_exist() {
+    let text = format!(
+        "{BASE}\n[[target.step]]\nphase = \"rollback\"\nkind = \"command\"\nargv = []\n\n[[target.step]]\nphase = \"rollback\"\nkind = \"command\"\nargv = [\"/nonexistent/deploy\", \"{{{{previous_version}}}}\"]\n\n[[target.step]]\nphase = \"verify\"\nkind = \"command\"\nargv = [\"no-such-program-anywhere\"]\n\n[[target.step]]\nphase = \"verify\"\nkind = \"command\"\nargv = [\"true\"]\n\n[[target.data_check]]\nname = \"migrations\"\nargv = [\"/bin/no-check\"]\n\n[[notifier]]\nname = \"pager\"\nkind = \"command\"\nargv = [\"/bin/no-pager\"]\n"
+    );
+    let errs = errors(&text);
+    expect(
+        &errs,
+        "target[0].step[0].argv",
+        line_of(&text, "argv = []"),
+        "must not be empty",
+    );
+    expect(
+        &errs,
+        "target[0].step[1].argv[0]",
+        line_of(&text, "/nonexistent/deploy"),
+        "does not exist",
+    );
+    expect(
+        &errs,
+        "target[0].step[2].argv[0]",
+        line_of(&text, "no-such-program"),
+        "not found on PATH",
+    );
+    expect(
+        &errs,
+        "target[0].data_check[0].argv[0]",
+        line_of(&text, "/bin/no-check"),
+        "does not exist",
+    );
+    expect(
+        &errs,
+        "notifier[1].argv[0]",
+        line_of(&text, "/bin/no-pager"),
+        "does not exist",
+    );
+    assert_eq!(errs.len(), 5, "{errs:#?}");
+}
+
+#[test]
+fn unknown_template_variables_are_errors() {
+    let text = format!(
+        "{BASE}\n[[target.metric]]\nname = \"errors\"\nquery = 'rate(x{{job=\"{{{{service}}}}\"}}[{{{{window}}}}])'\nthresholds = {{ critical = 1.0 }}\n\n[[target.step]]\nphase = \"rollback\"\nkind = \"http\"\nurl = \"http://deploy/{{{{target}}}}\"\nbody = '{{\"to\": \"{{{{previous_version}}}}\", \"w\": \"{{{{window}}}}\"}}'\n\n[[target.data_check]]\nname = \"migrations\"\nargv = [\"/bin/true\", \"{{{{version\"]\n"
+    );
+    let errs = errors(&text);
+    expect(
+        &errs,
+        "target[0].metric[0].query",
+        line_of(&text, "{{service}}"),
+        "unknown template variable `{{service}}`",
+    );
+    expect(
+        &errs,
+        "target[0].step[0].body",
+        line_of(&text, "body ="),
+        "`{{window}}`",
+    );
+    expect(
+        &errs,
+        "target[0].data_check[0].argv[1]",
+        line_of(&text, "{{version\""),
+        "never closed",
+    );
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+}
+
+#[test]
+fn policy_rules_that_never_match() {
+    let text = format!(
+        "{BASE}\n[[policy.rule]]\nseverity = \"high\"\ndata_impact = \"minor\"\ntime_to_fix_over = \"1h\"\ndecision = \"rollback\"\n\n[[policy.rule]]\nseverity = \"critical\"   # shadowed\ndata_impact = \"none\"\ntime_to_fix_over = \"2h\"\ndecision = \"rollback\"\n\n[[policy.rule]]\nseverity = \"critical\"   # not shadowed: any time to fix\ndecision = \"consider_rollback\"\n\n[[policy.rule]]\nseverity = \"none\"\ndecision = \"forward_fix\"\n"
+    );
+    let errs = errors(&text);
+    let second = text
+        .lines()
+        .position(|l| l.contains("# shadowed"))
+        .unwrap_or(0);
+    expect(
+        &errs,
+        "policy.rule[1]",
+        second,
+        "`policy.rule[0]` matches everything",
+    );
+    expect(
+        &errs,
+        "policy.rule[3].severity",
+        line_of(&text, "severity = \"none\""),
+        "never matches",
+    );
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+}
+
+#[test]
+fn release_kinds_need_their_keys_and_no_others() {
+    let text = format!(
+        "{BASE}\n[[target]]\nname = \"web\"\n[target.release]\nkind = \"symlink\"\nurl = \"http://127.0.0.1/v\"\n\n[[target]]\nname = \"k8s\"\n[target.release]\nkind = \"kubernetes\"   # k8s\nnamespace = \"prod\"\n"
+    );
+    let errs = errors(&text);
+    expect(
+        &errs,
+        "target[1].release.url",
+        line_of(&text, "http://127.0.0.1/v"),
+        "`url` is not used by release kind `symlink`",
+    );
+    expect(
+        &errs,
+        "target[1].release.kind",
+        line_of(&text, "\"symlink\""),
+        "needs `path`",
+    );
+    expect(
+        &errs,
+        "target[2].release.kind",
+        line_of(&text, "# k8s"),
+        "needs `deployment`",
+    );
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+}
+
+#[test]
+fn step_kinds_need_their_keys_and_no_others() {
+    let text = format!(
+        "{BASE}\n[[target.step]]\nphase = \"rollback\"\nkind = \"symlink_switch\"\nunit = \"app.service\"\n\n[[target.step]]\nphase = \"traffic\"\nkind = \"wait\"  # no duration\n\n[[target.step]]\nphase = \"rollback\"\nkind = \"kubernetes_scale\"  # no replicas\nreplicas = 0\nnamespace = \"prod\"\n\n[[target.step]]\nphase = \"notify\"\nkind = \"http\"  # no url\n"
+    );
+    let errs = errors(&text);
+    expect(
+        &errs,
+        "target[0].step[0].unit",
+        line_of(&text, "app.service"),
+        "`unit` is not used by step kind `symlink_switch`",
+    );
+    expect(
+        &errs,
+        "target[0].step[0].kind",
+        line_of(&text, "symlink_switch"),
+        "needs `link`",
+    );
+    expect(
+        &errs,
+        "target[0].step[1].kind",
+        line_of(&text, "no duration"),
+        "needs `duration`",
+    );
+    expect(
+        &errs,
+        "target[0].step[2].kind",
+        line_of(&text, "kubernetes_scale"),
+        "needs `deployment` when the release kind is not `kubernetes`",
+    );
+    expect(
+        &errs,
+        "target[0].step[3].kind",
+        line_of(&text, "no url"),
+        "needs `url` or `url_env`",
+    );
+    assert_eq!(errs.len(), 5, "{errs:#?}");
+}
+
+#[test]
+fn metric_baselines_and_thresholds_are_consistent() {
+    let text = format!(
+        "{BASE}\n[[target.metric]]\nname = \"a\"\nquery = \"x\"\nbaseline = \"canary\"\nmin_ratio = 2.0\n\n[[target.metric]]\nname = \"b\"  # nothing to breach\nquery = \"y\"\nstable_query = \"z\"\nconfirm = 0\n"
+    );
+    let errs = errors(&text);
+    expect(
+        &errs,
+        "target[0].metric[0].baseline",
+        line_of(&text, "canary"),
+        "needs `stable_query`",
+    );
+    expect(
+        &errs,
+        "target[0].metric[1]",
+        line_of(&text, "name = \"b\"") - 1,
+        "needs `thresholds` or `min_ratio`",
+    );
+    expect(
+        &errs,
+        "target[0].metric[1].stable_query",
+        line_of(&text, "stable_query"),
+        "only used with baseline `canary`",
+    );
+    expect(
+        &errs,
+        "target[0].metric[1].confirm",
+        line_of(&text, "confirm"),
+        "at least 1",
+    );
+    assert_eq!(errs.len(), 4, "{errs:#?}");
+}
+
+#[test]
+fn metrics_need_a_prometheus_section() {
+    let text = format!(
+        "{}\n[[target.metric]]\nname = \"a\"\nquery = \"x\"\nthresholds = {{ high = 1.0 }}\n",
+        BASE.replace("[prometheus]\nurl = \"http://127.0.0.1:9090\"\n", "")
+    );
+    let header = line_of(&text, "[[target.metric]]");
+    expect(
+        &errors(&text),
+        "target[0].metric[0]",
+        header,
+        "no `[prometheus]` section",
+    );
+}
+
+#[test]
+fn notifier_kinds_and_secrets() {
+    let text = format!(
+        "{BASE}\n[[notifier]]\nname = \"slack\"\nkind = \"slack\"\nurl = \"https://hooks.slack.com/services/T0/B0/SECRET\"\n\n[[notifier]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"ftp://example.com/SECRET2\"\nurl_env = \"HOOK_URL\"\nheaders_env = {{ Authorization = \"not a var\" }}\n"
+    );
+    let errs = errors(&text);
+    expect(
+        &errs,
+        "notifier[1].url",
+        line_of(&text, "hooks.slack.com"),
+        "is a secret",
+    );
+    expect(
+        &errs,
+        "notifier[2].url",
+        line_of(&text, "ftp://"),
+        "http:// or https://",
+    );
+    expect(
+        &errs,
+        "notifier[2].url_env",
+        line_of(&text, "HOOK_URL"),
+        "exactly one of",
+    );
+    expect(
+        &errs,
+        "notifier[2].headers_env.Authorization",
+        line_of(&text, "Authorization"),
+        "not a valid environment variable name",
+    );
+    for e in &errs {
+        assert!(!e.message.contains("SECRET"), "a secret was printed: {e}");
+    }
+}
+
+#[test]
+fn probes_statuses_counts_and_urls() {
+    let text = format!(
+        "{BASE}\n[[target.probe]]\nname = \"health\"\nurl = \"127.0.0.1:8080/health\"\nexpect_status = [200, 999]\nfailures = 0\n\n[[target.probe]]\nname = \"health\"\nurl = \"http:///health\"\n"
+    );
+    let errs = errors(&text);
+    expect(
+        &errs,
+        "target[0].probe[0].url",
+        line_of(&text, "\"127.0.0.1:8080/health\""),
+        "http:// or https://",
+    );
+    expect(
+        &errs,
+        "target[0].probe[0].expect_status[1]",
+        line_of(&text, "200, 999"),
+        "not an HTTP status",
+    );
+    expect(
+        &errs,
+        "target[0].probe[0].failures",
+        line_of(&text, "failures"),
+        "at least 1",
+    );
+    expect(
+        &errs,
+        "target[0].probe[1].name",
+        line_of(&text, "http:///health") - 1,
+        "duplicate name `health`",
+    );
+    expect(
+        &errs,
+        "target[0].probe[1].url",
+        line_of(&text, "http:///health"),
+        "without a host",
+    );
+    assert_eq!(errs.len(), 5, "{errs:#?}");
+}
+
+#[test]
+fn log_level_must_be_a_filter() {
+    let text = format!("[daemon]\nlog_level = \"info,rollguard=loud\"\n{BASE}");
+    expect(
+        &errors(&text),
+        "daemon.log_level",
+        2,
+        "not a valid log filter",
+    );
+}

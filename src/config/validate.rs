@@ -1,0 +1,278 @@
+//! Cross-field rules over the typed sections: everything serde cannot see,
+//! such as duplicate names, references between sections, rules that can
+//! never match and keys that mean nothing for the chosen kind.
+//!
+//! Every check records a problem and goes on; nothing stops at the first.
+//! Target-level rules are in `validate_target.rs`, step rules in
+//! `validate_step.rs`.
+
+use super::env::{Environment, find_program};
+use super::problems::Problems;
+use super::sections::Sections;
+use super::validate_target;
+use super::{DaemonConfig, NotifierConfig, NotifierKind, PolicyRule};
+use crate::model::Severity;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Runs every cross-field rule over what could be read.
+pub(crate) fn validate(sections: &Sections, env: &dyn Environment, problems: &mut Problems) {
+    daemon(&sections.daemon, problems);
+    if let Some(prometheus) = &sections.prometheus {
+        check_url(&prometheus.url, "prometheus.url", problems);
+        positive(prometheus.timeout, "prometheus.timeout", problems);
+    }
+    unique_names(
+        sections
+            .notifiers
+            .iter()
+            .map(|(i, n)| (*i, n.name.as_str())),
+        "notifier",
+        problems,
+    );
+    for (i, notifier) in &sections.notifiers {
+        self::notifier(*i, notifier, env, problems);
+    }
+    policy_rules(&sections.rules, problems);
+    unique_names(
+        sections.targets.iter().map(|(i, t)| (*i, t.name.as_str())),
+        "target",
+        problems,
+    );
+    let context = validate_target::Context {
+        notifier_names: &sections.notifier_names,
+        prometheus_present: sections.prometheus_present,
+        env,
+    };
+    for (i, target) in &sections.targets {
+        validate_target::target(*i, target, &context, problems);
+    }
+}
+
+/// `[daemon]`.
+fn daemon(daemon: &DaemonConfig, problems: &mut Problems) {
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&daemon.log_level) {
+        problems.push(
+            "daemon.log_level",
+            format!("is not a valid log filter (tracing EnvFilter syntax): {e}"),
+        );
+    }
+    if daemon.state_dir.as_os_str().is_empty() {
+        problems.push("daemon.state_dir", "must not be empty");
+    }
+}
+
+/// One `[[notifier]]`. Never echoes `url` or header values: they may be secrets.
+fn notifier(i: usize, n: &NotifierConfig, env: &dyn Environment, problems: &mut Problems) {
+    let at = |key: &str| format!("notifier[{i}].{key}");
+    if n.name.trim().is_empty() {
+        problems.push(at("name"), "must not be empty");
+    }
+    positive(n.timeout, &at("timeout"), problems);
+    let sources = [
+        ("url", n.url.is_some()),
+        ("url_env", n.url_env.is_some()),
+        ("url_file", n.url_file.is_some()),
+    ];
+    let set: Vec<&str> = sources
+        .iter()
+        .filter(|(_, s)| *s)
+        .map(|(k, _)| *k)
+        .collect();
+    match n.kind {
+        NotifierKind::Webhook | NotifierKind::Slack => {
+            let kind = if n.kind == NotifierKind::Webhook {
+                "webhook"
+            } else {
+                "slack"
+            };
+            if n.kind == NotifierKind::Slack && n.url.is_some() {
+                problems.push(
+                    at("url"),
+                    "a Slack webhook URL is a secret: give it by reference with `url_env` or `url_file`",
+                );
+            }
+            let allowed = if n.kind == NotifierKind::Slack {
+                "`url_env` or `url_file`"
+            } else {
+                "`url`, `url_env` or `url_file`"
+            };
+            if set.is_empty() {
+                problems.push(
+                    format!("notifier[{i}]"),
+                    format!("a {kind} notifier needs exactly one of {allowed}"),
+                );
+            } else if set.len() > 1 {
+                problems.push(
+                    at(set[1]),
+                    format!(
+                        "a {kind} notifier needs exactly one of {allowed}; `{}` is set too",
+                        set[0]
+                    ),
+                );
+            }
+            if let (NotifierKind::Webhook, Some(url)) = (n.kind, &n.url) {
+                check_url(url, &at("url"), problems);
+            }
+            if n.argv.is_some() {
+                problems.push(
+                    at("argv"),
+                    format!("`argv` is not used by notifier kind `{kind}`"),
+                );
+            }
+        }
+        NotifierKind::Command => {
+            for key in set {
+                problems.push(
+                    at(key),
+                    format!("`{key}` is not used by notifier kind `command`"),
+                );
+            }
+            if !n.headers_env.is_empty() {
+                problems.push(
+                    at("headers_env"),
+                    "`headers_env` is not used by notifier kind `command`",
+                );
+            }
+            match &n.argv {
+                None => problems.push(format!("notifier[{i}]"), "a command notifier needs `argv`"),
+                Some(argv) => check_argv(argv, &at("argv"), env, problems),
+            }
+        }
+    }
+    if let Some(var) = &n.url_env {
+        check_env_name(var, &at("url_env"), problems);
+    }
+    for (header, var) in &n.headers_env {
+        check_env_name(var, &at(&format!("headers_env.{header}")), problems);
+    }
+}
+
+/// `[[policy.rule]]`: rules that can never match.
+fn policy_rules(rules: &[(usize, PolicyRule)], problems: &mut Problems) {
+    for (k, (i, rule)) in rules.iter().enumerate() {
+        let at = format!("policy.rule[{i}]");
+        if rule.severity == Severity::None {
+            problems.push(
+                format!("{at}.severity"),
+                "a rule with severity `none` never matches: severity none is always `healthy`",
+            );
+            continue;
+        }
+        let shadow = rules[..k]
+            .iter()
+            .find(|(_, earlier)| earlier.severity != Severity::None && covers(earlier, rule));
+        if let Some((j, _)) = shadow {
+            problems.push(
+                at,
+                format!(
+                    "this rule never matches: the earlier rule `policy.rule[{j}]` matches everything it matches"
+                ),
+            );
+        }
+    }
+}
+
+/// Whether `earlier` matches every assessment that `later` matches.
+fn covers(earlier: &PolicyRule, later: &PolicyRule) -> bool {
+    let time_covers = match (earlier.time_to_fix_over, later.time_to_fix_over) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(e), Some(l)) => e <= l,
+    };
+    earlier.severity <= later.severity && earlier.data_impact >= later.data_impact && time_covers
+}
+
+/// Names within one array must be unique; the second one is the error.
+pub(crate) fn unique_names<'a>(
+    names: impl Iterator<Item = (usize, &'a str)>,
+    prefix: &str,
+    problems: &mut Problems,
+) {
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    for (i, name) in names {
+        if let Some(j) = first.get(name) {
+            problems.push(
+                format!("{prefix}[{i}].name"),
+                format!("duplicate name `{name}`: `{prefix}[{j}]` has it already"),
+            );
+        } else {
+            first.insert(name, i);
+        }
+    }
+}
+
+/// A duration that must be above zero.
+pub(crate) fn positive(d: Duration, path: &str, problems: &mut Problems) {
+    if d.is_zero() {
+        problems.push(path, "must be longer than zero");
+    }
+}
+
+/// An argv: not empty, and its program exists.
+pub(crate) fn check_argv(
+    argv: &[String],
+    path: &str,
+    env: &dyn Environment,
+    problems: &mut Problems,
+) {
+    match argv.first() {
+        None => problems.push(path, "must not be empty: it needs at least the program"),
+        Some(program) => {
+            if let Err(message) = find_program(env, program) {
+                problems.push(format!("{path}[0]"), message);
+            }
+        }
+    }
+}
+
+/// A light URL check: `http://` or `https://` and a host. The URL itself is
+/// never repeated in the message: it may hold a secret.
+pub(crate) fn check_url(url: &str, path: &str, problems: &mut Problems) {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    let host = rest.map(|r| {
+        let authority = r.split(['/', '?', '#']).next().unwrap_or("");
+        let host_port = authority.rsplit('@').next().unwrap_or("");
+        if host_port.starts_with('[') {
+            host_port
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim_start_matches('[')
+        } else {
+            host_port.split(':').next().unwrap_or("")
+        }
+    });
+    match host {
+        None => problems.push(path, "must be an http:// or https:// URL"),
+        Some("") => problems.push(path, "is a URL without a host"),
+        Some(_) => {}
+    }
+}
+
+/// An environment variable name: letters, digits and `_`, not starting with a digit.
+pub(crate) fn check_env_name(name: &str, path: &str, problems: &mut Problems) {
+    let valid = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        problems.push(path, "is not a valid environment variable name");
+    }
+}
+
+/// HTTP statuses must be within 100..=599.
+pub(crate) fn check_statuses(statuses: &[u16], path: &str, problems: &mut Problems) {
+    if statuses.is_empty() {
+        problems.push(path, "must list at least one status");
+    }
+    for (k, status) in statuses.iter().enumerate() {
+        if !(100..=599).contains(status) {
+            problems.push(
+                format!("{path}[{k}]"),
+                format!("{status} is not an HTTP status (100 to 599)"),
+            );
+        }
+    }
+}
