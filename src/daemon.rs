@@ -64,10 +64,21 @@ impl Daemon {
         let token = read_token(&config)?;
         let (journal, recovery) = Journal::open(&config.daemon.state_dir)?;
         tracing::info!(
-            state_dir = %config.daemon.state_dir.display(),
-            recovery = ?recovery,
+            path = %journal.path().display(),
+            records = recovery.records,
+            last_seq = recovery.last_seq,
+            skipped_corrupt = recovery.skipped_corrupt,
+            skipped_unknown = recovery.skipped_unknown,
             "Opened the journal"
         );
+        if let Some(torn) = &recovery.torn_tail {
+            tracing::warn!(
+                offset = torn.offset,
+                bytes = torn.bytes,
+                reason = %torn.reason,
+                "The journal ended in a torn record (a crash mid-write); it was set aside and the journal continues after the last good record"
+            );
+        }
         let listener = tokio::net::TcpListener::bind(config.daemon.listen)
             .await
             .map_err(|source| Error::Listen {
@@ -272,13 +283,7 @@ fn read_token(config: &Config) -> Result<Option<ApiToken>, ConfigErrors> {
 
 /// Appends to the journal, counting the write.
 async fn record(state: &State, event: Event) -> Result<(), Error> {
-    let journal = state.journal().clone();
-    let result = tokio::task::spawn_blocking(move || journal.append(None, event))
-        .await
-        .map_err(|e| Error::Io {
-            context: "journal writer task failed".to_owned(),
-            source: std::io::Error::other(e),
-        })?;
+    let result = state.journal().append_async(None, event).await;
     state.metrics().journal_write(result.is_ok());
     result.map(|_| ()).map_err(Error::from)
 }

@@ -96,10 +96,10 @@ fn check(path: &std::path::Path) -> ExitCode {
     );
     for target in &config.targets {
         println!(
-            "target {:?}: mode {}, release from {:?}, {} probe(s), {} metric(s), {} step(s), interval {}, bake window {}, notify [{}]",
+            "target {:?}: mode {}, release from {}, {} probe(s), {} metric(s), {} step(s), interval {}, bake window {}, notify [{}]",
             target.name,
             config.mode_of(target),
-            target.release.kind,
+            target.release.kind.as_str(),
             target.probe.len(),
             target.metric.len(),
             target.step.len(),

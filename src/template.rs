@@ -18,11 +18,14 @@ pub const STEP_VARIABLES: &[&str] = &[
     "mode",
 ];
 
+/// Variables a data check's argv may use.
+pub const DATA_CHECK_VARIABLES: &[&str] = &["target", "version", "previous_version", "release_id"];
+
 /// Why a template cannot be rendered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     /// `{{name}}` names no known variable.
-    #[error("unknown template variable `{{{{{name}}}}}`; known: {known}")]
+    #[error("unknown template variable `{{{{{name}}}}}`; known here: {known}")]
     Unknown {
         /// The variable's name.
         name: String,
@@ -30,7 +33,7 @@ pub enum TemplateError {
         known: String,
     },
     /// A `{{` without its `}}`.
-    #[error("unclosed `{{{{` at byte {at}")]
+    #[error("a `{{{{` at byte {at} is never closed with `}}}}`")]
     Unclosed {
         /// Byte offset of the `{{`.
         at: usize,
@@ -56,17 +59,20 @@ pub fn variables(text: &str) -> Result<Vec<&str>, TemplateError> {
     Ok(names)
 }
 
-/// Checks that `text` only uses variables from `known`.
-pub fn check(text: &str, known: &[&str]) -> Result<(), TemplateError> {
-    for name in variables(text)? {
-        if !known.contains(&name) {
-            return Err(TemplateError::Unknown {
+/// Every problem in `text` where only the `known` variables exist: each
+/// unknown variable, or the unclosed `{{`. Empty when the text is fine.
+pub fn check(text: &str, known: &[&str]) -> Vec<TemplateError> {
+    match variables(text) {
+        Err(error) => vec![error],
+        Ok(names) => names
+            .into_iter()
+            .filter(|name| !known.contains(name))
+            .map(|name| TemplateError::Unknown {
                 name: name.to_owned(),
                 known: known.join(", "),
-            });
-        }
+            })
+            .collect(),
     }
-    Ok(())
 }
 
 /// Replaces every `{{name}}` in `text` with its value from `vars`.
@@ -125,9 +131,12 @@ mod tests {
             render("a {{version", &vars()),
             Err(TemplateError::Unclosed { at: 2 })
         );
-        assert!(check("{{window}}", QUERY_VARIABLES).is_ok());
-        let err = check("{{window}}", STEP_VARIABLES).expect_err("window is for queries");
-        assert!(err.to_string().contains("`{{window}}`"), "{err}");
+        assert!(check("{{window}}", QUERY_VARIABLES).is_empty());
+        assert!(check("rate(x{job=\"a\"}[5m])", QUERY_VARIABLES).is_empty());
+        let errors = check("{{window}} {{nope}}", STEP_VARIABLES);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].to_string().contains("`{{window}}`"), "{errors:?}");
+        assert_eq!(check("x {{target", QUERY_VARIABLES).len(), 1);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Configuration: the TOML file parsed into typed structs (`schema`,
 //! `schema_target`, `defaults`), read one section and one array element at a
 //! time (`sections`), checked as a whole (`validate`, `validate_target`,
-//! `validate_step`, `templates`), with every error naming its key path and
+//! `validate_step`; templates are checked with [`crate::template`]), with every error naming its key path and
 //! its line and column in the file (`locate`, `problems`).
 //!
 //! Loading never stops at the first mistake: an operator fixing a file wants
@@ -15,7 +15,7 @@ mod problems;
 mod schema;
 mod schema_target;
 mod sections;
-pub mod templates;
+
 mod validate;
 mod validate_step;
 mod validate_target;

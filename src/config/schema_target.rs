@@ -98,6 +98,19 @@ pub enum ReleaseKind {
     Announce,
 }
 
+impl ReleaseKind {
+    /// The kind's name as written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseKind::VersionUrl => "version_url",
+            ReleaseKind::Symlink => "symlink",
+            ReleaseKind::Kubernetes => "kubernetes",
+            ReleaseKind::Swarm => "swarm",
+            ReleaseKind::Announce => "announce",
+        }
+    }
+}
+
 /// `[[target.probe]]`: one HTTP health check.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

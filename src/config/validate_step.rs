@@ -4,12 +4,12 @@
 
 use super::env::Environment;
 use super::problems::Problems;
-use super::templates::{self, STEP_VARIABLES};
 use super::validate::{
     check_argv, check_env_name, check_statuses, check_url, positive, unique_names,
 };
 use super::validate_target::check_method;
 use super::{ReleaseKind, StepConfig, StepKind, TargetConfig};
+use crate::template::{self, STEP_VARIABLES};
 
 /// Keys a step kind requires, and keys it may have besides the common ones.
 fn keys_of(kind: StepKind) -> (&'static [&'static str], &'static [&'static str]) {
@@ -111,8 +111,8 @@ fn step(
     }
     positive(s.timeout, &key("timeout"), problems);
     let templated = |field: &str, text: &str, problems: &mut Problems| {
-        for message in templates::check(text, STEP_VARIABLES) {
-            problems.push(key(field), message);
+        for message in template::check(text, STEP_VARIABLES) {
+            problems.push(key(field), message.to_string());
         }
     };
     if let Some(argv) = &s.argv {

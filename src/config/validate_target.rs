@@ -3,12 +3,12 @@
 
 use super::env::Environment;
 use super::problems::Problems;
-use super::templates::{self, DATA_CHECK_VARIABLES, QUERY_VARIABLES};
 use super::validate::{check_argv, check_statuses, check_url, positive, unique_names};
 use super::validate_step;
 use super::{
     BaselineKind, Direction, MetricConfig, ProbeConfig, ReleaseConfig, ReleaseKind, TargetConfig,
 };
+use crate::template::{self, DATA_CHECK_VARIABLES, QUERY_VARIABLES};
 
 /// What target rules need to know about the rest of the file.
 pub(crate) struct Context<'a> {
@@ -99,8 +99,8 @@ pub(crate) fn target(i: usize, t: &TargetConfig, cx: &Context<'_>, problems: &mu
         let path = at(&format!("data_check[{k}]"));
         check_argv(&d.argv, &format!("{path}.argv"), cx.env, problems);
         for (a, arg) in d.argv.iter().enumerate() {
-            for message in templates::check(arg, DATA_CHECK_VARIABLES) {
-                problems.push(format!("{path}.argv[{a}]"), message);
+            for message in template::check(arg, DATA_CHECK_VARIABLES) {
+                problems.push(format!("{path}.argv[{a}]"), message.to_string());
             }
         }
         positive(d.timeout, &format!("{path}.timeout"), problems);
@@ -172,12 +172,12 @@ fn probe(p: &ProbeConfig, at: &str, problems: &mut Problems) {
 /// `[[target.metric]]`.
 fn metric(m: &MetricConfig, at: &str, problems: &mut Problems) {
     let key = |k: &str| format!("{at}.{k}");
-    for message in templates::check(&m.query, QUERY_VARIABLES) {
-        problems.push(key("query"), message);
+    for message in template::check(&m.query, QUERY_VARIABLES) {
+        problems.push(key("query"), message.to_string());
     }
     if let Some(stable) = &m.stable_query {
-        for message in templates::check(stable, QUERY_VARIABLES) {
-            problems.push(key("stable_query"), message);
+        for message in template::check(stable, QUERY_VARIABLES) {
+            problems.push(key("stable_query"), message.to_string());
         }
     }
     match (m.baseline, &m.stable_query) {
