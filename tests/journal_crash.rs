@@ -79,10 +79,10 @@ fn kill_nine_never_loses_a_synced_record() {
                 let seq = line
                     .rsplit_once("ack ")
                     .and_then(|(_, seq)| seq.trim().parse::<u64>().ok());
-                if let Some(seq) = seq {
-                    if tx.send(seq).is_err() {
-                        break;
-                    }
+                if let Some(seq) = seq
+                    && tx.send(seq).is_err()
+                {
+                    break;
                 }
             }
         });
