@@ -12,6 +12,9 @@
 //!   a crash harmless.
 //! - [`metrics`]: rollguard's own Prometheus metrics.
 //! - [`state`]: what the running daemon knows, shared with the HTTP API.
+//! - [`release`]: release sources (version URL, symlink) and the tracker
+//!   that turns versions seen over time into releases and rollbacks.
+//! - [`probe`]: HTTP health probes and the shared HTTP client.
 //! - [`watchdog`]: one task per target; the only place that spawns
 //!   long-lived tasks.
 //! - [`api`]: HTTP: health, readiness, metrics, status, events, control.
@@ -32,6 +35,8 @@ pub mod daemon;
 pub mod journal;
 pub mod metrics;
 pub mod model;
+pub mod probe;
+pub mod release;
 pub mod state;
 pub mod telemetry;
 pub mod template;

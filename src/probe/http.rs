@@ -1,0 +1,140 @@
+//! The shared HTTP client and the helpers every outgoing request of
+//! rollguard uses: a body read that cannot exhaust memory, and failure
+//! descriptions an operator can read in a notification.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+/// Most bytes of a response body that rollguard reads. Health and version
+/// endpoints answer with a few bytes; anything past this is cut off so that
+/// a misbehaving endpoint cannot exhaust the daemon's memory.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// Redirects followed before a request fails: enough for `/health` ->
+/// `/health/`, too few for a loop to waste a probe's time.
+pub const MAX_REDIRECTS: usize = 3;
+
+/// Time limit of establishing a connection, independent of each request's
+/// own (whole-request) time limit.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Builds the daemon's HTTP client; build it once and clone it (clones share
+/// the connection pool).
+///
+/// The user agent is `rollguard/<version>` so that service owners can tell
+/// probes from users in their access logs. Proxies from the environment
+/// (`HTTP_PROXY`, `NO_PROXY`...) are honoured as reqwest does by default.
+///
+/// Fails only when the TLS backend cannot be initialised.
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .user_agent(concat!("rollguard/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+}
+
+/// A response body read up to a limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitedBody {
+    /// The first bytes of the body, at most the limit.
+    pub bytes: Vec<u8>,
+    /// Whether the body went on past the limit (and was cut).
+    pub truncated: bool,
+}
+
+/// Reads at most `limit` bytes of the body; stops reading (and drops the
+/// connection's remaining body) as soon as the limit is passed.
+pub async fn read_body_limited(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<LimitedBody, reqwest::Error> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - bytes.len();
+        if chunk.len() > room {
+            bytes.extend_from_slice(&chunk[..room]);
+            return Ok(LimitedBody {
+                bytes,
+                truncated: true,
+            });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(LimitedBody {
+        bytes,
+        truncated: false,
+    })
+}
+
+/// A short, human description of why a request failed: "connection
+/// refused", "too many redirects", "cannot connect: dns error: ...".
+pub fn describe_error(error: &reqwest::Error) -> String {
+    if let Some(kind) = io_error_kind(error) {
+        match kind {
+            std::io::ErrorKind::ConnectionRefused => return "connection refused".to_owned(),
+            std::io::ErrorKind::ConnectionReset => return "connection reset".to_owned(),
+            std::io::ErrorKind::ConnectionAborted => return "connection aborted".to_owned(),
+            _ => {}
+        }
+    }
+    if error.is_redirect() {
+        return format!("too many redirects (more than {MAX_REDIRECTS})");
+    }
+    if error.is_timeout() {
+        return "timed out".to_owned();
+    }
+    let cause = innermost_cause(error);
+    if error.is_connect() {
+        format!("cannot connect: {cause}")
+    } else if error.is_builder() {
+        format!("invalid request: {cause}")
+    } else if error.is_body() || error.is_decode() {
+        format!("cannot read body: {cause}")
+    } else {
+        format!("request failed: {cause}")
+    }
+}
+
+/// Renders a duration the way config files write it ("2s", "200ms").
+pub fn human_duration(duration: Duration) -> String {
+    humantime::format_duration(duration).to_string()
+}
+
+/// The kind of the first I/O error in the chain of causes, if any.
+fn io_error_kind(error: &reqwest::Error) -> Option<std::io::ErrorKind> {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// The message of the deepest cause: reqwest's own message is generic
+/// ("error sending request"), the root cause says what happened.
+fn innermost_cause(error: &reqwest::Error) -> String {
+    let mut last: &dyn std::error::Error = error;
+    while let Some(cause) = last.source() {
+        last = cause;
+    }
+    last.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_config_values() {
+        assert_eq!(human_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(human_duration(Duration::from_millis(200)), "200ms");
+    }
+
+    #[test]
+    fn client_builds() {
+        assert!(http_client().is_ok());
+    }
+}

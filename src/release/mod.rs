@@ -1,0 +1,358 @@
+//! Release sources: how rollguard sees that a target's version changed.
+//!
+//! - [`version_url`]: poll a URL that answers with the running version.
+//! - [`symlink`]: read a `current -> releases/v1.3.0` link.
+//! - [`tracker`]: pure logic that turns the versions seen over time into
+//!   release events, and recognises rollguard's own rollbacks.
+//!
+//! Announced releases arrive over the HTTP API and go straight to the
+//! tracker; Kubernetes and Swarm sources are not built yet.
+
+pub mod symlink;
+pub mod tracker;
+pub mod version_url;
+
+pub use tracker::{ReleaseChange, ReleaseTracker, SeenBy};
+
+use crate::config::{ReleaseConfig, ReleaseKind};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Longest version string accepted from the outside world.
+pub const MAX_VERSION_LEN: usize = 200;
+
+/// Time limit of one version URL request when the caller sets none.
+pub const DEFAULT_VERSION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the running version could not be read. Messages are written for an
+/// operator reading a log line or a notification.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The release kind has no implementation yet.
+    #[error("release source `{kind}` is not supported yet")]
+    Unsupported {
+        /// The configured kind.
+        kind: &'static str,
+    },
+    /// A setting the kind needs is absent.
+    #[error("release source `{kind}` needs `{key}` in [target.release]")]
+    MissingSetting {
+        /// The configured kind.
+        kind: &'static str,
+        /// The missing key.
+        key: &'static str,
+    },
+    /// The configured URL cannot be used.
+    #[error("invalid version URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The configured URL.
+        url: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// The configured JSON pointer is not a pointer.
+    #[error("invalid json_pointer {pointer:?}: it must be empty or start with '/'")]
+    InvalidPointer {
+        /// The configured pointer.
+        pointer: String,
+    },
+    /// The request failed before an answer arrived.
+    #[error("GET {url}: {reason}")]
+    Request {
+        /// The version URL.
+        url: String,
+        /// What went wrong ("connection refused", "timed out after 5s").
+        reason: String,
+    },
+    /// The endpoint answered, but not with success.
+    #[error("GET {url}: status {status}, expected 2xx")]
+    Status {
+        /// The version URL.
+        url: String,
+        /// The status it answered with.
+        status: u16,
+    },
+    /// The body is larger than rollguard reads.
+    #[error("GET {url}: body is larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The version URL.
+        url: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// A pointer is configured but the body is not JSON.
+    #[error("GET {url}: body is not JSON, so json_pointer {pointer} cannot be read")]
+    NotJson {
+        /// The version URL.
+        url: String,
+        /// The configured pointer.
+        pointer: String,
+    },
+    /// The body is JSON, but nothing is at the pointer.
+    #[error("GET {url}: nothing at json_pointer {pointer}")]
+    PointerMissing {
+        /// The version URL.
+        url: String,
+        /// The configured pointer.
+        pointer: String,
+    },
+    /// The value at the pointer is not a string or a number.
+    #[error("GET {url}: value at json_pointer {pointer} is {found}, not a version")]
+    NotAVersion {
+        /// The version URL.
+        url: String,
+        /// The configured pointer.
+        pointer: String,
+        /// What was found instead ("an object", "null").
+        found: &'static str,
+    },
+    /// The version read is unfit for logs, environment variables and
+    /// notifications.
+    #[error("rejected version {shown}: {reason}")]
+    BadVersion {
+        /// The version, escaped and shortened so it is safe to print.
+        shown: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// The release path is not a symbolic link.
+    #[error(
+        "{path} is not a symbolic link; a symlink release source needs `current -> releases/<version>`"
+    )]
+    NotASymlink {
+        /// The configured path.
+        path: PathBuf,
+    },
+    /// The link points at nothing.
+    #[error("{path} points to {target}, which does not exist")]
+    Dangling {
+        /// The configured path.
+        path: PathBuf,
+        /// Where it points, resolved.
+        target: PathBuf,
+    },
+    /// The link target has no usable final component.
+    #[error("{path} points to {target}, whose last component is not a version")]
+    NoVersionInTarget {
+        /// The configured path.
+        path: PathBuf,
+        /// The link's target, as written in the link.
+        target: PathBuf,
+    },
+    /// The filesystem refused.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path being read.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl SourceError {
+    /// A short, stable label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            SourceError::Unsupported { .. } => "unsupported",
+            SourceError::MissingSetting { .. }
+            | SourceError::InvalidUrl { .. }
+            | SourceError::InvalidPointer { .. } => "config",
+            SourceError::Request { .. } => "request",
+            SourceError::Status { .. } => "status",
+            SourceError::BodyTooLarge { .. }
+            | SourceError::NotJson { .. }
+            | SourceError::PointerMissing { .. }
+            | SourceError::NotAVersion { .. } => "body",
+            SourceError::BadVersion { .. } => "bad_version",
+            SourceError::NotASymlink { .. }
+            | SourceError::Dangling { .. }
+            | SourceError::NoVersionInTarget { .. }
+            | SourceError::Io { .. } => "symlink",
+        }
+    }
+}
+
+/// Checks that a version read from the outside world is safe to put in
+/// logs, environment variables and notifications: not empty, at most
+/// [`MAX_VERSION_LEN`] characters, no control characters and no
+/// bidirectional-text overrides (which can make a log line lie).
+pub fn validate_version(version: &str) -> Result<String, SourceError> {
+    let reject = |reason| {
+        Err(SourceError::BadVersion {
+            shown: shown(version),
+            reason,
+        })
+    };
+    if version.trim().is_empty() {
+        return reject("it is empty");
+    }
+    if version.chars().count() > MAX_VERSION_LEN {
+        return reject("it is longer than 200 characters");
+    }
+    if version.chars().any(char::is_control) {
+        return reject("it contains control characters");
+    }
+    if version.chars().any(is_bidi_control) {
+        return reject("it contains bidirectional text controls");
+    }
+    Ok(version.to_owned())
+}
+
+/// Unicode characters that reorder how text is displayed.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+}
+
+/// A rejected version, escaped and cut so that printing it is harmless.
+fn shown(version: &str) -> String {
+    let mut shown = String::from("\"");
+    for c in version.chars().take(40) {
+        if c.is_control() || is_bidi_control(c) || c == '"' || c == '\\' {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown.push('"');
+    if version.chars().count() > 40 {
+        shown.push_str("...");
+    }
+    shown
+}
+
+/// A polling release source, ready to ask for the running version.
+#[derive(Debug, Clone)]
+pub enum ReleaseSource {
+    /// Poll a URL that answers with the version.
+    VersionUrl {
+        /// The shared HTTP client.
+        client: reqwest::Client,
+        /// The version URL.
+        url: String,
+        /// JSON pointer to the version; `None`: the whole body, trimmed.
+        json_pointer: Option<String>,
+        /// Time limit of one request.
+        timeout: Duration,
+    },
+    /// Read the `current` symlink of a release directory layout.
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// Versions arrive over the HTTP API; nothing to poll.
+    Announce,
+}
+
+impl ReleaseSource {
+    /// Builds the source of `[target.release]`, checking the settings its
+    /// kind needs. Kubernetes and Swarm are [`SourceError::Unsupported`].
+    pub fn from_config(
+        config: &ReleaseConfig,
+        client: reqwest::Client,
+    ) -> Result<ReleaseSource, SourceError> {
+        match config.kind {
+            ReleaseKind::VersionUrl => {
+                let url = config.url.clone().ok_or(SourceError::MissingSetting {
+                    kind: "version_url",
+                    key: "url",
+                })?;
+                check_url(&url)?;
+                if let Some(pointer) = &config.json_pointer {
+                    if !pointer.is_empty() && !pointer.starts_with('/') {
+                        return Err(SourceError::InvalidPointer {
+                            pointer: pointer.clone(),
+                        });
+                    }
+                }
+                Ok(ReleaseSource::VersionUrl {
+                    client,
+                    url,
+                    json_pointer: config.json_pointer.clone(),
+                    timeout: DEFAULT_VERSION_TIMEOUT,
+                })
+            }
+            ReleaseKind::Symlink => {
+                let path = config.path.clone().ok_or(SourceError::MissingSetting {
+                    kind: "symlink",
+                    key: "path",
+                })?;
+                Ok(ReleaseSource::Symlink { path })
+            }
+            ReleaseKind::Announce => Ok(ReleaseSource::Announce),
+            ReleaseKind::Kubernetes => Err(SourceError::Unsupported { kind: "kubernetes" }),
+            ReleaseKind::Swarm => Err(SourceError::Unsupported { kind: "swarm" }),
+        }
+    }
+
+    /// The version running now; `Ok(None)` for announced releases, whose
+    /// versions arrive over the HTTP API instead.
+    pub async fn current_version(&self) -> Result<Option<String>, SourceError> {
+        match self {
+            ReleaseSource::VersionUrl {
+                client,
+                url,
+                json_pointer,
+                timeout,
+            } => version_url::read_version(client, url, json_pointer.as_deref(), *timeout)
+                .await
+                .map(Some),
+            // A readlink and a stat: quick enough not to need a blocking
+            // thread, even on the daemon's runtime.
+            ReleaseSource::Symlink { path } => symlink::read_version(path).map(Some),
+            ReleaseSource::Announce => Ok(None),
+        }
+    }
+}
+
+/// Checks that a version URL is an absolute http(s) URL.
+fn check_url(url: &str) -> Result<(), SourceError> {
+    let invalid = |reason: String| SourceError::InvalidUrl {
+        url: url.to_owned(),
+        reason,
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+    match parsed.scheme() {
+        "http" | "https" => Ok(()),
+        other => Err(invalid(format!("scheme {other:?} is not http or https"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sane_versions_pass() {
+        for v in [
+            "v1.3.0",
+            "1.2.3-rc.1+build.5",
+            "2024-05-01_abcdef0",
+            "release 7",
+        ] {
+            assert_eq!(validate_version(v).ok().as_deref(), Some(v));
+        }
+    }
+
+    #[test]
+    fn unsafe_versions_are_rejected() {
+        for v in ["", "   ", "v1\n", "v1\u{1b}[31m", "v1\u{202E}", "a\u{7f}"] {
+            assert!(
+                matches!(validate_version(v), Err(SourceError::BadVersion { .. })),
+                "{v:?} should be rejected"
+            );
+        }
+        assert!(validate_version(&"x".repeat(MAX_VERSION_LEN)).is_ok());
+        assert!(validate_version(&"x".repeat(MAX_VERSION_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn rejected_versions_print_escaped() {
+        let message = validate_version("v1\nFAKE LOG LINE")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(!message.contains('\n'), "{message}");
+        assert!(message.contains("control characters"), "{message}");
+    }
+}
