@@ -58,10 +58,10 @@ fn assignments(text: &str, section: &str) -> Vec<(String, String)> {
             current = name.to_string();
             continue;
         }
-        if current == section {
-            if let Some((key, value)) = line.split_once('=') {
-                found.push((key.trim().to_string(), value.trim().to_string()));
-            }
+        if current == section
+            && let Some((key, value)) = line.split_once('=')
+        {
+            found.push((key.trim().to_string(), value.trim().to_string()));
         }
     }
     found
