@@ -258,12 +258,13 @@ impl ReleaseSource {
                     key: "url",
                 })?;
                 check_url(&url)?;
-                if let Some(pointer) = &config.json_pointer {
-                    if !pointer.is_empty() && !pointer.starts_with('/') {
-                        return Err(SourceError::InvalidPointer {
-                            pointer: pointer.clone(),
-                        });
-                    }
+                if let Some(pointer) = &config.json_pointer
+                    && !pointer.is_empty()
+                    && !pointer.starts_with('/')
+                {
+                    return Err(SourceError::InvalidPointer {
+                        pointer: pointer.clone(),
+                    });
                 }
                 Ok(ReleaseSource::VersionUrl {
                     client,
