@@ -8,6 +8,9 @@
 //!   error with its key path and line.
 //! - [`model`]: plain data in the runbook's words (severity, data impact,
 //!   decision, mode).
+//! - [`judge`]: pure, no I/O: turns each tick's observation into an
+//!   assessment (severity, data impact, time to fix, evidence) and the
+//!   decision matrix into a decision.
 //! - [`journal`]: the durable, append-only record of every event; what makes
 //!   a crash harmless.
 //! - [`metrics`]: rollguard's own Prometheus metrics.
@@ -33,6 +36,7 @@ pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod journal;
+pub mod judge;
 pub mod metrics;
 pub mod model;
 pub mod probe;

@@ -167,3 +167,171 @@ mod tests {
         assert_eq!(d, Decision::ConsiderRollback);
     }
 }
+
+// ---------------------------------------------------------------------------
+// What one tick measured, and what the judge made of it.
+// ---------------------------------------------------------------------------
+
+/// One HTTP health probe's outcome in one tick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    /// The probe's configured name, so the judge can find its `failures` and
+    /// `severity` and keep its streak of consecutive failures.
+    pub name: String,
+    /// Whether the probe got what it expected (status, body). A refused
+    /// connection or a timeout is `false`: for a health probe that is a fact
+    /// about the service, not a monitoring outage.
+    pub ok: bool,
+    /// The HTTP status that came back, if any; shown in the evidence.
+    pub status: Option<u16>,
+    /// How long the probe took, for the evidence and for slow-but-up cases.
+    pub latency_ms: f64,
+    /// Why the probe failed (connect error, timeout, unexpected body), in
+    /// words for the evidence; `None` when it succeeded or the status says it.
+    pub error: Option<String>,
+}
+
+/// One metric's value in one tick, with its baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSample {
+    /// The metric's configured name, so the judge can find its thresholds,
+    /// `min_ratio`, `confirm` and `on_no_data`.
+    pub name: String,
+    /// The post-release value; `None` means the query answered with no data
+    /// (an empty vector, NaN), which `on_no_data` decides about.
+    pub value: Option<f64>,
+    /// The same measure for what "normal" is (before the release, or the
+    /// stable version); `None` when there is no baseline or it had no data.
+    pub baseline: Option<f64>,
+    /// Why the query failed (Prometheus unreachable, bad query, timeout).
+    /// A failed query is a monitoring problem, never a failure of the
+    /// release: it makes the assessment inconclusive whatever `on_no_data` says.
+    pub error: Option<String>,
+}
+
+/// Everything one tick measured for a target: the judge's only input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Observation {
+    /// Tick number since the release (0 = first tick of the bake window), so
+    /// replays and the journal can say *when* a decision was reached.
+    pub tick: u64,
+    /// Wall-clock time of the tick in milliseconds since the Unix epoch; 0 in
+    /// replays that have no clock.
+    pub at_unix_ms: u64,
+    /// Probe outcomes, one per configured probe.
+    pub probes: Vec<ProbeResult>,
+    /// Metric values, one per configured metric.
+    pub metrics: Vec<MetricSample>,
+}
+
+/// What the judge concluded about one check in one tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The check is healthy (or has no data and `on_no_data = "pass"`).
+    Pass,
+    /// A breach confirmed over enough consecutive ticks (`confirm` for a
+    /// metric, `failures` for a probe): this severity counts.
+    Fail(Severity),
+    /// A breach seen but not yet confirmed: it does not count yet, so one bad
+    /// scrape never rolls a release back.
+    Pending {
+        /// The severity that would count if the breach persists.
+        severity: Severity,
+        /// Consecutive breaching ticks so far.
+        streak: u32,
+        /// Consecutive breaching ticks needed to confirm.
+        needed: u32,
+    },
+    /// The check had no data and `on_no_data = "hold"`: it cannot be judged.
+    NoData,
+    /// The measurement itself failed (Prometheus down, query error, probe not
+    /// run): it cannot be judged, whatever `on_no_data` says.
+    Error,
+}
+
+/// Which kind of check a piece of evidence is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// An HTTP health probe (`[[target.probe]]`).
+    Probe,
+    /// A Prometheus query (`[[target.metric]]`).
+    Metric,
+}
+
+/// Why the judge gave a check its verdict: what an operator reads to trust
+/// or overrule a decision, and what an incident report quotes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckEvidence {
+    /// The check's configured name.
+    pub check: String,
+    /// Probe or metric, since names may repeat across the two.
+    pub kind: CheckKind,
+    /// The verdict this tick.
+    pub verdict: Verdict,
+    /// The measured value (a metric's value; a probe's HTTP status), when
+    /// there was one.
+    pub value: Option<f64>,
+    /// The baseline it was compared with, when there was one.
+    pub baseline: Option<f64>,
+    /// value / baseline, when both exist and the baseline is positive.
+    pub ratio: Option<f64>,
+    /// The threshold that was breached or, when none was, the mildest one
+    /// that was not; `None` when no absolute threshold applies.
+    pub threshold: Option<f64>,
+    /// Severity of this tick's breach alone, before confirmation; `none`
+    /// when this tick did not breach.
+    pub breached_severity: Severity,
+    /// Consecutive breaching ticks, this one included.
+    pub streak: u32,
+    /// Consecutive breaching ticks a breach needs to count.
+    pub needed: u32,
+    /// The whole judgement in one sentence, naming value, baseline and
+    /// threshold, e.g. `error_rate 0.082 ≥ high threshold 0.02 and 8.2x
+    /// baseline 0.01 (≥ 2x), 2 of 2 ticks`.
+    pub reason: String,
+}
+
+/// The judge's view of a release after one tick: the three inputs of the
+/// decision matrix and the evidence behind them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assessment {
+    /// The worst confirmed severity over all checks; `none` when nothing is
+    /// confirmed.
+    pub severity: Severity,
+    /// What rolling back would do to data, from the data checks (`none`
+    /// when there are none).
+    pub data_impact: DataImpact,
+    /// Estimated time to a forward fix: the target's `time_to_fix` or an
+    /// operator's run-time override.
+    #[serde(with = "humantime_serde")]
+    pub time_to_fix: std::time::Duration,
+    /// True when some check could not be evaluated (no data under `hold`, or
+    /// a measurement error) and no evaluated check has a confirmed failure:
+    /// rollguard cannot tell, and never acts automatically on that.
+    pub inconclusive: bool,
+    /// One entry per configured check, probes first, in config order.
+    pub evidence: Vec<CheckEvidence>,
+}
+
+/// A decision with everything needed to explain it later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    /// What to do.
+    pub decision: Decision,
+    /// The severity it was decided on.
+    pub severity: Severity,
+    /// The data impact it was decided on.
+    pub data_impact: DataImpact,
+    /// The time to fix it was decided on.
+    #[serde(with = "humantime_serde")]
+    pub time_to_fix: std::time::Duration,
+    /// The rule that matched, in words, e.g. `policy.rule[1]: high or worse,
+    /// data minor or less, time to fix over 1h → rollback`, or the default
+    /// that applied (`default: ...`); `None` when inconclusive.
+    pub rule: Option<String>,
+    /// Why, one sentence each: the rule first, then the evidence of every
+    /// check that was not a plain pass.
+    pub reasons: Vec<String>,
+}

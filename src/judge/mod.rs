@@ -1,0 +1,320 @@
+//! The judge: pure functions from observations to an assessment, and from an
+//! assessment to a decision. No I/O, no clock, no tokio: everything it knows
+//! arrives in an [`Observation`], so the daemon, the tests and
+//! `rollguard backtest` all judge the same way.
+//!
+//! - [`Judge`] keeps, per target, the streak of consecutive breaching ticks
+//!   of every check and turns one tick into an [`Assessment`].
+//! - [`severity`] judges one metric value against thresholds and baseline.
+//! - [`policy`] is the decision matrix: [`decide`], [`default_rules`],
+//!   [`effective_rules`].
+//!
+//! # The rules the judge applies
+//!
+//! - **Confirmation.** A metric breach counts only after `confirm`
+//!   consecutive breaching ticks (default 2), a probe failure only after
+//!   `failures` consecutive failures (default 3); before that the verdict is
+//!   `pending` and nothing acts on it. Any tick that does not breach resets
+//!   the streak, and so does a tick without data under `on_no_data = "hold"`
+//!   or `"pass"` and a measurement error: a streak never spans a gap, so
+//!   nothing is confirmed across a monitoring outage. Once confirmed, the
+//!   severity is the mildest one seen over the last `confirm` ticks: the
+//!   level the breach has *held*, not one tick's spike.
+//! - **Missing data.** `hold` (the default) gives `no_data`; `pass` counts as
+//!   healthy; `fail` counts as a breach at the metric's worst configured
+//!   threshold, confirmed like any other breach. A failed query gives
+//!   `error` whatever `on_no_data` says. A non-finite value (NaN from a
+//!   division by zero requests) is no data.
+//! - **Inconclusive.** The assessment is inconclusive when some check could
+//!   not be evaluated (`no_data` or `error`) *and* no evaluated check has a
+//!   confirmed failure. A confirmed failure is a fact whatever the missing
+//!   checks would have said, and they could only have made things worse, so
+//!   rollguard judges on what is known; but it never acts on missing data
+//!   alone.
+//! - Checks in the observation that the config does not name are ignored; a
+//!   configured check missing from the observation is an `error`.
+
+pub mod policy;
+pub mod severity;
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod tests;
+
+pub use policy::{decide, default_rules, effective_rules};
+
+use crate::config::{MetricConfig, OnNoData, ProbeConfig, TargetConfig};
+use crate::model::{
+    Assessment, CheckEvidence, CheckKind, DataImpact, MetricSample, Observation, ProbeResult,
+    Severity, Verdict,
+};
+use severity::{num, read_metric, worst_configured};
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+/// Judges one target tick by tick; holds the streaks that confirmation needs.
+///
+/// Create one per release (or call [`Judge::reset`]): a streak from the
+/// previous release says nothing about this one.
+#[derive(Debug, Clone)]
+pub struct Judge {
+    /// The target's probes, in config order (the order of the evidence).
+    probes: Vec<ProbeConfig>,
+    /// The target's metrics, in config order.
+    metrics: Vec<MetricConfig>,
+    /// The target's default time to fix, for callers without an override.
+    time_to_fix: Duration,
+    /// Consecutive failures per probe name.
+    probe_streaks: HashMap<String, u32>,
+    /// Consecutive breaches per metric name.
+    metric_streaks: HashMap<String, Streak>,
+}
+
+/// A metric's run of consecutive breaching ticks.
+#[derive(Debug, Clone, Default)]
+struct Streak {
+    /// Breaching ticks in a row, this one included.
+    count: u32,
+    /// Severities of the last `confirm` breaching ticks, oldest first.
+    recent: VecDeque<Severity>,
+}
+
+impl Streak {
+    /// Records a breach; returns the severity held over the last `needed`
+    /// ticks (the mildest among them).
+    fn push(&mut self, severity: Severity, needed: u32) -> Severity {
+        self.count = self.count.saturating_add(1);
+        self.recent.push_back(severity);
+        while self.recent.len() > needed as usize {
+            self.recent.pop_front();
+        }
+        self.recent.iter().copied().min().unwrap_or(severity)
+    }
+}
+
+impl Judge {
+    /// A judge for `target` with no history.
+    pub fn new(target: &TargetConfig) -> Judge {
+        Judge {
+            probes: target.probe.clone(),
+            metrics: target.metric.clone(),
+            time_to_fix: target.time_to_fix,
+            probe_streaks: HashMap::new(),
+            metric_streaks: HashMap::new(),
+        }
+    }
+
+    /// Forgets every streak, as for a new release.
+    pub fn reset(&mut self) {
+        self.probe_streaks.clear();
+        self.metric_streaks.clear();
+    }
+
+    /// The target's configured time to fix: what to pass to
+    /// [`Judge::assess`] when no operator has overridden it.
+    pub fn default_time_to_fix(&self) -> Duration {
+        self.time_to_fix
+    }
+
+    /// Judges one tick. `data_impact` comes from the data checks (`none`
+    /// without any); `time_to_fix` is the target's or an operator's estimate.
+    pub fn assess(
+        &mut self,
+        obs: &Observation,
+        data_impact: DataImpact,
+        time_to_fix: Duration,
+    ) -> Assessment {
+        let mut evidence = Vec::with_capacity(self.probes.len() + self.metrics.len());
+        for probe in &self.probes {
+            let result = obs.probes.iter().find(|p| p.name == probe.name);
+            let streak = self.probe_streaks.entry(probe.name.clone()).or_default();
+            evidence.push(judge_probe(probe, result, streak));
+        }
+        for metric in &self.metrics {
+            let sample = obs.metrics.iter().find(|m| m.name == metric.name);
+            let streak = self.metric_streaks.entry(metric.name.clone()).or_default();
+            evidence.push(judge_metric(metric, sample, streak));
+        }
+        let severity = evidence
+            .iter()
+            .filter_map(|e| match e.verdict {
+                Verdict::Fail(s) => Some(s),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(Severity::None);
+        let unevaluated = evidence
+            .iter()
+            .any(|e| matches!(e.verdict, Verdict::NoData | Verdict::Error));
+        Assessment {
+            severity,
+            data_impact,
+            time_to_fix,
+            inconclusive: unevaluated && severity == Severity::None,
+            evidence,
+        }
+    }
+}
+
+/// One probe's verdict this tick.
+fn judge_probe(
+    probe: &ProbeConfig,
+    result: Option<&ProbeResult>,
+    streak: &mut u32,
+) -> CheckEvidence {
+    let name = &probe.name;
+    let needed = probe.failures.max(1);
+    let mut evidence = CheckEvidence {
+        check: name.clone(),
+        kind: CheckKind::Probe,
+        verdict: Verdict::Error,
+        value: None,
+        baseline: None,
+        ratio: None,
+        threshold: None,
+        breached_severity: Severity::None,
+        streak: 0,
+        needed,
+        reason: String::new(),
+    };
+    let Some(result) = result else {
+        *streak = 0;
+        evidence.reason = format!("{name}: not probed this tick, cannot judge; streak reset");
+        return evidence;
+    };
+    evidence.value = result.status.map(f64::from);
+    let what = match (result.status, &result.error) {
+        (Some(status), Some(error)) => format!("HTTP {status}, {error}"),
+        (Some(status), None) => format!("HTTP {status}"),
+        (None, Some(error)) => error.clone(),
+        (None, None) => "no response".to_owned(),
+    };
+    if result.ok {
+        *streak = 0;
+        evidence.verdict = Verdict::Pass;
+        evidence.reason = format!("{name}: ok ({what}, {} ms)", num(result.latency_ms));
+        return evidence;
+    }
+    *streak = streak.saturating_add(1);
+    evidence.streak = *streak;
+    evidence.breached_severity = probe.severity;
+    if *streak >= needed {
+        evidence.verdict = Verdict::Fail(probe.severity);
+        evidence.reason = format!(
+            "{name} failed: {what}, {} consecutive failures (needs {needed}) → {}",
+            *streak, probe.severity
+        );
+    } else {
+        evidence.verdict = Verdict::Pending {
+            severity: probe.severity,
+            streak: *streak,
+            needed,
+        };
+        evidence.reason = format!(
+            "{name} failed: {what}, {} of {needed} consecutive failures: not yet confirmed",
+            *streak
+        );
+    }
+    evidence
+}
+
+/// One metric's verdict this tick.
+fn judge_metric(
+    metric: &MetricConfig,
+    sample: Option<&MetricSample>,
+    streak: &mut Streak,
+) -> CheckEvidence {
+    let name = &metric.name;
+    let needed = metric.confirm.max(1);
+    let mut evidence = CheckEvidence {
+        check: name.clone(),
+        kind: CheckKind::Metric,
+        verdict: Verdict::Error,
+        value: None,
+        baseline: None,
+        ratio: None,
+        threshold: None,
+        breached_severity: Severity::None,
+        streak: 0,
+        needed,
+        reason: String::new(),
+    };
+    let Some(sample) = sample else {
+        *streak = Streak::default();
+        evidence.reason = format!("{name}: not measured this tick, cannot judge; streak reset");
+        return evidence;
+    };
+    evidence.value = sample.value;
+    evidence.baseline = sample.baseline;
+    if let Some(error) = &sample.error {
+        *streak = Streak::default();
+        evidence.reason = format!(
+            "{name}: query failed ({error}): a monitoring problem, not a failure; streak reset"
+        );
+        return evidence;
+    }
+    let reading = match sample.value.filter(|v| v.is_finite()) {
+        None => Err(format!("{name}: no data")),
+        Some(value) => read_metric(metric, value, sample.baseline),
+    };
+    let (breach, text) = match reading {
+        Ok(reading) => {
+            evidence.threshold = reading.threshold;
+            evidence.ratio = reading.ratio;
+            (reading.severity, reading.text)
+        }
+        Err(why) => match metric.on_no_data {
+            OnNoData::Hold => {
+                *streak = Streak::default();
+                evidence.verdict = Verdict::NoData;
+                evidence.reason = format!("{why} (on_no_data = hold): cannot judge; streak reset");
+                return evidence;
+            }
+            OnNoData::Pass => (
+                Severity::None,
+                format!("{why}, counted as healthy (on_no_data = pass)"),
+            ),
+            OnNoData::Fail => {
+                let worst = worst_configured(metric);
+                (
+                    worst,
+                    format!("{why}, counted as a {worst} breach (on_no_data = fail)"),
+                )
+            }
+        },
+    };
+    if breach == Severity::None {
+        *streak = Streak::default();
+        evidence.verdict = Verdict::Pass;
+        evidence.reason = text;
+        return evidence;
+    }
+    let held = streak.push(breach, needed);
+    evidence.breached_severity = breach;
+    evidence.streak = streak.count;
+    if streak.count >= needed {
+        evidence.verdict = Verdict::Fail(held);
+        let ticks = if streak.count == needed {
+            format!("{needed} of {needed} ticks")
+        } else {
+            format!("{} ticks in a row (needs {needed})", streak.count)
+        };
+        evidence.reason = if held < breach {
+            format!("{text}, {ticks}; held {held} over the last {needed} ticks → {held}")
+        } else {
+            format!("{text}, {ticks} → {held}")
+        };
+    } else {
+        evidence.verdict = Verdict::Pending {
+            severity: held,
+            streak: streak.count,
+            needed,
+        };
+        evidence.reason = format!(
+            "{text}, {} of {needed} ticks: not yet confirmed",
+            streak.count
+        );
+    }
+    evidence
+}
