@@ -6,7 +6,7 @@ use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::model::Mode;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::{mpsc, oneshot};
@@ -19,6 +19,32 @@ pub enum Control {
     Reload {
         /// Where the outcome goes.
         reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// A request from the API to one target's watchdog.
+#[derive(Debug)]
+pub enum TargetCommand {
+    /// CI announces a release (`POST /api/v1/releases`).
+    Announce {
+        /// The new version.
+        version: String,
+        /// The version it replaced, if the announcer knows.
+        previous: Option<String>,
+        /// The release id, or why the announcement was not taken.
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    /// A human approves the pending rollback.
+    Approve {
+        /// What happened, or why nothing did.
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    /// An operator sets (or clears) the time-to-fix estimate.
+    SetTimeToFix {
+        /// The new estimate; `None` returns to the configured one.
+        time_to_fix: Option<std::time::Duration>,
+        /// Confirmation.
+        reply: oneshot::Sender<Result<String, String>>,
     },
 }
 
@@ -37,6 +63,12 @@ pub struct TargetStatus {
     pub last_assessment: Option<serde_json::Value>,
     /// Ticks run since the daemon started.
     pub ticks: u64,
+    /// Whether automatic action is paused for this target (or for all).
+    pub paused: bool,
+    /// A rollback waiting for a human's approval, if any.
+    pub approval: Option<serde_json::Value>,
+    /// The time-to-fix estimate in force, like "1h".
+    pub time_to_fix: Option<String>,
 }
 
 /// The bearer token of mutating API calls. Its Debug output never shows it.
@@ -71,6 +103,9 @@ struct Inner {
     metrics: Metrics,
     journal: Journal,
     control: mpsc::Sender<Control>,
+    commands: RwLock<BTreeMap<String, mpsc::Sender<TargetCommand>>>,
+    paused_all: AtomicBool,
+    paused: RwLock<BTreeSet<String>>,
 }
 
 /// Shared daemon state.
@@ -103,6 +138,9 @@ impl State {
                 metrics: Metrics::new(),
                 journal,
                 control,
+                commands: RwLock::new(BTreeMap::new()),
+                paused_all: AtomicBool::new(false),
+                paused: RwLock::new(BTreeSet::new()),
             }),
         }
     }
@@ -187,6 +225,9 @@ impl State {
                 release: None,
                 last_assessment: None,
                 ticks: 0,
+                paused,
+                approval: None,
+                time_to_fix: None,
             });
         update(status);
     }
@@ -198,6 +239,74 @@ impl State {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|name, _| keep(name));
+        self.inner
+            .commands
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|name, _| keep(name));
+    }
+
+    /// Registers the command channel of a target's watchdog.
+    pub fn set_commands(&self, target: &str, sender: mpsc::Sender<TargetCommand>) {
+        self.inner
+            .commands
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(target.to_owned(), sender);
+    }
+
+    /// The command channel of a target's watchdog, if the target exists.
+    pub fn commands(&self, target: &str) -> Option<mpsc::Sender<TargetCommand>> {
+        self.inner
+            .commands
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(target)
+            .cloned()
+    }
+
+    /// Pauses or resumes automatic action for one target, or for every
+    /// target (`None`: the global kill switch).
+    pub fn set_paused(&self, target: Option<&str>, paused: bool) {
+        match target {
+            None => self.inner.paused_all.store(paused, Ordering::Release),
+            Some(name) => {
+                let mut set = self.inner.paused.write().unwrap_or_else(|e| e.into_inner());
+                if paused {
+                    set.insert(name.to_owned());
+                } else {
+                    set.remove(name);
+                }
+            }
+        }
+        let all = self.inner.paused_all.load(Ordering::Acquire);
+        let set = self
+            .inner
+            .paused
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut targets = self.inner.targets.write().unwrap_or_else(|e| e.into_inner());
+        for (name, status) in targets.iter_mut() {
+            status.paused = all || set.contains(name);
+        }
+    }
+
+    /// Whether automatic action is paused for `target` (by itself or by the
+    /// global switch).
+    pub fn is_paused(&self, target: &str) -> bool {
+        self.inner.paused_all.load(Ordering::Acquire)
+            || self
+                .inner
+                .paused
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(target)
+    }
+
+    /// Whether the global kill switch is on.
+    pub fn is_paused_all(&self) -> bool {
+        self.inner.paused_all.load(Ordering::Acquire)
     }
 }
 

@@ -112,6 +112,49 @@ pub enum Event {
         /// How many tries it took (or were spent).
         attempts: u32,
     },
+    /// rollguard is about to run a rollback pipeline. Synced before the
+    /// first step: a restart that finds this without a `rollback_finished`
+    /// knows a rollback was under way and never starts it a second time.
+    RollbackStarted {
+        /// The release being rolled back.
+        release_id: String,
+        /// The version being rolled back.
+        from: String,
+        /// The version being brought back.
+        to: String,
+        /// `automatic` or `approved`.
+        trigger: String,
+    },
+    /// A human's approval is awaited before a rollback.
+    ApprovalRequested {
+        /// The release the approval is about.
+        release_id: String,
+        /// When the request lapses (the end of the bake window), RFC 3339.
+        expires_at: String,
+    },
+    /// A human approved the rollback of a release.
+    Approved {
+        /// The release approved for rollback.
+        release_id: String,
+    },
+    /// Automatic action was paused or resumed (for the record's target, or
+    /// for every target when the record has none).
+    PauseChanged {
+        /// Whether automatic action is now paused.
+        paused: bool,
+    },
+    /// An operator changed the time-to-fix estimate of a target.
+    TimeToFixSet {
+        /// The new estimate (like "20m"); `None` returns to the configured one.
+        time_to_fix: Option<String>,
+    },
+    /// A bake window closed.
+    BakeFinished {
+        /// The release that was baked.
+        release_id: String,
+        /// The last decision of the window.
+        decision: Decision,
+    },
 }
 
 /// How a rollback step ended.
