@@ -211,6 +211,7 @@ impl State {
 
     /// Changes one target's status (creating it when new).
     pub fn update_target(&self, name: &str, update: impl FnOnce(&mut TargetStatus)) {
+        let paused = self.is_paused(name);
         let mut targets = self
             .inner
             .targets
