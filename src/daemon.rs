@@ -13,7 +13,8 @@
 use crate::config::{self, Config, ConfigError, ConfigErrors};
 use crate::journal::{Event, Journal};
 use crate::state::{ApiToken, Control, State};
-use crate::watchdog::Watchdogs;
+use crate::config::ProcessEnvironment;
+use crate::watchdog::{Services, Watchdogs};
 use crate::{Error, api};
 use futures_util::StreamExt;
 use sd_notify::NotifyState;
@@ -105,7 +106,17 @@ impl Daemon {
             let mut stopped = api_stopped;
             let _ = stopped.wait_for(|s| *s).await;
         }));
-        let watchdogs = Watchdogs::start(state.clone(), &config);
+        let http = crate::probe::http_client().map_err(|e| Error::Io {
+            context: "cannot build the HTTP client".to_owned(),
+            source: std::io::Error::other(e),
+        })?;
+        let services = Services {
+            http,
+            env: Arc::new(ProcessEnvironment),
+            systemctl: PathBuf::from("/usr/bin/systemctl"),
+        };
+        crate::watchdog::restore_pauses(&state);
+        let watchdogs = Watchdogs::start(state.clone(), &config, services);
         state.set_ready(true);
         let status = format!(
             "Watching {} target(s); API on http://{addr}",

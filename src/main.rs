@@ -43,16 +43,74 @@ enum Command {
     },
     /// Show what the running daemon knows: targets, versions, last assessment.
     Status {
-        /// Base URL of the daemon's API; by default http://<daemon.listen>
-        /// from the configuration file.
-        #[arg(long, value_name = "URL")]
-        api: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
         /// Print the raw JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
+    /// Announce a release to the running daemon (for CI pipelines), for a
+    /// target whose release kind is "announce".
+    Announce {
+        /// The target's name.
+        target: String,
+        /// The version now deployed.
+        version: String,
+        /// The version it replaced (the one a rollback brings back); the
+        /// daemon's current version when absent.
+        #[arg(long, value_name = "VERSION")]
+        previous: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Approve the rollback waiting for a human's approval.
+    Approve {
+        /// The target's name.
+        target: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Set a target's estimated time to fix forward (like 20m or 2h), which
+    /// the decision matrix weighs from the next tick; "default" returns to
+    /// the configured estimate.
+    Eta {
+        /// The target's name.
+        target: String,
+        /// The estimate, or "default".
+        time_to_fix: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Pause automatic action (the kill switch) for one target or, without
+    /// TARGET, for all: rollbacks then wait for approval. Survives restarts.
+    Pause {
+        /// The target's name; every target when absent.
+        target: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Resume automatic action paused with `rollguard pause`.
+    Resume {
+        /// The target's name; every target when absent.
+        target: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Print rollguard's version.
     Version,
+}
+
+/// How the CLI reaches the running daemon.
+#[derive(Debug, clap::Args)]
+struct ApiArgs {
+    /// Base URL of the daemon's API; by default http://<daemon.listen> from
+    /// the configuration file.
+    #[arg(long, value_name = "URL")]
+    api: Option<String>,
+    /// File holding the API token for mutating calls; by default
+    /// daemon.api_token_file from the configuration file.
+    #[arg(long, value_name = "FILE", env = "ROLLGUARD_API_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -64,14 +122,138 @@ fn main() -> ExitCode {
         }
         Command::Check { file } => check(file.as_deref().unwrap_or(&cli.config)),
         Command::Run => run(cli.config),
-        Command::Status { api, json } => match status(&cli.config, api, json) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("rollguard status: {error:#}");
-                ExitCode::FAILURE
+        Command::Status { api, json } => remote("status", &cli.config, &api, false, |client| async move {
+            let status = client.status().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", client::render_status(&status));
             }
-        },
+            Ok(())
+        }),
+        Command::Announce {
+            target,
+            version,
+            previous,
+            api,
+        } => remote("announce", &cli.config, &api, true, |client| async move {
+            let body = serde_json::json!({
+                "target": target,
+                "version": version,
+                "previous_version": previous,
+            });
+            let answer = client.post_json("/api/v1/releases", &body).await?;
+            println!(
+                "announced {target} {version} (release {})",
+                answer["release_id"].as_str().unwrap_or("?")
+            );
+            Ok(())
+        }),
+        Command::Approve { target, api } => remote("approve", &cli.config, &api, true, |client| async move {
+            let answer = client
+                .post_json(&format!("/api/v1/targets/{target}/approve"), &serde_json::json!({}))
+                .await?;
+            println!("{}", answer["status"].as_str().unwrap_or("approved"));
+            Ok(())
+        }),
+        Command::Eta {
+            target,
+            time_to_fix,
+            api,
+        } => {
+            let value = if time_to_fix == "default" {
+                None
+            } else if let Err(error) = humantime::parse_duration(&time_to_fix) {
+                eprintln!("rollguard eta: {time_to_fix:?} is not a duration ({error}); use 20m, 2h or default");
+                return ExitCode::from(2);
+            } else {
+                Some(time_to_fix)
+            };
+            remote("eta", &cli.config, &api, true, |client| async move {
+                let answer = client
+                    .post_json(
+                        &format!("/api/v1/targets/{target}/time-to-fix"),
+                        &serde_json::json!({ "time_to_fix": value }),
+                    )
+                    .await?;
+                println!("{}", answer["status"].as_str().unwrap_or("set"));
+                Ok(())
+            })
+        }
+        Command::Pause { target, api } => pause(&cli.config, &api, target, true),
+        Command::Resume { target, api } => pause(&cli.config, &api, target, false),
     }
+}
+
+fn pause(config: &std::path::Path, api: &ApiArgs, target: Option<String>, paused: bool) -> ExitCode {
+    let verb = if paused { "pause" } else { "resume" };
+    remote(verb, config, api, true, |client| async move {
+        let answer = client
+            .post_json(&format!("/api/v1/{verb}"), &serde_json::json!({ "target": target }))
+            .await?;
+        println!("{}", answer["status"].as_str().unwrap_or(verb));
+        Ok(())
+    })
+}
+
+/// Runs `call` against the daemon's API and turns its outcome into an exit
+/// code. `needs_token`: read the token for a mutating call.
+fn remote<F, Fut>(
+    verb: &str,
+    config_path: &std::path::Path,
+    args: &ApiArgs,
+    needs_token: bool,
+    call: F,
+) -> ExitCode
+where
+    F: FnOnce(client::ApiClient) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let outcome = (|| {
+        let client = api_client(config_path, args, needs_token)?;
+        let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        runtime.block_on(call(client))
+    })();
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("rollguard {verb}: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The client for the daemon at `--api` or `daemon.listen`, with the token
+/// from `--token-file` or `daemon.api_token_file` when `needs_token`.
+fn api_client(
+    config_path: &std::path::Path,
+    args: &ApiArgs,
+    needs_token: bool,
+) -> anyhow::Result<client::ApiClient> {
+    let config = if args.api.is_none() || (needs_token && args.token_file.is_none()) {
+        Some(config::load(config_path).map_err(|e| {
+            anyhow::anyhow!("{e}\n(pass --api URL and --token-file FILE to reach a daemon without this file)")
+        })?)
+    } else {
+        None
+    };
+    let token = if needs_token {
+        let file = args
+            .token_file
+            .clone()
+            .or_else(|| config.as_ref().and_then(|c| c.daemon.api_token_file.clone()))
+            .context("no API token: pass --token-file or set daemon.api_token_file")?;
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read the API token from {}", file.display()))?;
+        Some(text.trim().to_owned())
+    } else {
+        None
+    };
+    Ok(match (&args.api, &config) {
+        (Some(url), _) => client::ApiClient::new(url, token)?,
+        (None, Some(config)) => client::ApiClient::for_listen(config.daemon.listen, token)?,
+        (None, None) => anyhow::bail!("no daemon address: pass --api URL"),
+    })
 }
 
 /// Loads the configuration or prints every error and gives the exit code.
@@ -139,25 +321,4 @@ fn run(path: PathBuf) -> ExitCode {
             ExitCode::from(error.exit_code() as u8)
         }
     }
-}
-
-fn status(path: &std::path::Path, api: Option<String>, json: bool) -> anyhow::Result<()> {
-    let base = match api {
-        Some(url) => url,
-        None => {
-            let config = config::load(path).map_err(|e| {
-                anyhow::anyhow!("{e}\n(pass --api URL to reach a daemon without this file)")
-            })?;
-            format!("http://{}", config.daemon.listen)
-        }
-    };
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let client = client::ApiClient::new(&base, None)?;
-    let status = runtime.block_on(client.status())?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
-    } else {
-        print!("{}", client::render_status(&status));
-    }
-    Ok(())
 }

@@ -8,6 +8,10 @@
 //! | `GET /api/v1/status` | anyone | version, readiness, every target |
 //! | `GET /api/v1/events` | anyone | journal records (see [`events`]) |
 //! | `POST /api/v1/reload` | token | re-read the configuration file |
+//! | `POST /api/v1/releases` | token | announce a release `{"target", "version", "previous_version"?}` |
+//! | `POST /api/v1/targets/{name}/approve` | token | approve the rollback waiting for a human |
+//! | `POST /api/v1/targets/{name}/time-to-fix` | token | `{"time_to_fix": "20m"}` (or null) |
+//! | `POST /api/v1/pause`, `/api/v1/resume` | token | kill switch, `{"target"?}` |
 //!
 //! Mutating calls need the bearer token of `daemon.api_token_file` (see
 //! [`RequireToken`]); without one configured they are refused, never open.
@@ -19,7 +23,7 @@
 //! - `auth`: [`RequireToken`].
 //! - `body`: [`ApiJson`], JSON bodies within the limit.
 //! - `read`: the open endpoints; `events`: the journal query;
-//!   `control`: the mutating endpoints.
+//!   `control`: reload; `targets`: announce, approve, time to fix, pause.
 
 mod auth;
 mod body;
@@ -27,6 +31,7 @@ mod control;
 mod error;
 pub mod events;
 mod read;
+mod targets;
 
 pub use auth::RequireToken;
 pub use body::ApiJson;
@@ -57,6 +62,11 @@ pub fn router(state: State) -> Router {
         .route("/api/v1/status", get(read::status))
         .route("/api/v1/events", get(events::events))
         .route("/api/v1/reload", post(control::reload))
+        .route("/api/v1/releases", post(targets::announce))
+        .route("/api/v1/targets/{name}/approve", post(targets::approve))
+        .route("/api/v1/targets/{name}/time-to-fix", post(targets::time_to_fix))
+        .route("/api/v1/pause", post(targets::pause))
+        .route("/api/v1/resume", post(targets::resume))
         .with_state(state);
     with_layers(routes)
 }

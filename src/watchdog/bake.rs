@@ -1,0 +1,120 @@
+//! A bake window: the close watch of one release, and what has already been
+//! said and done about it, so that each notification and each action
+//! happens once per release.
+
+use crate::judge::Judge;
+use crate::model::{DataImpact, Decision, DecisionRecord, Severity};
+use serde::Serialize;
+use std::time::SystemTime;
+
+/// Why a window is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BakeKind {
+    /// A new release, judged and rolled back if bad.
+    Release,
+    /// The version a rollback brought back: watched and reported on, never
+    /// rolled back again automatically.
+    Verification,
+}
+
+/// A pending request for a human's approval.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Approval {
+    /// When it was asked for.
+    #[serde(with = "humantime_serde")]
+    pub requested_at: SystemTime,
+    /// When it lapses: the end of the bake window.
+    #[serde(with = "humantime_serde")]
+    pub expires_at: SystemTime,
+    /// Why it was asked for.
+    pub reason: String,
+}
+
+/// One release under close watch.
+#[derive(Debug)]
+pub struct Bake {
+    /// Journal and environment id of the release.
+    pub release_id: String,
+    /// The version before the release: what a rollback brings back.
+    pub from: Option<String>,
+    /// The version being watched.
+    pub to: String,
+    /// When the release was seen (the baseline ends here).
+    pub started: SystemTime,
+    /// When the window closes.
+    pub until: SystemTime,
+    /// Release or post-rollback verification.
+    pub kind: BakeKind,
+    /// Streaks of the checks during this window.
+    pub judge: Judge,
+    /// What data checks said about rolling back, with their evidence.
+    pub data_impact: (DataImpact, Vec<String>),
+    /// The last decision reached.
+    pub last: Option<DecisionRecord>,
+    /// The worst severity already notified as `degraded`.
+    pub notified_severity: Severity,
+    /// Decisions already notified (forward_fix, consider_rollback, ...).
+    pub notified: Vec<Decision>,
+    /// Whether a rollback was started (or would have been, in shadow mode).
+    pub acted: bool,
+    /// A rollback waiting for approval.
+    pub approval: Option<Approval>,
+    /// Whether Prometheus is failing, so "monitoring is down" is said once
+    /// per outage.
+    pub monitoring_down: bool,
+}
+
+impl Bake {
+    /// A fresh window.
+    pub fn new(
+        release_id: String,
+        from: Option<String>,
+        to: String,
+        started: SystemTime,
+        kind: BakeKind,
+        judge: Judge,
+        bake_window: std::time::Duration,
+    ) -> Bake {
+        Bake {
+            release_id,
+            from,
+            to,
+            started,
+            until: started + bake_window,
+            kind,
+            judge,
+            data_impact: (DataImpact::None, Vec::new()),
+            last: None,
+            notified_severity: Severity::None,
+            notified: Vec::new(),
+            acted: false,
+            approval: None,
+            monitoring_down: false,
+        }
+    }
+
+    /// Whether `decision` is said for the first time in this window
+    /// (and remembers that it now has been).
+    pub fn first_time(&mut self, decision: Decision) -> bool {
+        if self.notified.contains(&decision) {
+            return false;
+        }
+        self.notified.push(decision);
+        true
+    }
+
+    /// What the API shows about this window.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::json!({
+            "release_id": self.release_id,
+            "from": self.from,
+            "to": self.to,
+            "kind": self.kind,
+            "started_at": humantime::format_rfc3339_seconds(self.started).to_string(),
+            "until": humantime::format_rfc3339_seconds(self.until).to_string(),
+            "data_impact": self.data_impact.0,
+            "acted": self.acted,
+        })
+    }
+}

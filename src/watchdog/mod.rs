@@ -1,0 +1,243 @@
+//! One task per target. Every `interval` it reads the release source; a new
+//! release opens a bake window during which each tick runs the probes and
+//! queries, the judge and the decision matrix, and acts as the target's mode
+//! allows (see [`act`]).
+//!
+//! The [`Watchdogs`] supervisor owns the tasks. A configuration reload hands
+//! each running task its new [`Setup`] between two ticks, never in the middle
+//! of a rollback, so that what is known about a release in progress (its
+//! bake window, approvals, cooldown) survives a reload. This is the only
+//! module that spawns long-lived tasks.
+
+mod act;
+mod bake;
+mod observe;
+mod recovery;
+mod target;
+
+pub use bake::{Bake, BakeKind};
+pub use recovery::TargetMemory;
+
+use crate::config::{Config, Environment, PolicyRule, TargetConfig};
+use crate::journal::Journal;
+use crate::judge;
+use crate::model::Mode;
+use crate::notify::Notifiers;
+use crate::probe::prometheus::MetricQuerier;
+use crate::state::State;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Process-wide services every target uses, made once at start.
+#[derive(Clone)]
+pub struct Services {
+    /// The HTTP client of probes, version URLs, webhooks and http steps.
+    pub http: reqwest::Client,
+    /// Where `url_env`, `headers_env` and programs are looked up.
+    pub env: Arc<dyn Environment + Send + Sync>,
+    /// The `systemctl` that systemd_restart steps run.
+    pub systemctl: PathBuf,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("systemctl", &self.systemctl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything a target's loop needs that comes from the configuration;
+/// rebuilt on every reload.
+pub struct Setup {
+    /// The target's own section.
+    pub target: TargetConfig,
+    /// Its effective mode.
+    pub mode: Mode,
+    /// The decision matrix in force.
+    pub rules: Vec<PolicyRule>,
+    /// Prometheus, when configured.
+    pub querier: Option<Arc<MetricQuerier>>,
+    /// Every notifier.
+    pub notifiers: Arc<Notifiers>,
+    /// Shared services.
+    pub services: Services,
+}
+
+struct Running {
+    config: TargetConfig,
+    setup: watch::Sender<Arc<Setup>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// The per-target tasks of a running daemon.
+pub struct Watchdogs {
+    state: State,
+    services: Services,
+    running: BTreeMap<String, Running>,
+    notifiers: Option<Arc<Notifiers>>,
+}
+
+impl std::fmt::Debug for Watchdogs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watchdogs")
+            .field("targets", &self.running.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Watchdogs {
+    /// Starts one task per target of `config`, each resuming from what the
+    /// journal says about it.
+    pub fn start(state: State, config: &Config, services: Services) -> Watchdogs {
+        let mut watchdogs = Watchdogs {
+            state,
+            services,
+            running: BTreeMap::new(),
+            notifiers: None,
+        };
+        watchdogs.apply(config);
+        watchdogs
+    }
+
+    /// Names of the targets being watched.
+    pub fn targets(&self) -> Vec<String> {
+        self.running.keys().cloned().collect()
+    }
+
+    /// Brings the tasks in line with a new configuration: removed targets
+    /// stop, new ones start, the others get their new settings between two
+    /// ticks and keep everything they know.
+    pub fn apply(&mut self, config: &Config) {
+        let notifiers = Arc::new(Notifiers::new(
+            &config.notifiers,
+            self.services.env.as_ref(),
+            self.services.http.clone(),
+            self.state.clone(),
+        ));
+        if let Some(old) = self.notifiers.replace(notifiers.clone()) {
+            // The old notifiers finish what they have queued, then stop.
+            drop(old);
+        }
+        let querier = config.prometheus.as_ref().map(|p| {
+            Arc::new(MetricQuerier::new(p, self.services.http.clone()))
+        });
+        let rules = judge::effective_rules(&config.policy);
+        let wanted: BTreeMap<&str, &TargetConfig> = config
+            .targets
+            .iter()
+            .map(|t| (t.name.as_str(), t))
+            .collect();
+        let removed: Vec<String> = self
+            .running
+            .keys()
+            .filter(|name| !wanted.contains_key(name.as_str()))
+            .cloned()
+            .collect();
+        for name in removed {
+            if let Some(running) = self.running.remove(&name) {
+                let _ = running.stop.send(true);
+                tracing::info!(target_name = %name, "Stopped watching a target removed from the configuration");
+            }
+        }
+        for (name, target) in wanted {
+            let mode = config.mode_of(target);
+            self.state.update_target(name, |s| s.mode = mode);
+            let setup = Arc::new(Setup {
+                target: target.clone(),
+                mode,
+                rules: rules.clone(),
+                querier: querier.clone(),
+                notifiers: notifiers.clone(),
+                services: self.services.clone(),
+            });
+            if let Some(running) = self.running.get_mut(name) {
+                if running.config != *target {
+                    tracing::info!(target_name = %name, "The target's new settings apply from its next tick");
+                }
+                running.config = target.clone();
+                let _ = running.setup.send(setup);
+                continue;
+            }
+            tracing::info!(target_name = %name, %mode, "Watching a new target");
+            let memory = recovery::recover(self.state.journal(), target, std::time::SystemTime::now());
+            let (setup_tx, setup_rx) = watch::channel(setup);
+            let (stop, stopped) = watch::channel(false);
+            let (commands_tx, commands_rx) = mpsc::channel(16);
+            self.state.set_commands(name, commands_tx);
+            let task = tokio::spawn(target::run(
+                self.state.clone(),
+                setup_rx,
+                memory,
+                commands_rx,
+                stopped,
+            ));
+            self.running.insert(
+                name.to_owned(),
+                Running {
+                    config: target.clone(),
+                    setup: setup_tx,
+                    stop,
+                    task,
+                },
+            );
+        }
+        self.state
+            .retain_targets(|name| self.running.contains_key(name));
+        self.state.metrics().targets.set(self.running.len() as i64);
+    }
+
+    /// Stops every task: no new tick or step starts; work in progress may
+    /// finish within `grace`, after which it is abandoned. Returns the
+    /// targets whose work was interrupted.
+    pub async fn shutdown(self, grace: Duration) -> Vec<String> {
+        for running in self.running.values() {
+            let _ = running.stop.send(true);
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        let mut interrupted = Vec::new();
+        for (name, running) in self.running {
+            let mut task = running.task;
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+                let _ = task.await;
+                if let Some(unfinished) =
+                    recovery::unfinished_now(self.state.journal(), &running.config)
+                {
+                    tracing::warn!(target_name = %name, release_id = %unfinished.release_id, steps = ?unfinished.open_steps, "A rollback step was still running after the grace period; recorded as interrupted");
+                    if let Err(error) =
+                        recovery::close_unfinished(self.state.journal(), &name, &unfinished).await
+                    {
+                        tracing::error!(target_name = %name, %error, "Cannot journal the interruption");
+                    }
+                }
+                interrupted.push(name);
+            }
+        }
+        if let Some(notifiers) = self.notifiers {
+            notifiers.shutdown(Duration::from_secs(2)).await;
+        }
+        interrupted
+    }
+}
+
+/// Reads the journal for what a target was doing; used by the daemon at
+/// start and by tests.
+pub fn journal_memory(journal: &Journal, target: &TargetConfig) -> TargetMemory {
+    recovery::recover(journal, target, std::time::SystemTime::now())
+}
+
+/// Restores the pause switches journaled by the API, so that a kill switch
+/// survives a restart.
+pub fn restore_pauses(state: &State) {
+    for record in state.journal().records() {
+        if let crate::journal::Event::PauseChanged { paused } = record.event {
+            state.set_paused(record.target.as_deref(), paused);
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! What a target's watchdog starts from: the journal read back after a
+//! restart. The rule is simple and strict: a rollback that was started is
+//! never started again. One that finished set the running version; one that
+//! was cut short by a crash is closed as interrupted and left to a human.
+
+use crate::config::TargetConfig;
+use crate::journal::{Event, Journal, Record, StepOutcome};
+use crate::release::ReleaseTracker;
+use std::time::{Duration, SystemTime};
+
+/// A release whose bake window was still open when the daemon stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenRelease {
+    /// Its id.
+    pub release_id: String,
+    /// The version before it.
+    pub from: Option<String>,
+    /// Its version.
+    pub to: String,
+    /// When it was seen.
+    pub started: SystemTime,
+    /// Whether rollguard already acted on it (a rollback started).
+    pub acted: bool,
+    /// Whether it was rollguard's own rollback arriving.
+    pub by_rollguard: bool,
+}
+
+/// A rollback the journal shows as started but never finished.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unfinished {
+    /// The release being rolled back.
+    pub release_id: String,
+    /// From which version.
+    pub from: String,
+    /// To which version.
+    pub to: String,
+    /// Steps that had started without finishing.
+    pub open_steps: Vec<String>,
+}
+
+/// What a target's watchdog knows when it starts.
+#[derive(Debug, Clone)]
+pub struct TargetMemory {
+    /// Versions seen, seeded with the last one the journal knows.
+    pub tracker: ReleaseTracker,
+    /// The release to keep baking, if its window is still open.
+    pub open: Option<OpenRelease>,
+    /// When the last automatic rollback started (for `cooldown`).
+    pub last_rollback_at: Option<SystemTime>,
+    /// A time-to-fix set by an operator.
+    pub time_to_fix: Option<Duration>,
+    /// A rollback cut short by a crash, to be closed and reported.
+    pub unfinished: Option<Unfinished>,
+}
+
+/// Reads `journal` for `target` as of `now`.
+pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> TargetMemory {
+    let records: Vec<Record> = journal
+        .records()
+        .into_iter()
+        .filter(|r| r.target.as_deref() == Some(target.name.as_str()))
+        .collect();
+    let mut current: Option<String> = None;
+    let mut open: Option<OpenRelease> = None;
+    let mut last_rollback_at = None;
+    let mut time_to_fix = None;
+    let mut rollback: Option<(Unfinished, bool)> = None;
+    let mut expected: Option<String> = None;
+    for record in &records {
+        match &record.event {
+            Event::ReleaseSeen {
+                from,
+                to,
+                by_rollguard,
+                release_id,
+                ..
+            } => {
+                current = Some(to.clone());
+                expected = None;
+                open = record.at_time().map(|at| OpenRelease {
+                    release_id: release_id.clone(),
+                    from: from.clone(),
+                    to: to.clone(),
+                    started: at,
+                    acted: false,
+                    by_rollguard: *by_rollguard,
+                });
+            }
+            Event::RollbackStarted {
+                release_id,
+                from,
+                to,
+                trigger,
+            } => {
+                if trigger == "automatic" {
+                    last_rollback_at = record.at_time();
+                }
+                if let Some(open) = open.as_mut().filter(|o| &o.release_id == release_id) {
+                    open.acted = true;
+                }
+                rollback = Some((
+                    Unfinished {
+                        release_id: release_id.clone(),
+                        from: from.clone(),
+                        to: to.clone(),
+                        open_steps: Vec::new(),
+                    },
+                    false,
+                ));
+            }
+            Event::StepStarted { step, .. } => {
+                if let Some((unfinished, false)) = rollback.as_mut() {
+                    unfinished.open_steps.push(step.clone());
+                }
+            }
+            Event::StepFinished { step, .. } => {
+                if let Some((unfinished, false)) = rollback.as_mut()
+                    && let Some(i) = unfinished.open_steps.iter().position(|s| s == step)
+                {
+                    unfinished.open_steps.remove(i);
+                }
+            }
+            Event::RollbackFinished { release_id, outcome } => {
+                if let Some((unfinished, done)) = rollback.as_mut()
+                    && &unfinished.release_id == release_id
+                {
+                    *done = true;
+                    if outcome == "completed" || outcome == "unverified" {
+                        // The previous version runs again; its arrival is
+                        // rollguard's own, not a release.
+                        expected = Some(unfinished.to.clone());
+                    }
+                }
+            }
+            Event::TimeToFixSet { time_to_fix: value } => {
+                time_to_fix = value
+                    .as_deref()
+                    .and_then(|v| humantime::parse_duration(v).ok());
+            }
+            _ => {}
+        }
+    }
+    let unfinished = match rollback {
+        Some((unfinished, false)) => {
+            expected = Some(unfinished.to.clone());
+            Some(unfinished)
+        }
+        _ => None,
+    };
+    let open = open.filter(|o| o.started + target.bake_window > now);
+    let mut tracker = ReleaseTracker::new(&target.name);
+    if let Some(version) = &current {
+        tracker = tracker.with_current(version);
+    }
+    if let Some(to) = &expected {
+        tracker.expect_rollback(to, now);
+    }
+    TargetMemory {
+        tracker,
+        open,
+        last_rollback_at,
+        time_to_fix,
+        unfinished,
+    }
+}
+
+/// Closes a rollback that a crash or a shutdown cut short: every open step
+/// is recorded as interrupted, then the rollback itself.
+pub async fn close_unfinished(
+    journal: &Journal,
+    target: &str,
+    unfinished: &Unfinished,
+) -> Result<(), crate::journal::JournalError> {
+    for step in &unfinished.open_steps {
+        journal
+            .append_async(
+                Some(target),
+                Event::StepFinished {
+                    release_id: unfinished.release_id.clone(),
+                    step: step.clone(),
+                    outcome: StepOutcome::Interrupted,
+                    message: Some("rollguard stopped while this step ran".to_owned()),
+                },
+            )
+            .await?;
+    }
+    journal
+        .append_async(
+            Some(target),
+            Event::RollbackFinished {
+                release_id: unfinished.release_id.clone(),
+                outcome: "interrupted".to_owned(),
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// The rollback of `target` that is open in the journal right now, if any
+/// (used when a shutdown abandons a running pipeline).
+pub fn unfinished_now(journal: &Journal, target: &TargetConfig) -> Option<Unfinished> {
+    recover(journal, target, SystemTime::now()).unfinished
+}
