@@ -18,6 +18,12 @@
 //! - [`release`]: release sources (version URL, symlink) and the tracker
 //!   that turns versions seen over time into releases and rollbacks.
 //! - [`probe`]: HTTP health probes and the shared HTTP client.
+//! - [`exec`]: child processes: never a shell, own process group, time
+//!   limits that stop the whole group, bounded output.
+//! - [`data_check`]: what a rollback would do to data (`none`, `minor`,
+//!   `major`); a check that cannot tell counts as `major`.
+//! - [`pipeline`]: the rollback steps (one file per kind), the runner that
+//!   journals each step before it acts, and shadow-mode descriptions.
 //! - [`watchdog`]: one task per target; the only place that spawns
 //!   long-lived tasks.
 //! - [`api`]: HTTP: health, readiness, metrics, status, events, control.
@@ -35,10 +41,13 @@ pub mod api;
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod data_check;
+pub mod exec;
 pub mod journal;
 pub mod judge;
 pub mod metrics;
 pub mod model;
+pub mod pipeline;
 pub mod probe;
 pub mod release;
 pub mod state;

@@ -1,0 +1,145 @@
+//! What a step would do, in one line: what shadow mode reports instead of
+//! running it, and what the incident timeline shows.
+
+use super::{RollbackContext, command, http, symlink};
+use crate::config::{StepConfig, StepKind};
+
+/// Exactly what `step` would do for `ctx`, rendered: "command:
+/// /srv/app/bin/deploy-version v1.3.2 --rolling", "symlink_switch:
+/// /srv/app/current → /srv/app/releases/v1.3.2", "systemd_restart:
+/// app.service", "http: POST https://lb/drain (status 200 expected)",
+/// "wait: 30s", "verify: until probes and metrics are back to baseline, at
+/// most 5m". Secrets (`url_env`, `headers_env` values) are named, never
+/// shown. Reads the link of a `symlink_switch` without changing anything.
+pub fn describe(step: &StepConfig, ctx: &RollbackContext) -> String {
+    let kind = step.kind.as_str();
+    let what = match step.kind {
+        StepKind::Command => match command::argv(step, ctx) {
+            Ok(argv) => argv
+                .iter()
+                .map(|arg| shown_arg(arg))
+                .collect::<Vec<_>>()
+                .join(" "),
+            Err(error) => format!("cannot be rendered: {}", error.message),
+        },
+        StepKind::Http => {
+            let url = match (&step.url, &step.url_env) {
+                (Some(url), _) => crate::template::render(url, &ctx.vars())
+                    .unwrap_or_else(|error| format!("<cannot render: {error}>")),
+                (None, Some(var)) => format!("${var}"),
+                (None, None) => "<no url>".to_owned(),
+            };
+            format!(
+                "{} {url} ({} expected)",
+                http::method(step),
+                http::expected_text(step)
+            )
+        }
+        StepKind::SymlinkSwitch => match symlink::plan(step, ctx) {
+            Ok(plan) => format!("{} → {}", plan.link.display(), plan.directory.display()),
+            Err(error) => {
+                let link = symlink::link_of(step, ctx)
+                    .map(|link| link.display().to_string())
+                    .unwrap_or_else(|| "<no link>".to_owned());
+                format!("{link} → {} ({})", ctx.to_version, error.message)
+            }
+        },
+        StepKind::SystemdRestart => step.unit.clone().unwrap_or_else(|| "<no unit>".to_owned()),
+        StepKind::Wait => match step.duration {
+            Some(duration) => humantime::format_duration(duration).to_string(),
+            None => "<no duration>".to_owned(),
+        },
+        StepKind::Verify => format!(
+            "until probes and metrics are back to baseline, at most {}",
+            humantime::format_duration(step.timeout)
+        ),
+        StepKind::KubernetesUndo
+        | StepKind::KubernetesSetImage
+        | StepKind::KubernetesScale
+        | StepKind::KubernetesRolloutStatus
+        | StepKind::SwarmRollback => "not supported by this build yet".to_owned(),
+    };
+    format!("{kind}: {what}")
+}
+
+/// An argument as shown to a person: bare when it is plainly one word,
+/// quoted otherwise, so that `v1; touch /tmp/x` reads as the one argument
+/// it is.
+fn shown_arg(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/:=@%+,-".contains(c));
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("{arg:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Mode;
+    use std::time::Duration;
+
+    fn step(toml_text: &str) -> StepConfig {
+        toml::from_str(toml_text).expect("a valid step")
+    }
+
+    fn ctx() -> RollbackContext {
+        RollbackContext {
+            target: "api".into(),
+            from_version: "v1.3.3".into(),
+            to_version: "v1.3.2".into(),
+            release_id: "r7".into(),
+            mode: Mode::Enforce,
+            reason: "error rate 5x baseline".into(),
+            link_hint: None,
+        }
+    }
+
+    #[test]
+    fn descriptions_are_rendered() {
+        let cases = [
+            (
+                "phase = 'rollback'\nkind = 'command'\nargv = ['/srv/app/bin/deploy-version', '{{previous_version}}', '--rolling']",
+                "command: /srv/app/bin/deploy-version v1.3.2 --rolling",
+            ),
+            (
+                "phase = 'rollback'\nkind = 'command'\nargv = ['/bin/echo', 'a b', '{{version}}']",
+                "command: /bin/echo \"a b\" v1.3.3",
+            ),
+            (
+                "phase = 'traffic'\nkind = 'http'\nurl = 'https://lb/{{target}}/drain'\nexpect_status = [200]",
+                "http: POST https://lb/api/drain (status 200 expected)",
+            ),
+            (
+                "phase = 'notify'\nkind = 'http'\nmethod = 'put'\nurl_env = 'HOOK_URL'",
+                "http: PUT $HOOK_URL (any 2xx status expected)",
+            ),
+            (
+                "phase = 'rollback'\nkind = 'systemd_restart'\nunit = 'app.service'",
+                "systemd_restart: app.service",
+            ),
+            (
+                "phase = 'verify'\nkind = 'wait'\nduration = '30s'",
+                "wait: 30s",
+            ),
+            (
+                "phase = 'verify'\nkind = 'verify'",
+                "verify: until probes and metrics are back to baseline, at most 5m",
+            ),
+            (
+                "phase = 'rollback'\nkind = 'kubernetes_undo'",
+                "kubernetes_undo: not supported by this build yet",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(describe(&step(text), &ctx()), expected);
+        }
+        let mut verify = step("phase = 'verify'\nkind = 'verify'");
+        verify.timeout = Duration::from_secs(90);
+        assert!(describe(&verify, &ctx()).ends_with("at most 1m 30s"));
+    }
+}

@@ -1,0 +1,284 @@
+//! The rollback pipeline: a target's steps, run in runbook phase order, each
+//! journaled before it acts, with time limits, retries and `on_failure`.
+//!
+//! Only this module knows what a mode means for a step: in shadow mode the
+//! daemon calls [`describe`] for each step of [`ordered`] and never [`run`];
+//! [`run`] must only be called when a rollback is to happen for real
+//! (`enforce`, or `approve` once a human approved).
+//!
+//! Step kinds live in their own files: [`command`], [`http`], [`symlink`],
+//! [`systemd`], and [`wait`] (`wait` and `verify`). The runner is in
+//! `runner.rs`, the journal hooks in `hooks.rs`, descriptions in
+//! `describe.rs`.
+
+pub mod command;
+mod describe;
+mod hooks;
+pub mod http;
+mod runner;
+pub mod symlink;
+pub mod systemd;
+pub mod wait;
+
+pub use describe::describe;
+pub use hooks::{BoxFuture, JournalHooks, PipelineHooks};
+pub use runner::run;
+pub use wait::{Verifier, VerifyResult};
+
+use crate::config::{Environment, StepConfig, StepKind};
+use crate::journal::StepOutcome;
+use crate::model::Mode;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a rollback is about: which release is undone, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackContext {
+    /// The target's name (`{{target}}`, `ROLLGUARD_TARGET`).
+    pub target: String,
+    /// The bad release's version, the one being rolled back
+    /// (`{{version}}`, `ROLLGUARD_FROM_VERSION`).
+    pub from_version: String,
+    /// The version being brought back (`{{previous_version}}`,
+    /// `ROLLGUARD_TO_VERSION`).
+    pub to_version: String,
+    /// The journal's id of the bad release (`{{release_id}}`,
+    /// `ROLLGUARD_RELEASE_ID`).
+    pub release_id: String,
+    /// The target's mode when the rollback was decided (`{{mode}}`,
+    /// `ROLLGUARD_MODE`).
+    pub mode: Mode,
+    /// Why: the decision's reasons in one line (`ROLLGUARD_REASON`).
+    pub reason: String,
+    /// The release source's symlink, when the source is `symlink`: the link a
+    /// `symlink_switch` step without its own `link` repoints.
+    pub link_hint: Option<PathBuf>,
+}
+
+impl RollbackContext {
+    /// The template variables of steps ([`STEP_VARIABLES`](crate::template::STEP_VARIABLES)):
+    /// `{{version}}` is the bad version, `{{previous_version}}` the one
+    /// rolled back to (as in `deploy-version {{previous_version}}`).
+    pub fn vars(&self) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("target", self.target.clone()),
+            ("version", self.from_version.clone()),
+            ("previous_version", self.to_version.clone()),
+            ("release_id", self.release_id.clone()),
+            ("mode", self.mode.as_str().to_owned()),
+        ])
+    }
+
+    /// The `ROLLGUARD_*` variables every command step gets (DESIGN.md).
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("ROLLGUARD_TARGET", &self.target),
+            ("ROLLGUARD_FROM_VERSION", &self.from_version),
+            ("ROLLGUARD_TO_VERSION", &self.to_version),
+            ("ROLLGUARD_RELEASE_ID", &self.release_id),
+            ("ROLLGUARD_MODE", &self.mode.as_str().to_owned()),
+            ("ROLLGUARD_REASON", &self.reason),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.clone()))
+        .collect()
+    }
+}
+
+/// What the steps need from the daemon; built once, shared by every run.
+#[derive(Clone)]
+pub struct PipelineDeps {
+    /// The shared HTTP client (`probe::http::http_client`).
+    pub http: reqwest::Client,
+    /// Where `url_env` and `headers_env` values come from; a map in tests.
+    pub env: Arc<dyn Environment + Send + Sync>,
+    /// The `systemctl` program of `systemd_restart` steps; a fake in tests.
+    pub systemctl: PathBuf,
+    /// What `verify` steps ask; without one they fail.
+    pub verifier: Option<Arc<dyn Verifier>>,
+    /// How often `systemd_restart` asks `is-active` and `verify` asks the
+    /// verifier.
+    pub poll_interval: Duration,
+}
+
+impl PipelineDeps {
+    /// Deps with the real `systemctl`, no verifier and a 1 s poll.
+    pub fn new(http: reqwest::Client, env: Arc<dyn Environment + Send + Sync>) -> Self {
+        PipelineDeps {
+            http,
+            env,
+            systemctl: PathBuf::from("/usr/bin/systemctl"),
+            verifier: None,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl std::fmt::Debug for PipelineDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineDeps")
+            .field("systemctl", &self.systemctl)
+            .field("verifier", &self.verifier.is_some())
+            .field("poll_interval", &self.poll_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One step in the incident timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    /// The step's name ([`step_name`]).
+    pub name: String,
+    /// Its kind.
+    pub kind: StepKind,
+    /// What it does, as [`describe`] says it.
+    pub description: String,
+    /// How its last attempt ended.
+    pub outcome: StepOutcome,
+    /// Attempts made.
+    pub attempts: u32,
+    /// From the first attempt's start to the last one's end, backoff
+    /// included.
+    pub duration: Duration,
+    /// The last attempt's message (error, stderr tail, what was done).
+    pub message: Option<String>,
+}
+
+/// How a pipeline run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PipelineOutcome {
+    /// Every step ran (some `on_failure = "continue"` ones may have failed).
+    Completed {
+        /// Whether a `verify` step saw the target back to baseline; when
+        /// false the daemon runs its own verification window, since a
+        /// rollback is complete only when verified.
+        verified: bool,
+        /// The timeline.
+        steps: Vec<StepReport>,
+    },
+    /// A step with `on_failure = "abort"` failed, or a step could not be
+    /// journaled; nothing after it ran.
+    Failed {
+        /// The step's name.
+        step: String,
+        /// Why.
+        message: String,
+        /// The timeline, the failed step last.
+        steps: Vec<StepReport>,
+    },
+    /// The daemon is stopping: no further step or attempt was started.
+    Interrupted {
+        /// The step that was about to start, or the `wait`/`verify` step
+        /// that was cut short (then it is last in `steps`).
+        step: String,
+        /// The timeline so far.
+        steps: Vec<StepReport>,
+    },
+}
+
+impl PipelineOutcome {
+    /// The timeline.
+    pub fn steps(&self) -> &[StepReport] {
+        match self {
+            PipelineOutcome::Completed { steps, .. }
+            | PipelineOutcome::Failed { steps, .. }
+            | PipelineOutcome::Interrupted { steps, .. } => steps,
+        }
+    }
+
+    /// The journal's word for it (`RollbackFinished.outcome`): `ok`
+    /// (completed and verified), `unverified`, `aborted` or `interrupted`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            PipelineOutcome::Completed { verified: true, .. } => "ok",
+            PipelineOutcome::Completed {
+                verified: false, ..
+            } => "unverified",
+            PipelineOutcome::Failed { .. } => "aborted",
+            PipelineOutcome::Interrupted { .. } => "interrupted",
+        }
+    }
+}
+
+/// The steps in the order they run: by phase, then as written (stable).
+pub fn ordered(steps: &[StepConfig]) -> Vec<&StepConfig> {
+    let mut ordered: Vec<&StepConfig> = steps.iter().collect();
+    ordered.sort_by_key(|step| step.phase);
+    ordered
+}
+
+/// A step's name in the journal and the timeline: its `name`, else its kind.
+pub fn step_name(step: &StepConfig) -> String {
+    step.name
+        .clone()
+        .unwrap_or_else(|| step.kind.as_str().to_owned())
+}
+
+/// How one attempt of a step failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepError {
+    /// `Failed`, `TimedOut` or `Interrupted`.
+    pub outcome: StepOutcome,
+    /// Why, for the journal and the timeline.
+    pub message: String,
+    /// Whether another attempt could help; a step that cannot even be
+    /// rendered or is not supported is not retried.
+    pub retryable: bool,
+}
+
+impl StepError {
+    /// A failure that another attempt may not repeat (the target may have
+    /// been busy, the network down): retried when the step has retries.
+    pub fn failed(message: impl Into<String>) -> Self {
+        StepError {
+            outcome: StepOutcome::Failed,
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
+    /// A failure of the step's configuration: retrying cannot help.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        StepError {
+            outcome: StepOutcome::Failed,
+            message: message.into(),
+            retryable: false,
+        }
+    }
+
+    /// The attempt ran out of time.
+    pub fn timed_out(message: impl Into<String>) -> Self {
+        StepError {
+            outcome: StepOutcome::TimedOut,
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
+    /// The daemon is stopping and the step stopped waiting.
+    pub fn interrupted(message: impl Into<String>) -> Self {
+        StepError {
+            outcome: StepOutcome::Interrupted,
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+/// What one attempt returns: a message worth keeping on success.
+pub type StepResult = Result<Option<String>, StepError>;
+
+/// Renders `text` with the context's variables, as a permanent failure.
+fn render(text: &str, vars: &BTreeMap<&'static str, String>) -> Result<String, StepError> {
+    crate::template::render(text, vars)
+        .map_err(|error| StepError::permanent(format!("cannot render `{text}`: {error}")))
+}
+
+/// Resolves when `stop` turns true; never when the daemon side is gone.
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    if stop.wait_for(|stopping| *stopping).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

@@ -1,0 +1,214 @@
+//! The runner: steps in phase order, each attempt journaled first, retries
+//! with doubling backoff, `on_failure`, and a stop signal that lets no new
+//! step or attempt start.
+
+use super::{
+    PipelineDeps, PipelineHooks, PipelineOutcome, RollbackContext, StepError, StepReport,
+    StepResult, command, describe, http, ordered, step_name, stopped, symlink, systemd, wait,
+};
+use crate::config::{OnFailure, StepConfig, StepKind};
+use crate::journal::StepOutcome;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Time past a step's own limit after which an attempt is abandoned. Each
+/// kind enforces the step's `timeout` itself (a command's whole process
+/// group is stopped); this only guards against a kind that hangs anyway.
+const BACKSTOP: Duration = Duration::from_secs(5);
+
+/// Runs the rollback pipeline; see the module docs of
+/// [`pipeline`](super). Call it only when the rollback is to happen for real:
+/// shadow mode uses [`describe`](super::describe) alone.
+///
+/// When `stop` turns true no new step or attempt starts (the outcome is
+/// `Interrupted`); a running step is not cancelled, except that `wait` and
+/// `verify`, which only wait, end early. The daemon aborts a step that
+/// outlives its shutdown grace period and journals it as interrupted.
+pub async fn run(
+    steps: &[StepConfig],
+    ctx: &RollbackContext,
+    deps: &PipelineDeps,
+    hooks: &dyn PipelineHooks,
+    stop: watch::Receiver<bool>,
+) -> PipelineOutcome {
+    let mut reports = Vec::new();
+    let mut verified = false;
+    for step in ordered(steps) {
+        let name = step_name(step);
+        let report = match run_step(step, &name, ctx, deps, hooks, stop.clone()).await {
+            StepRun::Ran(report) => report,
+            StepRun::NotStarted => {
+                return PipelineOutcome::Interrupted {
+                    step: name,
+                    steps: reports,
+                };
+            }
+            StepRun::Unrecorded { report, message } => {
+                reports.extend(report);
+                return PipelineOutcome::Failed {
+                    step: name,
+                    message,
+                    steps: reports,
+                };
+            }
+        };
+        let outcome = report.outcome;
+        let message = report.message.clone().unwrap_or_default();
+        reports.push(report);
+        match outcome {
+            StepOutcome::Ok => verified |= step.kind == StepKind::Verify,
+            StepOutcome::Interrupted => {
+                return PipelineOutcome::Interrupted {
+                    step: name,
+                    steps: reports,
+                };
+            }
+            StepOutcome::Failed | StepOutcome::TimedOut => match step.on_failure {
+                OnFailure::Continue => {
+                    tracing::warn!(step = %name, %message, "Rollback step failed; continuing");
+                }
+                OnFailure::Abort => {
+                    return PipelineOutcome::Failed {
+                        step: name,
+                        message,
+                        steps: reports,
+                    };
+                }
+            },
+        }
+    }
+    PipelineOutcome::Completed {
+        verified,
+        steps: reports,
+    }
+}
+
+/// How one step's attempts went.
+enum StepRun {
+    /// The step ran to a final outcome.
+    Ran(StepReport),
+    /// Stop was asked before its first attempt.
+    NotStarted,
+    /// A hook could not record an attempt's start or end.
+    Unrecorded {
+        /// The timeline entry, when some attempt ran.
+        report: Option<StepReport>,
+        /// The hook's error.
+        message: String,
+    },
+}
+
+/// All attempts of one step.
+async fn run_step(
+    step: &StepConfig,
+    name: &str,
+    ctx: &RollbackContext,
+    deps: &PipelineDeps,
+    hooks: &dyn PipelineHooks,
+    mut stop: watch::Receiver<bool>,
+) -> StepRun {
+    let started = Instant::now();
+    let mut report = StepReport {
+        name: name.to_owned(),
+        kind: step.kind,
+        description: describe(step, ctx),
+        outcome: StepOutcome::Interrupted,
+        attempts: 0,
+        duration: Duration::ZERO,
+        message: None,
+    };
+    let max_attempts = step.retries.saturating_add(1);
+    let mut backoff = step.backoff;
+    loop {
+        if *stop.borrow() {
+            if report.attempts == 0 {
+                return StepRun::NotStarted;
+            }
+            report.message = Some(format!(
+                "stopped before attempt {}: rollguard is shutting down",
+                report.attempts + 1
+            ));
+            report.outcome = StepOutcome::Interrupted;
+            report.duration = started.elapsed();
+            return StepRun::Ran(report);
+        }
+        let attempt = report.attempts + 1;
+        if let Err(message) = hooks.step_started(name, attempt).await {
+            report.duration = started.elapsed();
+            let report = (attempt > 1).then_some(report);
+            return StepRun::Unrecorded { report, message };
+        }
+        report.attempts = attempt;
+        tracing::info!(step = %name, attempt, kind = step.kind.as_str(), "Rollback step starting");
+        let result = attempt_once(step, ctx, deps, stop.clone()).await;
+        let (outcome, message, retryable) = match result {
+            Ok(message) => (StepOutcome::Ok, message, false),
+            Err(error) => (error.outcome, Some(error.message), error.retryable),
+        };
+        report.outcome = outcome;
+        report.message = message;
+        report.duration = started.elapsed();
+        if let Err(message) = hooks
+            .step_finished(name, outcome, report.message.as_deref())
+            .await
+        {
+            return StepRun::Unrecorded {
+                report: Some(report),
+                message,
+            };
+        }
+        if outcome == StepOutcome::Ok || !retryable || attempt >= max_attempts {
+            return StepRun::Ran(report);
+        }
+        tracing::warn!(
+            step = %name,
+            attempt,
+            retry_in = %humantime::format_duration(backoff),
+            message = report.message.as_deref().unwrap_or(""),
+            "Rollback step failed; retrying"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = stopped(&mut stop) => {}
+        }
+        backoff = backoff.saturating_mul(2);
+    }
+}
+
+/// One attempt, dispatched on the kind, with the backstop time limit.
+async fn attempt_once(
+    step: &StepConfig,
+    ctx: &RollbackContext,
+    deps: &PipelineDeps,
+    stop: watch::Receiver<bool>,
+) -> StepResult {
+    let own_limit = match (step.kind, step.duration) {
+        (StepKind::Wait, Some(duration)) => duration.max(step.timeout),
+        _ => step.timeout,
+    };
+    let attempt = async {
+        match step.kind {
+            StepKind::Command => command::execute(step, ctx).await,
+            StepKind::Http => http::execute(step, ctx, deps).await,
+            StepKind::SymlinkSwitch => symlink::execute(step, ctx).await,
+            StepKind::SystemdRestart => systemd::execute(step, deps).await,
+            StepKind::Wait => wait::wait(step, stop).await,
+            StepKind::Verify => wait::verify(step, deps, stop).await,
+            StepKind::KubernetesUndo
+            | StepKind::KubernetesSetImage
+            | StepKind::KubernetesScale
+            | StepKind::KubernetesRolloutStatus
+            | StepKind::SwarmRollback => Err(StepError::permanent(format!(
+                "step kind `{}` is not supported by this build yet",
+                step.kind.as_str()
+            ))),
+        }
+    };
+    match tokio::time::timeout(own_limit.saturating_add(BACKSTOP), attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(StepError::timed_out(format!(
+            "abandoned after {}",
+            humantime::format_duration(own_limit)
+        ))),
+    }
+}
