@@ -345,12 +345,12 @@ impl<'a> Actor<'a> {
         self.target.notify(n);
 
         let verifier = Arc::new(TargetVerifier::new(self.target));
-        let deps = PipelineDeps {
-            http: self.target.setup.services.http.clone(),
-            env: self.target.setup.services.env.clone(),
-            systemctl: self.target.setup.services.systemctl.clone(),
-            verifier: Some(verifier.clone()),
-        };
+        let mut deps = PipelineDeps::new(
+            self.target.setup.services.http.clone(),
+            self.target.setup.services.env.clone(),
+        );
+        deps.systemctl = self.target.setup.services.systemctl.clone();
+        deps.verifier = Some(verifier.clone());
         let hooks = JournalHooks {
             journal: journal.clone(),
             target: name.clone(),
@@ -397,7 +397,7 @@ impl<'a> Actor<'a> {
         tracing::info!(target_name = %name, outcome = result, %detail, "Rollback finished");
         let n = self
             .notification(event, Some(&record))
-            .with_detail(format!("{detail}\n{}", outcome.timeline()));
+            .with_detail(format!("{detail}\n{}", timeline(&outcome)));
         self.target.notify(n);
         if self.target.setup.target.release.kind == crate::config::ReleaseKind::Announce
             && matches!(result, "completed" | "unverified")
@@ -415,6 +415,30 @@ impl<'a> Actor<'a> {
         (self.target.setup.target.interval * 10)
             .clamp(Duration::from_secs(30), Duration::from_secs(300))
     }
+}
+
+/// The steps that ran, one line each, for the incident summary.
+fn timeline(outcome: &PipelineOutcome) -> String {
+    outcome
+        .steps()
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            format!(
+                "{}. {} — {:?} after {} attempt(s), {}{}",
+                i + 1,
+                step.description,
+                step.outcome,
+                step.attempts,
+                humantime::format_duration(Duration::from_millis(step.duration.as_millis() as u64)),
+                step.message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn round(d: Duration) -> Duration {
