@@ -14,6 +14,9 @@
 //! - [`state`]: what the running daemon knows, shared with the HTTP API.
 //! - [`release`]: release sources (version URL, symlink) and the tracker
 //!   that turns versions seen over time into releases and rollbacks.
+//! - [`notify`]: notifications (webhook, Slack, command) in the runbook's
+//!   words, delivered in the background with retries, never delaying a
+//!   rollback.
 //! - [`probe`]: HTTP health probes and the shared HTTP client.
 //! - [`watchdog`]: one task per target; the only place that spawns
 //!   long-lived tasks.
@@ -35,6 +38,7 @@ pub mod daemon;
 pub mod journal;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod probe;
 pub mod release;
 pub mod state;
