@@ -17,6 +17,9 @@
 //! - [`state`]: what the running daemon knows, shared with the HTTP API.
 //! - [`release`]: release sources (version URL, symlink) and the tracker
 //!   that turns versions seen over time into releases and rollbacks.
+//! - [`notify`]: notifications (webhook, Slack, command) in the runbook's
+//!   words, delivered in the background with retries, never delaying a
+//!   rollback.
 //! - [`probe`]: HTTP health probes and the shared HTTP client.
 //! - [`exec`]: child processes: never a shell, own process group, time
 //!   limits that stop the whole group, bounded output.
@@ -47,6 +50,7 @@ pub mod journal;
 pub mod judge;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod pipeline;
 pub mod probe;
 pub mod release;

@@ -50,6 +50,16 @@ pub struct ResultLabels {
     pub result: String,
 }
 
+/// Labels of notification counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    /// The notifier's name in the config.
+    pub notifier: String,
+    /// `ok` (delivered), `failed` (every attempt failed) or `dropped` (its
+    /// queue was full).
+    pub result: String,
+}
+
 /// Labels of build info.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
@@ -79,6 +89,8 @@ pub struct Metrics {
     pub config_reloads: Family<ResultLabels, Counter>,
     /// Journal records written, by result.
     pub journal_writes: Family<ResultLabels, Counter>,
+    /// Notifications, per notifier and result (`ok`, `failed`, `dropped`).
+    pub notifications: Family<NotificationLabels, Counter>,
     /// Targets currently watched.
     pub targets: Gauge,
 }
@@ -139,6 +151,12 @@ impl Metrics {
             "Journal records written, by result",
             journal_writes.clone(),
         );
+        let notifications = Family::default();
+        registry.register(
+            "notifications",
+            "Notifications, per notifier and result",
+            notifications.clone(),
+        );
         let targets = Gauge::default();
         registry.register("targets", "Targets currently watched", targets.clone());
         Metrics {
@@ -150,6 +168,7 @@ impl Metrics {
             rollbacks,
             config_reloads,
             journal_writes,
+            notifications,
             targets,
         }
     }

@@ -1,0 +1,395 @@
+//! What a notification says, as data: the event, the versions, the decision
+//! and why; and the bodies each kind of notifier sends (webhook JSON, Slack
+//! incoming-webhook JSON, the command notifier's argv variables).
+
+use super::text::{headline, text};
+use crate::model::{Decision, Mode, Severity};
+use serde::{Deserialize, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::SystemTime;
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyEvent {
+    /// A new release of the target was seen; its bake window opens.
+    ReleaseDetected,
+    /// The release looks worse than its baseline, before any decision.
+    Degraded,
+    /// The policy reached a decision about the release.
+    Decision,
+    /// A rollback waits for a human's approval.
+    ApprovalRequested,
+    /// A requested approval was not given in time; nothing was changed.
+    ApprovalExpired,
+    /// The rollback pipeline started.
+    RollbackStarted,
+    /// One step of the rollback pipeline ended (or is worth telling about).
+    RollbackStep,
+    /// The rollback pipeline finished; the previous version runs.
+    RollbackCompleted,
+    /// The rollback pipeline failed; a human must act.
+    RollbackFailed,
+    /// The rollback pipeline was cut short (shutdown, crash found on start).
+    RollbackInterrupted,
+    /// Shadow mode: a rollback would have run; nothing was changed.
+    WouldRollback,
+    /// Monitoring (Prometheus, probes) cannot be read; rollguard holds.
+    MonitoringDown,
+    /// Monitoring can be read again.
+    MonitoringRecovered,
+}
+
+impl NotifyEvent {
+    /// Every event, in the order of a release's life.
+    pub const ALL: [NotifyEvent; 13] = [
+        NotifyEvent::ReleaseDetected,
+        NotifyEvent::Degraded,
+        NotifyEvent::Decision,
+        NotifyEvent::ApprovalRequested,
+        NotifyEvent::ApprovalExpired,
+        NotifyEvent::RollbackStarted,
+        NotifyEvent::RollbackStep,
+        NotifyEvent::RollbackCompleted,
+        NotifyEvent::RollbackFailed,
+        NotifyEvent::RollbackInterrupted,
+        NotifyEvent::WouldRollback,
+        NotifyEvent::MonitoringDown,
+        NotifyEvent::MonitoringRecovered,
+    ];
+
+    /// The snake_case name used in payloads, the journal and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyEvent::ReleaseDetected => "release_detected",
+            NotifyEvent::Degraded => "degraded",
+            NotifyEvent::Decision => "decision",
+            NotifyEvent::ApprovalRequested => "approval_requested",
+            NotifyEvent::ApprovalExpired => "approval_expired",
+            NotifyEvent::RollbackStarted => "rollback_started",
+            NotifyEvent::RollbackStep => "rollback_step",
+            NotifyEvent::RollbackCompleted => "rollback_completed",
+            NotifyEvent::RollbackFailed => "rollback_failed",
+            NotifyEvent::RollbackInterrupted => "rollback_interrupted",
+            NotifyEvent::WouldRollback => "would_rollback",
+            NotifyEvent::MonitoringDown => "monitoring_down",
+            NotifyEvent::MonitoringRecovered => "monitoring_recovered",
+        }
+    }
+}
+
+impl fmt::Display for NotifyEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One notification: everything a receiver needs to know what happened,
+/// what rollguard is doing about it and what to expect. Built with
+/// [`Notification::new`] and the `with_*` methods.
+///
+/// Serialises (the webhook body, with `text` and `headline` added) with
+/// every field present, `null` when unknown, and times in RFC 3339 UTC.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notification {
+    /// What happened.
+    pub event: NotifyEvent,
+    /// The target's name.
+    pub target: String,
+    /// rollguard's id of the release concerned, as in the journal.
+    pub release_id: Option<String>,
+    /// The version being judged, or rolled back from (the new release).
+    pub from: Option<String>,
+    /// The version rolled back to (the one before the release).
+    pub to: Option<String>,
+    /// The decision, for `decision` and the rollback events.
+    pub decision: Option<Decision>,
+    /// How bad the release is, when assessed.
+    pub severity: Option<Severity>,
+    /// Why, in words for a human (one reason per failed check).
+    pub reasons: Vec<String>,
+    /// The target's mode: in `shadow` nothing was changed.
+    pub mode: Mode,
+    /// When the event happened.
+    #[serde(serialize_with = "rfc3339")]
+    pub at: SystemTime,
+    /// When the release was seen, if known.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub release_at: Option<SystemTime>,
+    /// The pipeline step concerned (`rollback_step`, `rollback_failed`).
+    pub step: Option<String>,
+    /// More about what is being done or what went wrong (a step's outcome,
+    /// why monitoring is down, how to approve).
+    pub detail: Option<String>,
+    /// The expected impact on users and data; a sensible default per event
+    /// is written in the text when absent.
+    pub impact: Option<String>,
+}
+
+fn rfc3339<S: Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&humantime::format_rfc3339_millis(*time))
+}
+
+fn rfc3339_opt<S: Serializer>(time: &Option<SystemTime>, serializer: S) -> Result<S::Ok, S::Error> {
+    match time {
+        Some(time) => rfc3339(time, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+impl Notification {
+    /// A notification of `event` about `target`, in `mode`, happening `at`;
+    /// the other fields start empty.
+    pub fn new(event: NotifyEvent, target: impl Into<String>, mode: Mode, at: SystemTime) -> Self {
+        Notification {
+            event,
+            target: target.into(),
+            release_id: None,
+            from: None,
+            to: None,
+            decision: None,
+            severity: None,
+            reasons: Vec::new(),
+            mode,
+            at,
+            release_at: None,
+            step: None,
+            detail: None,
+            impact: None,
+        }
+    }
+
+    /// Sets the release id.
+    pub fn with_release_id(mut self, release_id: impl Into<String>) -> Self {
+        self.release_id = Some(release_id.into());
+        self
+    }
+
+    /// Sets the version being judged or rolled back from.
+    pub fn with_from(mut self, from: impl Into<String>) -> Self {
+        self.from = Some(from.into());
+        self
+    }
+
+    /// Sets the version rolled back to.
+    pub fn with_to(mut self, to: impl Into<String>) -> Self {
+        self.to = Some(to.into());
+        self
+    }
+
+    /// Sets the decision.
+    pub fn with_decision(mut self, decision: Decision) -> Self {
+        self.decision = Some(decision);
+        self
+    }
+
+    /// Sets the severity.
+    pub fn with_severity(mut self, severity: Severity) -> Self {
+        self.severity = Some(severity);
+        self
+    }
+
+    /// Sets the reasons (replacing any set before).
+    pub fn with_reasons<I, S>(mut self, reasons: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.reasons = reasons.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets when the release was seen.
+    pub fn with_release_at(mut self, release_at: SystemTime) -> Self {
+        self.release_at = Some(release_at);
+        self
+    }
+
+    /// Sets the pipeline step concerned.
+    pub fn with_step(mut self, step: impl Into<String>) -> Self {
+        self.step = Some(step.into());
+        self
+    }
+
+    /// Sets the detail (what is being done, or what went wrong).
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Sets the expected impact.
+    pub fn with_impact(mut self, impact: impl Into<String>) -> Self {
+        self.impact = Some(impact.into());
+        self
+    }
+
+    /// The variables of a command notifier's argv (the names of
+    /// [`crate::template::STEP_VARIABLES`], with the meaning they have in
+    /// rollback steps): `target`; `version` = [`from`](Self::from), the
+    /// release being judged or rolled back from; `previous_version` =
+    /// [`to`](Self::to), the version rolled back to; `release_id`; `mode`.
+    /// Unknown values are empty strings.
+    pub fn template_variables(&self) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("target", self.target.clone()),
+            ("version", self.from.clone().unwrap_or_default()),
+            ("previous_version", self.to.clone().unwrap_or_default()),
+            ("release_id", self.release_id.clone().unwrap_or_default()),
+            ("mode", self.mode.as_str().to_owned()),
+        ])
+    }
+}
+
+/// The JSON a `webhook` notifier POSTs and a `command` notifier gets on its
+/// standard input: every field of the notification plus `headline` (one
+/// line) and `text` (the full message).
+pub fn webhook_payload(notification: &Notification) -> serde_json::Value {
+    let mut value = serde_json::to_value(notification).unwrap_or_else(|_| serde_json::json!({}));
+    if let Some(object) = value.as_object_mut() {
+        object.insert("headline".to_owned(), headline(notification).into());
+        object.insert("text".to_owned(), text(notification).into());
+    }
+    value
+}
+
+/// The JSON a `slack` notifier POSTs, for Slack incoming webhooks (and the
+/// many chat tools that accept their format): `text` is the headline (what
+/// phone notifications show), `blocks` hold the whole message in mrkdwn
+/// and a context line with the event, mode and release.
+pub fn slack_payload(notification: &Notification) -> serde_json::Value {
+    let head = slack_escape(&headline(notification));
+    let body = text(notification);
+    let body = body.split_once('\n').map_or("", |(_, rest)| rest);
+    let mut context = format!(
+        "rollguard · event `{}` · mode `{}`",
+        notification.event, notification.mode
+    );
+    if let Some(release_id) = &notification.release_id {
+        context.push_str(&format!(" · release `{}`", slack_escape(release_id)));
+    }
+    context.push_str(&format!(
+        " · {}",
+        humantime::format_rfc3339_seconds(notification.at)
+    ));
+    serde_json::json!({
+        "text": head,
+        "blocks": [
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": format!("*{head}*\n{}", slack_body(body))}
+            },
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": context}]
+            }
+        ]
+    })
+}
+
+/// The body lines in mrkdwn, escaped, their labels in bold.
+fn slack_body(body: &str) -> String {
+    let mut out = slack_escape(body);
+    for label in ["What happened:", "What is being done:", "Expected impact:"] {
+        out = out.replace(label, &format!("*{label}*"));
+    }
+    out
+}
+
+/// Escapes the three characters Slack's mrkdwn gives a meaning to (`<@U1>`
+/// mentions, `<url|link>`), so a version string cannot ping a channel.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn sample() -> Notification {
+        Notification::new(
+            NotifyEvent::RollbackStarted,
+            "api",
+            Mode::Enforce,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        )
+        .with_release_id("r-7")
+        .with_from("v1.4.0")
+        .with_to("v1.3.2")
+        .with_decision(Decision::Rollback)
+        .with_severity(Severity::High)
+        .with_reasons(["error_rate 8.2% > high threshold 2%"])
+    }
+
+    #[test]
+    fn event_names_match_serde() {
+        for event in NotifyEvent::ALL {
+            let json = serde_json::to_string(&event).expect("serialises");
+            assert_eq!(json, format!("\"{}\"", event.as_str()));
+        }
+    }
+
+    #[test]
+    fn webhook_payload_has_every_field() {
+        let value = webhook_payload(&sample());
+        for key in [
+            "event",
+            "target",
+            "release_id",
+            "from",
+            "to",
+            "decision",
+            "severity",
+            "reasons",
+            "mode",
+            "at",
+            "release_at",
+            "step",
+            "detail",
+            "impact",
+            "headline",
+            "text",
+        ] {
+            assert!(value.get(key).is_some(), "{key} missing in {value}");
+        }
+        assert_eq!(value["at"], "2023-11-14T22:13:20.000Z");
+        assert_eq!(value["event"], "rollback_started");
+        assert_eq!(value["decision"], "rollback");
+        assert!(value["release_at"].is_null());
+    }
+
+    #[test]
+    fn slack_payload_escapes_and_keeps_the_headline() {
+        let n = sample().with_from("<!channel> v1.4.0");
+        let value = slack_payload(&n);
+        let text = value["text"].as_str().expect("text");
+        assert!(text.contains("&lt;!channel&gt;"), "{text}");
+        assert_eq!(value["blocks"][0]["text"]["type"], "mrkdwn");
+        let section = value["blocks"][0]["text"]["text"]
+            .as_str()
+            .expect("section");
+        assert!(
+            section.contains("*What happened:* severity high"),
+            "{section}"
+        );
+        let context = value["blocks"][1]["elements"][0]["text"]
+            .as_str()
+            .expect("context");
+        assert!(context.contains("rollback_started"), "{context}");
+    }
+
+    #[test]
+    fn template_variables_follow_the_step_meaning() {
+        let vars = sample().template_variables();
+        assert_eq!(vars["version"], "v1.4.0");
+        assert_eq!(vars["previous_version"], "v1.3.2");
+        let mut names: Vec<&str> = vars.keys().copied().collect();
+        names.sort_unstable();
+        let mut known = crate::template::STEP_VARIABLES.to_vec();
+        known.sort_unstable();
+        assert_eq!(names, known);
+    }
+}
