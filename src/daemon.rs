@@ -114,6 +114,7 @@ impl Daemon {
             http,
             env: Arc::new(ProcessEnvironment),
             systemctl: PathBuf::from("/usr/bin/systemctl"),
+            delivery: crate::notify::DeliveryOptions::default(),
         };
         crate::watchdog::restore_pauses(&state);
         let watchdogs = Watchdogs::start(state.clone(), &config, services);

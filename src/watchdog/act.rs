@@ -9,6 +9,7 @@ use crate::judge::Judge;
 use crate::metrics::RollbackLabels;
 use crate::model::{Assessment, CheckKind, Decision, DecisionRecord, Mode, Severity, Verdict};
 use crate::notify::{Notification, NotifyEvent};
+use super::PipeVersions;
 use crate::pipeline::{
     self, JournalHooks, PipelineDeps, PipelineOutcome, RollbackContext, VerifyResult, Verifier,
 };
@@ -49,7 +50,7 @@ impl<'a> Actor<'a> {
         if let Some(bake) = &t.bake {
             n = n
                 .with_release_id(&bake.release_id)
-                .with_versions(Some(bake.to.clone()), bake.from.clone())
+                .pipe_versions(Some(bake.to.clone()), bake.from.clone())
                 .with_release_at(bake.started);
         }
         if let Some(record) = record {

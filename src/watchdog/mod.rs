@@ -22,7 +22,7 @@ use crate::config::{Config, Environment, PolicyRule, TargetConfig};
 use crate::journal::Journal;
 use crate::judge;
 use crate::model::Mode;
-use crate::notify::Notifiers;
+use crate::notify::{DeliveryOptions, Notification, Notifiers};
 use crate::probe::prometheus::MetricQuerier;
 use crate::state::State;
 use std::collections::BTreeMap;
@@ -41,6 +41,8 @@ pub struct Services {
     pub env: Arc<dyn Environment + Send + Sync>,
     /// The `systemctl` that systemd_restart steps run.
     pub systemctl: PathBuf,
+    /// Retry timing of notifications.
+    pub delivery: DeliveryOptions,
 }
 
 impl std::fmt::Debug for Services {
@@ -118,7 +120,9 @@ impl Watchdogs {
             &config.notifiers,
             self.services.env.as_ref(),
             self.services.http.clone(),
-            self.state.clone(),
+            self.state.journal().clone(),
+            self.state.metrics().notifications.clone(),
+            self.services.delivery.clone(),
         ));
         if let Some(old) = self.notifiers.replace(notifiers.clone()) {
             // The old notifiers finish what they have queued, then stop.
@@ -219,7 +223,9 @@ impl Watchdogs {
                 interrupted.push(name);
             }
         }
-        if let Some(notifiers) = self.notifiers {
+        // The tasks are gone, so the last reference is ours: deliver what
+        // is queued, briefly.
+        if let Some(notifiers) = self.notifiers.and_then(|n| Arc::into_inner(n)) {
             notifiers.shutdown(Duration::from_secs(2)).await;
         }
         interrupted
@@ -238,6 +244,24 @@ pub fn restore_pauses(state: &State) {
     for record in state.journal().records() {
         if let crate::journal::Event::PauseChanged { paused } = record.event {
             state.set_paused(record.target.as_deref(), paused);
+        }
+    }
+}
+
+/// Sets a notification's versions when they are known.
+trait PipeVersions {
+    fn pipe_versions(self, from: Option<String>, to: Option<String>) -> Self;
+}
+
+impl PipeVersions for Notification {
+    fn pipe_versions(self, from: Option<String>, to: Option<String>) -> Self {
+        let n = match from {
+            Some(from) => self.with_from(from),
+            None => self,
+        };
+        match to {
+            Some(to) => n.with_to(to),
+            None => n,
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::journal::Event;
 use crate::judge::{self, Judge};
 use crate::metrics::DecisionLabels;
 use crate::notify::{Notification, NotifyEvent};
+use super::PipeVersions;
 use crate::probe::HealthProbe;
 use crate::release::{ReleaseChange, ReleaseSource, ReleaseTracker, SeenBy};
 use crate::state::{State, TargetCommand};
@@ -108,7 +109,7 @@ impl TargetLoop {
                     SystemTime::now(),
                 )
                 .with_release_id(&unfinished.release_id)
-                .with_versions(Some(unfinished.from.clone()), Some(unfinished.to.clone()))
+                .pipe_versions(Some(unfinished.from.clone()), Some(unfinished.to.clone()))
                 .with_detail(format!(
                     "rollguard stopped while rolling back (steps still running: {}); the rollback is not repeated automatically: check which version runs",
                     if unfinished.open_steps.is_empty() { "none".to_owned() } else { unfinished.open_steps.join(", ") }
@@ -268,7 +269,7 @@ impl TargetLoop {
             self.notify(
                 Notification::new(NotifyEvent::ReleaseDetected, &name, self.setup.mode, at)
                     .with_release_id(&id)
-                    .with_versions(from, Some(to))
+                    .pipe_versions(from, Some(to))
                     .with_release_at(at),
             );
         } else {
