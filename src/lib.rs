@@ -25,6 +25,8 @@
 //! - [`telemetry`]: logs via tracing, text or JSON.
 //! - [`template`]: `{{variable}}` rendering, never through a shell.
 //! - [`client`]: the CLI's side of the HTTP API (`rollguard status`).
+//! - [`demo`]: a steerable service (version, health, error ratio, latency,
+//!   `/metrics`) for the demo, the end-to-end tests and the benchmark.
 //!
 //! Dependencies point one way: `daemon -> {watchdog, api} -> {journal,
 //! metrics, state} -> {config, model}`.
@@ -35,6 +37,7 @@ pub mod api;
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod journal;
 pub mod judge;
 pub mod metrics;
