@@ -34,6 +34,8 @@
 //! - [`telemetry`]: logs via tracing, text or JSON.
 //! - [`template`]: `{{variable}}` rendering, never through a shell.
 //! - [`client`]: the CLI's side of the HTTP API (`rollguard status`).
+//! - [`demo`]: a steerable service (version, health, error ratio, latency,
+//!   `/metrics`) for the demo, the end-to-end tests and the benchmark.
 //!
 //! Dependencies point one way: `daemon -> {watchdog, api} -> {journal,
 //! metrics, state} -> {config, model}`.
@@ -45,6 +47,7 @@ pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod data_check;
+pub mod demo;
 pub mod exec;
 pub mod journal;
 pub mod judge;

@@ -31,6 +31,12 @@ pub fn query_timeout() -> Duration {
     Duration::from_secs(5)
 }
 
+/// Default of `prometheus.min_window`: a few scrape intervals, so that
+/// `rate()` over a young release still has samples to work with.
+pub fn min_window() -> Duration {
+    Duration::from_secs(30)
+}
+
 /// Default of `notifier.timeout`.
 pub fn notify_timeout() -> Duration {
     Duration::from_secs(5)

@@ -105,6 +105,11 @@ pub struct PrometheusConfig {
     /// File holding a bearer token for Prometheus, if it needs one.
     #[serde(default)]
     pub bearer_token_file: Option<PathBuf>,
+    /// Shortest `{{window}}` a post-release query is given. Right after a
+    /// release the time since it is a few seconds, too short for `rate()` to
+    /// find two samples; the window grows with the release's age from this.
+    #[serde(default = "defaults::min_window", with = "humantime_serde")]
+    pub min_window: Duration,
 }
 
 /// `[[notifier]]`: one place notifications go.

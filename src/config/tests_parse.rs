@@ -59,6 +59,18 @@ fn the_base_file_is_valid() {
 }
 
 #[test]
+fn prometheus_min_window_defaults_to_30s() {
+    let env = MapEnvironment::with_path("/usr/bin:/bin");
+    let config = parse_with_env(BASE, Path::new("test.toml"), &env).expect("valid");
+    let prometheus = config.prometheus.expect("[prometheus] is in BASE");
+    assert_eq!(prometheus.min_window, std::time::Duration::from_secs(30));
+    let text = BASE.replace("9090\"\n", "9090\"\nmin_window = \"1m\"\n");
+    let config = parse_with_env(&text, Path::new("test.toml"), &env).expect("valid");
+    let prometheus = config.prometheus.expect("[prometheus] is in the file");
+    assert_eq!(prometheus.min_window, std::time::Duration::from_secs(60));
+}
+
+#[test]
 fn syntax_errors_have_a_line_and_column() {
     let text = "[daemon]\nlisten = \"127.0.0.1:1\"\nmode = \n";
     let errs = errors(text);

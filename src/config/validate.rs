@@ -21,6 +21,7 @@ pub(crate) fn validate(sections: &Sections, env: &dyn Environment, problems: &mu
     if let Some(prometheus) = &sections.prometheus {
         check_url(&prometheus.url, "prometheus.url", problems);
         positive(prometheus.timeout, "prometheus.timeout", problems);
+        positive(prometheus.min_window, "prometheus.min_window", problems);
     }
     unique_names(
         sections

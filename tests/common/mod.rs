@@ -2,6 +2,7 @@
 //! or real journal in a temporary directory, and a fake control loop.
 
 pub mod openmetrics;
+pub mod prometheus;
 
 use reqwest::StatusCode;
 use rollguard::journal::Journal;

@@ -1,0 +1,475 @@
+//! `[[target.metric]]` queries against Prometheus' HTTP API, with their
+//! baselines.
+//!
+//! One [`MetricQuerier`] serves every metric of the daemon. Each tick it turns
+//! a metric and a [`QueryContext`] (which release, how old) into a
+//! [`MetricSample`]: the post-release value, the baseline and, when
+//! Prometheus could not answer, why. It never judges: no data and errors are
+//! reported as such and the judge decides what they mean.
+
+use super::http::{describe_error, human_duration};
+use crate::config::{BaselineKind, MetricConfig, PrometheusConfig};
+use crate::model::MetricSample;
+use crate::template::{self, TemplateError};
+use prometheus_http_query::response::Data;
+use prometheus_http_query::{Client, Error as QueryError};
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Why a [`MetricQuerier`] cannot be built from the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum QuerierError {
+    /// `prometheus.url` is not a usable base URL.
+    #[error("prometheus.url `{url}` is not usable: {reason}")]
+    Url {
+        /// The configured URL.
+        url: String,
+        /// Why it is not usable.
+        reason: String,
+    },
+    /// `prometheus.bearer_token_file` cannot be read.
+    #[error("cannot read prometheus.bearer_token_file {}: {source}", path.display())]
+    TokenFile {
+        /// The configured file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The token file is empty or holds characters a header cannot carry.
+    /// The token itself is never part of the message.
+    #[error("prometheus.bearer_token_file {} does not hold a usable token ({reason})", path.display())]
+    BadToken {
+        /// The configured file.
+        path: PathBuf,
+        /// What is wrong with it, without the token.
+        reason: &'static str,
+    },
+}
+
+/// Which release a tick measures, and when: everything a query's rendering
+/// and evaluation time depend on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryContext {
+    /// The target's name, for `{{target}}`.
+    pub target: String,
+    /// The release's version, for `{{version}}`.
+    pub version: String,
+    /// The version before it, for `{{previous_version}}` (empty when unknown).
+    pub previous_version: Option<String>,
+    /// When the release was seen: the end of the `pre_release` baseline.
+    pub release_at: SystemTime,
+    /// The tick's time: when the post-release value is evaluated.
+    pub now: SystemTime,
+}
+
+/// The PromQL a metric runs in one tick, as sent: for evidence and logs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedQueries {
+    /// The post-release query, evaluated at `QueryContext::now`.
+    pub current: String,
+    /// The baseline query, if the metric has a baseline.
+    pub baseline: Option<String>,
+    /// When the baseline query is evaluated (the release for `pre_release`,
+    /// now for `canary`).
+    pub baseline_at: Option<SystemTime>,
+}
+
+/// One metric measured in one tick, with how long Prometheus took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    /// What the judge gets.
+    pub sample: MetricSample,
+    /// Latency of each query sent (the current one first, then the
+    /// baseline), for `rollguard_query_duration_seconds`.
+    pub durations: Vec<Duration>,
+}
+
+/// Runs metric queries against one Prometheus; cheap to clone (the HTTP
+/// connection pool is shared).
+#[derive(Clone)]
+pub struct MetricQuerier {
+    /// The Prometheus API client over the daemon's shared HTTP client.
+    client: Client,
+    /// `Bearer <token>`, marked sensitive so that it never shows in debug
+    /// output; read once at construction so a tick does no file I/O.
+    authorization: Option<HeaderValue>,
+    /// `prometheus.timeout`: used when a metric sets none.
+    timeout: Duration,
+    /// `prometheus.min_window`: the shortest post-release `{{window}}`.
+    min_window: Duration,
+}
+
+impl std::fmt::Debug for MetricQuerier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricQuerier")
+            .field("url", &self.client.base_url().as_str())
+            .field("bearer_token", &self.authorization.as_ref().map(|_| "***"))
+            .field("timeout", &self.timeout)
+            .field("min_window", &self.min_window)
+            .finish()
+    }
+}
+
+impl MetricQuerier {
+    /// Builds a querier over `http` (the daemon's [`super::http_client`]),
+    /// reading the bearer token file now.
+    pub fn new(config: &PrometheusConfig, http: reqwest::Client) -> Result<Self, QuerierError> {
+        let client = Client::from(http, &config.url).map_err(|error| QuerierError::Url {
+            url: config.url.clone(),
+            reason: error.to_string(),
+        })?;
+        let authorization = match &config.bearer_token_file {
+            None => None,
+            Some(path) => Some(read_token(path)?),
+        };
+        Ok(MetricQuerier {
+            client,
+            authorization,
+            timeout: config.timeout,
+            min_window: config.min_window,
+        })
+    }
+
+    /// The queries `metric` runs for `ctx`, rendered as they are sent.
+    pub fn rendered_queries(
+        &self,
+        metric: &MetricConfig,
+        ctx: &QueryContext,
+    ) -> Result<RenderedQueries, TemplateError> {
+        let window = post_release_window(ctx.release_at, ctx.now, self.min_window);
+        let current = render(&metric.query, ctx, window)?;
+        let (baseline, baseline_at) = match metric.baseline {
+            BaselineKind::None => (None, None),
+            BaselineKind::PreRelease => (
+                Some(render(&metric.query, ctx, metric.baseline_window)?),
+                Some(ctx.release_at),
+            ),
+            BaselineKind::Canary => match &metric.stable_query {
+                Some(stable) => (Some(render(stable, ctx, window)?), Some(ctx.now)),
+                None => (None, None),
+            },
+        };
+        Ok(RenderedQueries {
+            current,
+            baseline,
+            baseline_at,
+        })
+    }
+
+    /// Measures `metric` for `ctx`: the current value and the baseline,
+    /// queried side by side. Never fails: a problem is in `sample.error`.
+    pub async fn sample(&self, metric: &MetricConfig, ctx: &QueryContext) -> Measurement {
+        let mut sample = MetricSample {
+            name: metric.name.clone(),
+            value: None,
+            baseline: None,
+            error: None,
+        };
+        let queries = match self.rendered_queries(metric, ctx) {
+            Ok(queries) => queries,
+            Err(error) => {
+                sample.error = Some(format!("cannot render the query: {error}"));
+                return Measurement {
+                    sample,
+                    durations: Vec::new(),
+                };
+            }
+        };
+        if metric.baseline == BaselineKind::Canary && queries.baseline.is_none() {
+            sample.error = Some("baseline `canary` needs a `stable_query`".to_owned());
+        }
+        let timeout = metric.timeout.unwrap_or(self.timeout);
+        let current = self.instant(&queries.current, ctx.now, timeout);
+        let mut durations = Vec::with_capacity(2);
+        match (&queries.baseline, queries.baseline_at) {
+            (Some(query), Some(at)) => {
+                let (current, baseline) = tokio::join!(current, self.instant(query, at, timeout));
+                durations.extend([current.1, baseline.1]);
+                apply(&mut sample, current.0, baseline.0);
+            }
+            _ => {
+                let current = current.await;
+                durations.push(current.1);
+                apply(&mut sample, current.0, Ok(None));
+            }
+        }
+        Measurement { sample, durations }
+    }
+
+    /// One instant query evaluated at `at`, reduced to one number, with its
+    /// latency.
+    async fn instant(
+        &self,
+        query: &str,
+        at: SystemTime,
+        timeout: Duration,
+    ) -> (Result<Option<f64>, String>, Duration) {
+        let mut request = self
+            .client
+            .query(query)
+            .query("time", unix_seconds(at))
+            .timeout(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX));
+        if let Some(authorization) = &self.authorization {
+            request = request.header(AUTHORIZATION, authorization.clone());
+        }
+        let started = Instant::now();
+        let result = match tokio::time::timeout(timeout, request.get()).await {
+            Err(_) => Err(format!("timed out after {}", human_duration(timeout))),
+            Ok(Err(error)) => Err(describe_query_error(&error)),
+            Ok(Ok(result)) => single_value(result.data()),
+        };
+        (result, started.elapsed())
+    }
+}
+
+/// Fills `sample` from the two query results; a baseline error is named as
+/// such so that the operator knows which query failed.
+fn apply(
+    sample: &mut MetricSample,
+    current: Result<Option<f64>, String>,
+    baseline: Result<Option<f64>, String>,
+) {
+    let mut errors: Vec<String> = sample.error.take().into_iter().collect();
+    match current {
+        Ok(value) => sample.value = value,
+        Err(error) => errors.push(error),
+    }
+    match baseline {
+        Ok(value) => sample.baseline = value,
+        Err(error) => errors.push(format!("baseline: {error}")),
+    }
+    if !errors.is_empty() {
+        sample.error = Some(errors.join("; "));
+    }
+}
+
+/// The one number a query's result stands for: `None` for no data (an empty
+/// vector, NaN, ±Inf), an error for anything that is not one number.
+fn single_value(data: &Data) -> Result<Option<f64>, String> {
+    let finite = |v: f64| v.is_finite().then_some(v);
+    match data {
+        Data::Scalar(sample) => Ok(finite(sample.value())),
+        Data::Vector(series) => match series.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(finite(one.sample().value())),
+            many => Err(format!(
+                "query returns {} series; aggregate it (sum, max) to one",
+                many.len()
+            )),
+        },
+        Data::Matrix(_) => {
+            Err("query returns a range vector; wrap it in a function such as rate()".to_owned())
+        }
+    }
+}
+
+/// A short, human reason from a failed query: Prometheus' own message for a
+/// bad query, the cause of a connection failure otherwise.
+fn describe_query_error(error: &QueryError) -> String {
+    match error {
+        QueryError::Prometheus(e) => format!("Prometheus: {}: {}", e.error_type(), e.message()),
+        QueryError::Client(e) => match e.inner() {
+            Some(inner) => match inner.status() {
+                Some(status) => format!("Prometheus answered HTTP {status}"),
+                None => describe_error(inner),
+            },
+            None => e.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// `query` with the context's variables and `window` filled in.
+fn render(query: &str, ctx: &QueryContext, window: Duration) -> Result<String, TemplateError> {
+    let vars = BTreeMap::from([
+        ("target", ctx.target.clone()),
+        ("version", ctx.version.clone()),
+        (
+            "previous_version",
+            ctx.previous_version.clone().unwrap_or_default(),
+        ),
+        ("window", promql_duration(window)),
+    ]);
+    template::render(query, &vars)
+}
+
+/// The time since the release, but at least `min_window` (also when the
+/// clock says the release is in the future).
+fn post_release_window(release_at: SystemTime, now: SystemTime, min_window: Duration) -> Duration {
+    now.duration_since(release_at)
+        .unwrap_or_default()
+        .max(min_window)
+}
+
+/// A duration in PromQL syntax, whole seconds rounded up, at least `1s`.
+fn promql_duration(d: Duration) -> String {
+    let mut secs = d.as_secs();
+    if d.subsec_nanos() > 0 || secs == 0 {
+        secs += 1;
+    }
+    format!("{secs}s")
+}
+
+/// The `time` parameter: Unix seconds with milliseconds.
+fn unix_seconds(at: SystemTime) -> String {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:03}", since.as_secs(), since.subsec_millis())
+}
+
+/// Reads a bearer token file into a sensitive `Authorization` value.
+fn read_token(path: &std::path::Path) -> Result<HeaderValue, QuerierError> {
+    let text = std::fs::read_to_string(path).map_err(|source| QuerierError::TokenFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(QuerierError::BadToken {
+            path: path.to_owned(),
+            reason: "it is empty",
+        });
+    }
+    let mut value =
+        HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| QuerierError::BadToken {
+            path: path.to_owned(),
+            reason: "it has characters an HTTP header cannot carry",
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(json: &str) -> Data {
+        serde_json::from_str(json).expect("valid API data")
+    }
+
+    fn vector(values: &[&str]) -> Data {
+        let series: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!(r#"{{"metric":{{"i":"{i}"}},"value":[1.0,"{v}"]}}"#))
+            .collect();
+        data(&format!(
+            r#"{{"resultType":"vector","result":[{}]}}"#,
+            series.join(",")
+        ))
+    }
+
+    #[test]
+    fn one_finite_number_is_a_value_anything_else_is_not() {
+        assert_eq!(single_value(&vector(&["0.25"])), Ok(Some(0.25)));
+        assert_eq!(single_value(&vector(&[])), Ok(None));
+        assert_eq!(single_value(&vector(&["NaN"])), Ok(None));
+        assert_eq!(single_value(&vector(&["+Inf"])), Ok(None));
+        assert_eq!(single_value(&vector(&["-Inf"])), Ok(None));
+        let scalar = data(r#"{"resultType":"scalar","result":[1.0,"3"]}"#);
+        assert_eq!(single_value(&scalar), Ok(Some(3.0)));
+        let error = single_value(&vector(&["1", "2", "3"])).expect_err("three series");
+        assert_eq!(
+            error,
+            "query returns 3 series; aggregate it (sum, max) to one"
+        );
+        let matrix = data(r#"{"resultType":"matrix","result":[]}"#);
+        assert!(single_value(&matrix).is_err());
+    }
+
+    #[test]
+    fn windows_are_whole_seconds_and_at_least_the_minimum() {
+        let release = UNIX_EPOCH + Duration::from_secs(1_000);
+        let min = Duration::from_secs(30);
+        let after = |ms| release + Duration::from_millis(ms);
+        assert_eq!(post_release_window(release, after(5_000), min), min);
+        assert_eq!(
+            promql_duration(post_release_window(release, after(94_200), min)),
+            "95s"
+        );
+        let before = release - Duration::from_secs(5);
+        assert_eq!(post_release_window(release, before, min), min);
+        assert_eq!(promql_duration(Duration::from_millis(1)), "1s");
+        assert_eq!(promql_duration(Duration::ZERO), "1s");
+        assert_eq!(promql_duration(Duration::from_secs(3600)), "3600s");
+        assert_eq!(unix_seconds(after(250)), "1000.250");
+    }
+
+    fn metric(baseline: BaselineKind, stable: Option<&str>) -> MetricConfig {
+        let mut text = String::from(
+            "name = \"errors\"\nquery = 'rate(x{job=\"{{target}}\",version=\"{{version}}\"}[{{window}}])'\n",
+        );
+        if let Some(stable) = stable {
+            text.push_str(&format!("stable_query = '{stable}'\n"));
+        }
+        let mut metric: MetricConfig = toml::from_str(&text).expect("valid metric");
+        metric.baseline = baseline;
+        metric.baseline_window = Duration::from_secs(600);
+        metric
+    }
+
+    fn querier(min_window: Duration) -> MetricQuerier {
+        let config = PrometheusConfig {
+            url: "http://127.0.0.1:9".to_owned(),
+            timeout: Duration::from_secs(1),
+            bearer_token_file: None,
+            min_window,
+        };
+        MetricQuerier::new(&config, reqwest::Client::new()).expect("valid config")
+    }
+
+    #[test]
+    fn baselines_render_their_own_window_and_time() {
+        let release_at = UNIX_EPOCH + Duration::from_secs(1_000);
+        let ctx = QueryContext {
+            target: "api".to_owned(),
+            version: "v2".to_owned(),
+            previous_version: Some("v1".to_owned()),
+            release_at,
+            now: release_at + Duration::from_secs(95),
+        };
+        let q = querier(Duration::from_secs(30));
+        let pre = q
+            .rendered_queries(&metric(BaselineKind::PreRelease, None), &ctx)
+            .expect("renders");
+        assert_eq!(pre.current, r#"rate(x{job="api",version="v2"}[95s])"#);
+        assert_eq!(
+            pre.baseline.as_deref(),
+            Some(r#"rate(x{job="api",version="v2"}[600s])"#)
+        );
+        assert_eq!(pre.baseline_at, Some(release_at));
+        let stable = r#"rate(x{version="{{previous_version}}"}[{{window}}])"#;
+        let canary = q
+            .rendered_queries(&metric(BaselineKind::Canary, Some(stable)), &ctx)
+            .expect("renders");
+        assert_eq!(
+            canary.baseline.as_deref(),
+            Some(r#"rate(x{version="v1"}[95s])"#)
+        );
+        assert_eq!(canary.baseline_at, Some(ctx.now));
+        let none = q
+            .rendered_queries(&metric(BaselineKind::None, None), &ctx)
+            .expect("renders");
+        assert_eq!(none.baseline, None);
+    }
+
+    #[test]
+    fn the_token_is_read_once_and_never_shown() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("token");
+        std::fs::write(&path, "s3cret\n").expect("write token");
+        let config = PrometheusConfig {
+            url: "http://127.0.0.1:9".to_owned(),
+            timeout: Duration::from_secs(1),
+            bearer_token_file: Some(path.clone()),
+            min_window: Duration::from_secs(30),
+        };
+        let q = MetricQuerier::new(&config, reqwest::Client::new()).expect("readable token");
+        assert!(!format!("{q:?}").contains("s3cret"));
+        std::fs::write(&path, " \n").expect("write token");
+        let error = MetricQuerier::new(&config, reqwest::Client::new()).expect_err("empty");
+        assert!(error.to_string().contains("empty"), "{error}");
+    }
+}
