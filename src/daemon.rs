@@ -10,10 +10,10 @@
 //!   alive (when systemd asked for it), RELOADING=1 / READY=1 around a
 //!   reload, STOPPING=1 on the way out.
 
+use crate::config::ProcessEnvironment;
 use crate::config::{self, Config, ConfigError, ConfigErrors};
 use crate::journal::{Event, Journal};
 use crate::state::{ApiToken, Control, State};
-use crate::config::ProcessEnvironment;
 use crate::watchdog::{Services, Watchdogs};
 use crate::{Error, api};
 use futures_util::StreamExt;

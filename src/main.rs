@@ -122,15 +122,17 @@ fn main() -> ExitCode {
         }
         Command::Check { file } => check(file.as_deref().unwrap_or(&cli.config)),
         Command::Run => run(cli.config),
-        Command::Status { api, json } => remote("status", &cli.config, &api, false, |client| async move {
-            let status = client.status().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&status)?);
-            } else {
-                print!("{}", client::render_status(&status));
-            }
-            Ok(())
-        }),
+        Command::Status { api, json } => {
+            remote("status", &cli.config, &api, false, |client| async move {
+                let status = client.status().await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&status)?);
+                } else {
+                    print!("{}", client::render_status(&status));
+                }
+                Ok(())
+            })
+        }
         Command::Announce {
             target,
             version,
@@ -149,13 +151,18 @@ fn main() -> ExitCode {
             );
             Ok(())
         }),
-        Command::Approve { target, api } => remote("approve", &cli.config, &api, true, |client| async move {
-            let answer = client
-                .post_json(&format!("/api/v1/targets/{target}/approve"), &serde_json::json!({}))
-                .await?;
-            println!("{}", answer["status"].as_str().unwrap_or("approved"));
-            Ok(())
-        }),
+        Command::Approve { target, api } => {
+            remote("approve", &cli.config, &api, true, |client| async move {
+                let answer = client
+                    .post_json(
+                        &format!("/api/v1/targets/{target}/approve"),
+                        &serde_json::json!({}),
+                    )
+                    .await?;
+                println!("{}", answer["status"].as_str().unwrap_or("approved"));
+                Ok(())
+            })
+        }
         Command::Eta {
             target,
             time_to_fix,
@@ -164,7 +171,9 @@ fn main() -> ExitCode {
             let value = if time_to_fix == "default" {
                 None
             } else if let Err(error) = humantime::parse_duration(&time_to_fix) {
-                eprintln!("rollguard eta: {time_to_fix:?} is not a duration ({error}); use 20m, 2h or default");
+                eprintln!(
+                    "rollguard eta: {time_to_fix:?} is not a duration ({error}); use 20m, 2h or default"
+                );
                 return ExitCode::from(2);
             } else {
                 Some(time_to_fix)
@@ -185,11 +194,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn pause(config: &std::path::Path, api: &ApiArgs, target: Option<String>, paused: bool) -> ExitCode {
+fn pause(
+    config: &std::path::Path,
+    api: &ApiArgs,
+    target: Option<String>,
+    paused: bool,
+) -> ExitCode {
     let verb = if paused { "pause" } else { "resume" };
     remote(verb, config, api, true, |client| async move {
         let answer = client
-            .post_json(&format!("/api/v1/{verb}"), &serde_json::json!({ "target": target }))
+            .post_json(
+                &format!("/api/v1/{verb}"),
+                &serde_json::json!({ "target": target }),
+            )
             .await?;
         println!("{}", answer["status"].as_str().unwrap_or(verb));
         Ok(())
@@ -232,7 +249,9 @@ fn api_client(
 ) -> anyhow::Result<client::ApiClient> {
     let config = if args.api.is_none() || (needs_token && args.token_file.is_none()) {
         Some(config::load(config_path).map_err(|e| {
-            anyhow::anyhow!("{e}\n(pass --api URL and --token-file FILE to reach a daemon without this file)")
+            anyhow::anyhow!(
+                "{e}\n(pass --api URL and --token-file FILE to reach a daemon without this file)"
+            )
         })?)
     } else {
         None
@@ -241,7 +260,11 @@ fn api_client(
         let file = args
             .token_file
             .clone()
-            .or_else(|| config.as_ref().and_then(|c| c.daemon.api_token_file.clone()))
+            .or_else(|| {
+                config
+                    .as_ref()
+                    .and_then(|c| c.daemon.api_token_file.clone())
+            })
             .context("no API token: pass --token-file or set daemon.api_token_file")?;
         let text = std::fs::read_to_string(&file)
             .with_context(|| format!("cannot read the API token from {}", file.display()))?;

@@ -287,7 +287,11 @@ impl State {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let mut targets = self.inner.targets.write().unwrap_or_else(|e| e.into_inner());
+        let mut targets = self
+            .inner
+            .targets
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         for (name, status) in targets.iter_mut() {
             status.paused = all || set.contains(name);
         }

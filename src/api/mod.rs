@@ -64,7 +64,10 @@ pub fn router(state: State) -> Router {
         .route("/api/v1/reload", post(control::reload))
         .route("/api/v1/releases", post(targets::announce))
         .route("/api/v1/targets/{name}/approve", post(targets::approve))
-        .route("/api/v1/targets/{name}/time-to-fix", post(targets::time_to_fix))
+        .route(
+            "/api/v1/targets/{name}/time-to-fix",
+            post(targets::time_to_fix),
+        )
         .route("/api/v1/pause", post(targets::pause))
         .route("/api/v1/resume", post(targets::resume))
         .with_state(state);

@@ -2,6 +2,7 @@
 //! `shadow` or `approve` mode, paused or not, in cooldown or not; and the
 //! rollback itself, journaled before each action.
 
+use super::PipeVersions;
 use super::bake::{Approval, BakeKind};
 use super::target::TargetLoop;
 use crate::journal::Event;
@@ -9,9 +10,8 @@ use crate::judge::Judge;
 use crate::metrics::RollbackLabels;
 use crate::model::{Assessment, CheckKind, Decision, DecisionRecord, Mode, Severity, Verdict};
 use crate::notify::{Notification, NotifyEvent};
-use super::PipeVersions;
 use crate::pipeline::{
-    self, JournalHooks, PipelineDeps, PipelineOutcome, RollbackContext, VerifyResult, Verifier,
+    self, JournalHooks, PipelineDeps, PipelineOutcome, RollbackContext, Verifier, VerifyResult,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -65,13 +65,17 @@ impl<'a> Actor<'a> {
     /// Acts on this tick's decision.
     pub async fn act(&mut self, assessment: &Assessment, record: &DecisionRecord) {
         self.monitoring(assessment);
-        let Some(bake) = &mut self.target.bake else { return };
+        let Some(bake) = &mut self.target.bake else {
+            return;
+        };
         if record.severity > bake.notified_severity && !assessment.inconclusive {
             bake.notified_severity = record.severity;
             let n = self.notification(NotifyEvent::Degraded, Some(record));
             self.target.notify(n);
         }
-        let Some(bake) = &mut self.target.bake else { return };
+        let Some(bake) = &mut self.target.bake else {
+            return;
+        };
         if bake.acted {
             return;
         }
@@ -112,7 +116,9 @@ impl<'a> Actor<'a> {
             .filter(|e| e.kind == CheckKind::Metric && e.verdict == Verdict::Error)
             .map(|e| e.reason.clone())
             .collect();
-        let Some(bake) = &mut self.target.bake else { return };
+        let Some(bake) = &mut self.target.bake else {
+            return;
+        };
         if !errors.is_empty() && !bake.monitoring_down {
             bake.monitoring_down = true;
             tracing::warn!(target_name = %self.target.name(), errors = ?errors, "Monitoring is down: holding, no automatic rollback until it is back");
@@ -133,7 +139,9 @@ impl<'a> Actor<'a> {
         let name = self.target.name().to_owned();
         match self.target.setup.mode {
             Mode::Shadow => {
-                let Some(bake) = &mut self.target.bake else { return };
+                let Some(bake) = &mut self.target.bake else {
+                    return;
+                };
                 bake.acted = true;
                 let steps = self.planned_steps();
                 self.count_rollback("shadowed");
@@ -142,7 +150,11 @@ impl<'a> Actor<'a> {
                     .notification(NotifyEvent::WouldRollback, Some(record))
                     .with_detail(format!(
                         "nothing was changed (shadow mode); the pipeline would run: {}",
-                        if steps.is_empty() { "no steps are configured".to_owned() } else { steps.join("; ") }
+                        if steps.is_empty() {
+                            "no steps are configured".to_owned()
+                        } else {
+                            steps.join("; ")
+                        }
                     ));
                 self.target.notify(n);
             }
@@ -152,7 +164,8 @@ impl<'a> Actor<'a> {
             }
             Mode::Enforce => {
                 if self.target.state.is_paused(&name) {
-                    self.request_approval(record, "automatic action is paused").await;
+                    self.request_approval(record, "automatic action is paused")
+                        .await;
                     return;
                 }
                 let cooldown = self.target.setup.target.cooldown;
@@ -176,7 +189,9 @@ impl<'a> Actor<'a> {
     async fn request_approval(&mut self, record: &DecisionRecord, reason: &str) {
         let name = self.target.name().to_owned();
         let mode = self.target.setup.mode;
-        let Some(bake) = &mut self.target.bake else { return };
+        let Some(bake) = &mut self.target.bake else {
+            return;
+        };
         if mode == Mode::Shadow {
             if bake.first_time(record.decision) {
                 let n = self
@@ -254,7 +269,12 @@ impl<'a> Actor<'a> {
             .target
             .state
             .journal()
-            .append_async(Some(&name), Event::Approved { release_id: release_id.clone() })
+            .append_async(
+                Some(&name),
+                Event::Approved {
+                    release_id: release_id.clone(),
+                },
+            )
             .await
         {
             return Err(format!("cannot journal the approval: {error}"));
@@ -270,7 +290,9 @@ impl<'a> Actor<'a> {
 
     /// What the pipeline would run, one line per step.
     fn planned_steps(&self) -> Vec<String> {
-        let Some(context) = self.context("") else { return Vec::new() };
+        let Some(context) = self.context("") else {
+            return Vec::new();
+        };
         pipeline::ordered(&self.target.setup.target.step)
             .into_iter()
             .map(|step| pipeline::describe(step, &context))
@@ -310,7 +332,10 @@ impl<'a> Actor<'a> {
         let Some(context) = self.context(&reason) else {
             let n = self
                 .notification(NotifyEvent::RollbackFailed, Some(&record))
-                .with_detail("the previous version is unknown, so there is nothing to roll back to".to_owned());
+                .with_detail(
+                    "the previous version is unknown, so there is nothing to roll back to"
+                        .to_owned(),
+                );
             self.target.notify(n);
             if let Some(bake) = &mut self.target.bake {
                 bake.acted = true;
@@ -337,7 +362,9 @@ impl<'a> Actor<'a> {
         if trigger == Trigger::Automatic {
             self.target.last_rollback_at = Some(now);
         }
-        self.target.tracker.expect_rollback(&context.to_version, now);
+        self.target
+            .tracker
+            .expect_rollback(&context.to_version, now);
         let steps = self.planned_steps();
         tracing::warn!(target_name = %name, from = %context.from_version, to = %context.to_version, trigger = trigger.as_str(), "Rolling back");
         let n = self
@@ -366,21 +393,40 @@ impl<'a> Actor<'a> {
         )
         .await;
         let (result, event, detail) = match &outcome {
-            PipelineOutcome::Completed { verified: true, .. } => {
-                ("completed", NotifyEvent::RollbackCompleted, "verified: probes and metrics are back to normal".to_owned())
-            }
-            PipelineOutcome::Completed { verified: false, .. } => {
-                match verifier.verify_for(self.verify_timeout(), self.target.stop.clone()).await {
-                    Ok(()) => ("completed", NotifyEvent::RollbackCompleted, "verified: probes and metrics are back to normal".to_owned()),
-                    Err(why) => ("unverified", NotifyEvent::RollbackFailed, format!("the pipeline ran but the service is not back to normal: {why}")),
+            PipelineOutcome::Completed { verified: true, .. } => (
+                "completed",
+                NotifyEvent::RollbackCompleted,
+                "verified: probes and metrics are back to normal".to_owned(),
+            ),
+            PipelineOutcome::Completed {
+                verified: false, ..
+            } => {
+                match verifier
+                    .verify_for(self.verify_timeout(), self.target.stop.clone())
+                    .await
+                {
+                    Ok(()) => (
+                        "completed",
+                        NotifyEvent::RollbackCompleted,
+                        "verified: probes and metrics are back to normal".to_owned(),
+                    ),
+                    Err(why) => (
+                        "unverified",
+                        NotifyEvent::RollbackFailed,
+                        format!("the pipeline ran but the service is not back to normal: {why}"),
+                    ),
                 }
             }
-            PipelineOutcome::Failed { step, message, .. } => {
-                ("failed", NotifyEvent::RollbackFailed, format!("step {step} failed: {message}"))
-            }
-            PipelineOutcome::Interrupted { .. } => {
-                ("interrupted", NotifyEvent::RollbackInterrupted, "rollguard is stopping; remaining steps were not run".to_owned())
-            }
+            PipelineOutcome::Failed { step, message, .. } => (
+                "failed",
+                NotifyEvent::RollbackFailed,
+                format!("step {step} failed: {message}"),
+            ),
+            PipelineOutcome::Interrupted { .. } => (
+                "interrupted",
+                NotifyEvent::RollbackInterrupted,
+                "rollguard is stopping; remaining steps were not run".to_owned(),
+            ),
         };
         if let Err(error) = journal
             .append_async(
@@ -402,7 +448,10 @@ impl<'a> Actor<'a> {
         self.target.notify(n);
         if self.target.setup.target.release.kind == crate::config::ReleaseKind::Announce
             && matches!(result, "completed" | "unverified")
-            && let Some(change) = self.target.tracker.announce(&context.to_version, None, SystemTime::now())
+            && let Some(change) =
+                self.target
+                    .tracker
+                    .announce(&context.to_version, None, SystemTime::now())
         {
             // No source will see the version change: record it here.
             self.target.on_change(change).await;
@@ -488,11 +537,11 @@ impl TargetVerifier {
         };
         let observation =
             super::observe::observe(&self.state, &self.setup, &self.probes, &window, 0).await;
-        let assessment = self
-            .judge
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .assess(&observation, crate::model::DataImpact::None, Duration::ZERO);
+        let assessment = self.judge.lock().unwrap_or_else(|e| e.into_inner()).assess(
+            &observation,
+            crate::model::DataImpact::None,
+            Duration::ZERO,
+        );
         let unknown: Vec<&str> = assessment
             .evidence
             .iter()
@@ -521,12 +570,11 @@ impl TargetVerifier {
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut last = "not checked".to_owned();
         loop {
-            match self.check().await {
+            let last = match self.check().await {
                 VerifyResult::Healthy => return Ok(()),
-                VerifyResult::NotYet(why) | VerifyResult::Unknown(why) => last = why,
-            }
+                VerifyResult::NotYet(why) | VerifyResult::Unknown(why) => why,
+            };
             if *stop.borrow() {
                 return Err(format!("rollguard is stopping; last check: {last}"));
             }

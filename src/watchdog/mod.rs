@@ -64,6 +64,9 @@ pub struct Setup {
     pub rules: Vec<PolicyRule>,
     /// Prometheus, when configured.
     pub querier: Option<Arc<MetricQuerier>>,
+    /// Why Prometheus cannot be queried (a token file that cannot be read),
+    /// said in every metric's evidence.
+    pub querier_error: Option<String>,
     /// Every notifier.
     pub notifiers: Arc<Notifiers>,
     /// Shared services.
@@ -122,15 +125,24 @@ impl Watchdogs {
             self.services.http.clone(),
             self.state.journal().clone(),
             self.state.metrics().notifications.clone(),
-            self.services.delivery.clone(),
+            self.services.delivery,
         ));
         if let Some(old) = self.notifiers.replace(notifiers.clone()) {
             // The old notifiers finish what they have queued, then stop.
             drop(old);
         }
-        let querier = config.prometheus.as_ref().map(|p| {
-            Arc::new(MetricQuerier::new(p, self.services.http.clone()))
-        });
+        let (querier, querier_error) = match config
+            .prometheus
+            .as_ref()
+            .map(|p| MetricQuerier::new(p, self.services.http.clone()))
+        {
+            None => (None, None),
+            Some(Ok(querier)) => (Some(Arc::new(querier)), None),
+            Some(Err(error)) => {
+                tracing::error!(%error, "Cannot query Prometheus; every metric check holds");
+                (None, Some(format!("cannot query Prometheus: {error}")))
+            }
+        };
         let rules = judge::effective_rules(&config.policy);
         let wanted: BTreeMap<&str, &TargetConfig> = config
             .targets
@@ -157,6 +169,7 @@ impl Watchdogs {
                 mode,
                 rules: rules.clone(),
                 querier: querier.clone(),
+                querier_error: querier_error.clone(),
                 notifiers: notifiers.clone(),
                 services: self.services.clone(),
             });
@@ -169,7 +182,8 @@ impl Watchdogs {
                 continue;
             }
             tracing::info!(target_name = %name, %mode, "Watching a new target");
-            let memory = recovery::recover(self.state.journal(), target, std::time::SystemTime::now());
+            let memory =
+                recovery::recover(self.state.journal(), target, std::time::SystemTime::now());
             let (setup_tx, setup_rx) = watch::channel(setup);
             let (stop, stopped) = watch::channel(false);
             let (commands_tx, commands_rx) = mpsc::channel(16);
@@ -225,7 +239,7 @@ impl Watchdogs {
         }
         // The tasks are gone, so the last reference is ours: deliver what
         // is queued, briefly.
-        if let Some(notifiers) = self.notifiers.and_then(|n| Arc::into_inner(n)) {
+        if let Some(notifiers) = self.notifiers.and_then(Arc::into_inner) {
             notifiers.shutdown(Duration::from_secs(2)).await;
         }
         interrupted

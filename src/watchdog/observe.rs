@@ -60,22 +60,26 @@ pub async fn observe(
         async move {
             match &setup.querier {
                 Some(querier) => {
-                    let (sample, latency) = querier.sample(metric, context).await;
-                    state
-                        .metrics()
-                        .query_duration
-                        .get_or_create(&CheckLabels {
-                            target: target.clone(),
-                            check: metric.name.clone(),
-                        })
-                        .observe(latency.as_secs_f64());
-                    sample
+                    let measurement = querier.sample(metric, context).await;
+                    let histogram = state.metrics().query_duration.get_or_create(&CheckLabels {
+                        target: target.clone(),
+                        check: metric.name.clone(),
+                    });
+                    for duration in &measurement.durations {
+                        histogram.observe(duration.as_secs_f64());
+                    }
+                    measurement.sample
                 }
                 None => MetricSample {
                     name: metric.name.clone(),
                     value: None,
                     baseline: None,
-                    error: Some("no [prometheus] section is configured".to_owned()),
+                    error: Some(
+                        setup
+                            .querier_error
+                            .clone()
+                            .unwrap_or_else(|| "no [prometheus] section is configured".to_owned()),
+                    ),
                 },
             }
         }

@@ -120,7 +120,10 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                     unfinished.open_steps.remove(i);
                 }
             }
-            Event::RollbackFinished { release_id, outcome } => {
+            Event::RollbackFinished {
+                release_id,
+                outcome,
+            } => {
                 if let Some((unfinished, done)) = rollback.as_mut()
                     && &unfinished.release_id == release_id
                 {

@@ -1,18 +1,18 @@
 //! The loop of one target: ticks, release detection, judgement, and the
 //! commands the API sends it (announce, approve, time to fix).
 
+use super::PipeVersions;
+use super::Setup;
 use super::act::Actor;
 use super::bake::{Bake, BakeKind};
 use super::observe::{self, Window};
 use super::recovery::{self, TargetMemory};
-use super::Setup;
 use crate::config::ReleaseKind;
 use crate::data_check;
 use crate::journal::Event;
 use crate::judge::{self, Judge};
 use crate::metrics::DecisionLabels;
 use crate::notify::{Notification, NotifyEvent};
-use super::PipeVersions;
 use crate::probe::HealthProbe;
 use crate::release::{ReleaseChange, ReleaseSource, ReleaseTracker, SeenBy};
 use crate::state::{State, TargetCommand};
@@ -52,7 +52,7 @@ pub(super) async fn run(
     loop {
         tokio::select! {
             biased;
-            _ = stopped.wait_for(|stop| *stop) => return,
+            _ = async { stopped.wait_for(|stop| *stop).await.map(|_| ()) } => return,
             Ok(()) = setups.changed() => {
                 let setup = setups.borrow_and_update().clone();
                 if setup.target.interval != target.setup.target.interval {
@@ -286,10 +286,7 @@ impl TargetLoop {
         let vars = BTreeMap::from([
             ("target", self.name().to_owned()),
             ("version", bake.to.clone()),
-            (
-                "previous_version",
-                bake.from.clone().unwrap_or_default(),
-            ),
+            ("previous_version", bake.from.clone().unwrap_or_default()),
             ("release_id", bake.release_id.clone()),
         ]);
         data_check::data_impact(&self.setup.target.data_check, &vars).await
@@ -487,10 +484,9 @@ impl TargetLoop {
             .as_ref()
             .and_then(|b| b.approval.as_ref())
             .and_then(|a| serde_json::to_value(a).ok());
-        let time_to_fix = humantime::format_duration(
-            self.time_to_fix.unwrap_or(self.setup.target.time_to_fix),
-        )
-        .to_string();
+        let time_to_fix =
+            humantime::format_duration(self.time_to_fix.unwrap_or(self.setup.target.time_to_fix))
+                .to_string();
         let (ticks, mode) = (self.ticks, self.setup.mode);
         self.state.update_target(&name, |s| {
             s.mode = mode;
