@@ -50,6 +50,21 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), Error> {
         .await
 }
 
+/// Runs the daemon until `shutdown` resolves, without touching the process's
+/// signals: for `rollguard demo` and for tests that embed a daemon. The
+/// returned [`State`] handle is sent on `started` once the daemon serves.
+pub async fn run_until(
+    config_path: PathBuf,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    started: tokio::sync::oneshot::Sender<State>,
+) -> Result<(), Error> {
+    let daemon = Daemon::start(config_path, config).await?;
+    let _ = started.send(daemon.state.clone());
+    let signals = futures_util::stream::once(shutdown).map(|()| Signal::Shutdown);
+    daemon.serve(Box::pin(signals)).await
+}
+
 /// A started daemon: journal open, API listening, watchdogs running.
 struct Daemon {
     config_path: PathBuf,

@@ -96,8 +96,28 @@ enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Show the whole loop on this machine with nothing else installed: a
+    /// demo service, a broken release, and rollguard rolling it back (or, in
+    /// shadow mode, saying it would have), with a timeline. Under a minute.
+    Demo {
+        /// enforce: roll back; shadow: only say what would have been done.
+        #[arg(long, value_enum, default_value = "enforce")]
+        mode: DemoMode,
+        /// Keep the demo's directory (releases, journal) afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Print rollguard's version.
     Version,
+}
+
+/// Modes the demo can show.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DemoMode {
+    /// Roll back by itself.
+    Enforce,
+    /// Change nothing; say what would have been done.
+    Shadow,
 }
 
 /// How the CLI reaches the running daemon.
@@ -120,6 +140,7 @@ fn main() -> ExitCode {
             println!("rollguard {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Demo { mode, keep } => demo(mode, keep),
         Command::Check { file } => check(file.as_deref().unwrap_or(&cli.config)),
         Command::Run => run(cli.config),
         Command::Status { api, json } => {
@@ -191,6 +212,31 @@ fn main() -> ExitCode {
         }
         Command::Pause { target, api } => pause(&cli.config, &api, target, true),
         Command::Resume { target, api } => pause(&cli.config, &api, target, false),
+    }
+}
+
+fn demo(mode: DemoMode, keep: bool) -> ExitCode {
+    let mode = match mode {
+        DemoMode::Enforce => rollguard::model::Mode::Enforce,
+        DemoMode::Shadow => rollguard::model::Mode::Shadow,
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("rollguard demo: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(rollguard::demo::run::run(mode, keep)) {
+        Ok(outcome) if outcome.ok => ExitCode::SUCCESS,
+        Ok(outcome) => {
+            eprintln!("rollguard demo: {}", outcome.summary);
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("rollguard demo: {error:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -65,6 +65,7 @@ fn context(version: &str, previous: &str, release_at: SystemTime) -> QueryContex
         version: version.to_owned(),
         previous_version: Some(previous.to_owned()),
         release_at,
+        window_start: None,
         now: SystemTime::now(),
     }
 }

@@ -22,6 +22,8 @@
 //! repointing the link to a previous, good release (which is what a
 //! rollback does) really restores health, with nothing else to undo.
 
+pub mod query;
+pub mod run;
 pub mod service;
 pub mod traffic;
 

@@ -40,6 +40,8 @@ struct Shared {
     controls: Mutex<Controls>,
     /// The request counters that `/metrics` shows.
     counters: Mutex<Counters>,
+    /// Totals over time, for the demo's query endpoint.
+    history: Mutex<super::query::History>,
 }
 
 /// What the handle's setters change.
@@ -112,12 +114,14 @@ impl DemoService {
                 symlink: None,
             }),
             counters: Mutex::new(Counters::default()),
+            history: Mutex::new(super::query::History::default()),
         });
         let (stop, stopped) = watch::channel(false);
         let app = Router::new()
             .route("/version", get(version))
             .route("/health", get(health))
             .route("/metrics", get(metrics))
+            .route("/api/v1/query", get(query).post(query))
             .with_state(shared.clone());
         let mut server_stop = stopped.clone();
         tokio::spawn(async move {
@@ -244,14 +248,14 @@ async fn generate_traffic(
             _ = stopped.wait_for(|stop| *stop) => return,
         }
         let now = shared.effective();
-        if let Some(version) = &now.version {
-            lock(&shared.counters).add_traffic(
-                version,
-                now.shape,
-                TRAFFIC_STEP.as_secs_f64(),
-                &mut rng,
-            );
-        }
+        let (total, errors) = {
+            let mut counters = lock(&shared.counters);
+            if let Some(version) = &now.version {
+                counters.add_traffic(version, now.shape, TRAFFIC_STEP.as_secs_f64(), &mut rng);
+            }
+            counters.totals()
+        };
+        lock(&shared.history).record(std::time::SystemTime::now(), total, errors);
     }
 }
 
@@ -278,6 +282,20 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
         )
             .into_response()
     }
+}
+
+/// `GET|POST /api/v1/query`: the demo's stand-in for Prometheus (see
+/// [`super::query`]).
+async fn query(
+    State(shared): State<Arc<Shared>>,
+    params: axum::extract::Query<super::query::QueryParams>,
+) -> Response {
+    let (status, body) = super::query::answer(&lock(&shared.history), &params);
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 /// `GET /metrics`: the counters in Prometheus' text format.

@@ -110,6 +110,15 @@ impl Counters {
         *self.requests.entry((version.to_owned(), 500)).or_default() += failed;
     }
 
+    /// All requests and all failed (500) requests so far, every version.
+    pub fn totals(&self) -> (u64, u64) {
+        self.requests
+            .iter()
+            .fold((0, 0), |(total, errors), ((_, code), n)| {
+                (total + n, if *code == 500 { errors + n } else { errors })
+            })
+    }
+
     /// Requests counted for `version` with status `code`.
     pub fn requests(&self, version: &str, code: u16) -> u64 {
         self.requests

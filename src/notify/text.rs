@@ -151,9 +151,14 @@ fn body(n: &Notification) -> (String, String, String) {
         ),
         NotifyEvent::WouldRollback => (
             reasons(n),
-            format!(
-                "nothing ({mode} mode). In enforce mode rollguard would now run the rollback pipeline to bring back {to}."
-            ),
+            match &n.detail {
+                Some(plan) => format!(
+                    "nothing ({mode} mode). In enforce mode rollguard would now bring back {to} with: {plan}"
+                ),
+                None => format!(
+                    "nothing ({mode} mode). In enforce mode rollguard would now run the rollback pipeline to bring back {to}."
+                ),
+            },
             format!("{from} keeps serving, with its problems; no rollback will run."),
         ),
         NotifyEvent::MonitoringDown => (

@@ -63,6 +63,10 @@ pub struct QueryContext {
     pub release_at: SystemTime,
     /// The tick's time: when the post-release value is evaluated.
     pub now: SystemTime,
+    /// Where the current value's `{{window}}` starts when it is not the
+    /// release: verifying a rollback measures from the rollback, while its
+    /// baseline stays what was normal before the bad release.
+    pub window_start: Option<SystemTime>,
 }
 
 /// The PromQL a metric runs in one tick, as sent: for evidence and logs.
@@ -139,7 +143,11 @@ impl MetricQuerier {
         metric: &MetricConfig,
         ctx: &QueryContext,
     ) -> Result<RenderedQueries, TemplateError> {
-        let window = post_release_window(ctx.release_at, ctx.now, self.min_window);
+        let window = post_release_window(
+            ctx.window_start.unwrap_or(ctx.release_at),
+            ctx.now,
+            self.min_window,
+        );
         let current = render(&metric.query, ctx, window)?;
         let (baseline, baseline_at) = match metric.baseline {
             BaselineKind::None => (None, None),
@@ -429,6 +437,7 @@ mod tests {
             previous_version: Some("v1".to_owned()),
             release_at,
             now: release_at + Duration::from_secs(95),
+            window_start: None,
         };
         let q = querier(Duration::from_secs(30));
         let pre = q

@@ -124,6 +124,7 @@ impl<'a> Actor<'a> {
             tracing::warn!(target_name = %self.target.name(), errors = ?errors, "Monitoring is down: holding, no automatic rollback until it is back");
             let n = self
                 .notification(NotifyEvent::MonitoringDown, None)
+                .with_detail(errors.join("; "))
                 .with_reasons(errors);
             self.target.notify(n);
         } else if errors.is_empty() && bake.monitoring_down {
@@ -504,6 +505,8 @@ struct TargetVerifier {
     version: String,
     previous: Option<String>,
     release_at: SystemTime,
+    /// When verification began: the current window starts here.
+    started: SystemTime,
     judge: Mutex<Judge>,
     interval: Duration,
 }
@@ -524,6 +527,7 @@ impl TargetVerifier {
             version: bake.and_then(|b| b.from.clone()).unwrap_or_default(),
             previous: bake.map(|b| b.to.clone()),
             release_at: bake.map(|b| b.started).unwrap_or_else(SystemTime::now),
+            started: SystemTime::now(),
             judge: Mutex::new(Judge::new(&target.setup.target)),
             interval: target.setup.target.interval.min(Duration::from_secs(5)),
         }
@@ -534,6 +538,7 @@ impl TargetVerifier {
             version: &self.version,
             previous_version: self.previous.as_deref(),
             release_at: self.release_at,
+            window_start: Some(self.started),
         };
         let observation =
             super::observe::observe(&self.state, &self.setup, &self.probes, &window, 0).await;

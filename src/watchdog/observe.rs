@@ -18,6 +18,9 @@ pub struct Window<'a> {
     pub previous_version: Option<&'a str>,
     /// When it was released.
     pub release_at: SystemTime,
+    /// Where the current value's window starts, when not at the release
+    /// (verification measures from the rollback).
+    pub window_start: Option<SystemTime>,
 }
 
 /// Runs every probe and query of the target once.
@@ -54,6 +57,7 @@ pub async fn observe(
         previous_version: window.previous_version.map(str::to_owned),
         release_at: window.release_at,
         now,
+        window_start: window.window_start,
     };
     let metric_results = join_all(setup.target.metric.iter().map(|metric| {
         let context = &context;

@@ -33,6 +33,10 @@ pub(super) struct TargetLoop {
     pub time_to_fix: Option<Duration>,
     pub ticks: u64,
     pub source_error: Option<String>,
+    /// When the source last showed the running version: a release seen by
+    /// polling happened after this, so the pre-release baseline ends here
+    /// and is not tainted by the first minutes of the new version.
+    pub last_seen_at: Option<SystemTime>,
     pub stop: watch::Receiver<bool>,
 }
 
@@ -84,6 +88,7 @@ impl TargetLoop {
             time_to_fix: memory.time_to_fix,
             ticks: 0,
             source_error: None,
+            last_seen_at: None,
             stop,
             setup: setup.clone(),
         };
@@ -200,7 +205,13 @@ impl TargetLoop {
                 if self.source_error.take().is_some() {
                     tracing::info!(target_name = %self.name(), "The release source answers again");
                 }
-                if let Some(change) = self.tracker.observe(&version, now) {
+                let last_seen = self.last_seen_at.replace(now);
+                if let Some(mut change) = self.tracker.observe(&version, now) {
+                    if let (ReleaseChange::Release { at, .. }, Some(last_seen)) =
+                        (&mut change, last_seen)
+                    {
+                        *at = last_seen;
+                    }
                     self.on_change(change).await;
                 }
             }
@@ -269,7 +280,9 @@ impl TargetLoop {
             self.notify(
                 Notification::new(NotifyEvent::ReleaseDetected, &name, self.setup.mode, at)
                     .with_release_id(&id)
-                    .pipe_versions(from, Some(to))
+                    // Notifications say "from" for the version judged and
+                    // "to" for the one a rollback would bring back.
+                    .pipe_versions(Some(to), from)
                     .with_release_at(at),
             );
         } else {
@@ -322,6 +335,7 @@ impl TargetLoop {
             version: &bake.to,
             previous_version: bake.from.as_deref(),
             release_at: bake.started,
+            window_start: None,
         };
         let observation =
             observe::observe(&self.state, &self.setup, &self.probes, &window, self.ticks).await;
