@@ -133,6 +133,19 @@ fn unknown_template_variables_are_errors() {
 }
 
 #[test]
+fn unknown_template_variables_in_a_command_notifier() {
+    let text = format!(
+        "{BASE}\n[[notifier]]\nname = \"pager\"\nkind = \"command\"\nargv = [\"/bin/true\", \"{{{{window}}}}\"]\n"
+    );
+    expect(
+        &errors(&text),
+        "notifier[1].argv[1]",
+        line_of(&text, "{{window}}"),
+        "unknown template variable `{{window}}`",
+    );
+}
+
+#[test]
 fn policy_rules_that_never_match() {
     let text = format!(
         "{BASE}\n[[policy.rule]]\nseverity = \"high\"\ndata_impact = \"minor\"\ntime_to_fix_over = \"1h\"\ndecision = \"rollback\"\n\n[[policy.rule]]\nseverity = \"critical\"   # shadowed\ndata_impact = \"none\"\ntime_to_fix_over = \"2h\"\ndecision = \"rollback\"\n\n[[policy.rule]]\nseverity = \"critical\"   # not shadowed: any time to fix\ndecision = \"consider_rollback\"\n\n[[policy.rule]]\nseverity = \"none\"\ndecision = \"forward_fix\"\n"

@@ -137,7 +137,14 @@ fn notifier(i: usize, n: &NotifierConfig, env: &dyn Environment, problems: &mut 
             }
             match &n.argv {
                 None => problems.push(format!("notifier[{i}]"), "a command notifier needs `argv`"),
-                Some(argv) => check_argv(argv, &at("argv"), env, problems),
+                Some(argv) => {
+                    check_argv(argv, &at("argv"), env, problems);
+                    for (a, arg) in argv.iter().enumerate() {
+                        for error in crate::template::check(arg, crate::template::STEP_VARIABLES) {
+                            problems.push(format!("notifier[{i}].argv[{a}]"), error.to_string());
+                        }
+                    }
+                }
             }
         }
     }

@@ -314,6 +314,20 @@ impl TargetLoop {
             .map(|d| d.decision)
             .unwrap_or(crate::model::Decision::Healthy);
         tracing::info!(target_name = %self.name(), release_id = %bake.release_id, %decision, "Bake window closed");
+        if let Some(approval) = &bake.approval {
+            tracing::warn!(target_name = %self.name(), release_id = %bake.release_id, "The rollback was never approved; the request expired with the bake window");
+            self.notify(
+                Notification::new(
+                    NotifyEvent::ApprovalExpired,
+                    self.name(),
+                    self.setup.mode,
+                    SystemTime::now(),
+                )
+                .with_release_id(&bake.release_id)
+                .pipe_versions(Some(bake.to.clone()), bake.from.clone())
+                .with_detail(format!("asked for because {}", approval.reason)),
+            );
+        }
         let event = Event::BakeFinished {
             release_id: bake.release_id.clone(),
             decision,
