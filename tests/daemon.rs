@@ -405,3 +405,143 @@ fn status_asks_the_running_daemon() {
     assert!(!out.status.success());
     assert!(!out.stderr.is_empty());
 }
+
+/// A server that answers every request with 503, until the test ends.
+fn failing_server() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 2048];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    addr
+}
+
+/// A plain HTTP/1.1 POST with a bearer token; returns status and body.
+fn post(addr: SocketAddr, path: &str, token: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect to the API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn sigterm_during_a_step_records_it_as_interrupted_after_the_grace_period() {
+    use std::os::unix::fs::PermissionsExt;
+    let setup = Setup::new();
+    let health = failing_server();
+    let token_file = setup.dir.path().join("token");
+    std::fs::write(&token_file, "t0ken\n").expect("token");
+    let marker = setup.dir.path().join("step-running");
+    let script = setup.dir.path().join("slow-deploy");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ntouch '{}'\nexec sleep 30\n", marker.display()),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(
+        setup.config_path(),
+        format!(
+            r#"[daemon]
+listen = "127.0.0.1:0"
+state_dir = "{state}"
+mode = "enforce"
+shutdown_grace = "1s"
+api_token_file = "{token}"
+
+[[target]]
+name = "api"
+interval = "200ms"
+bake_window = "1m"
+time_to_fix = "2h"
+[target.release]
+kind = "announce"
+[[target.probe]]
+name = "health"
+url = "http://{health}/health"
+failures = 1
+severity = "critical"
+[[target.step]]
+phase = "rollback"
+kind = "command"
+argv = ["{script}", "{{{{previous_version}}}}"]
+timeout = "1m"
+"#,
+            state = setup.state_dir().display(),
+            token = token_file.display(),
+            script = script.display(),
+        ),
+    )
+    .expect("config");
+    let mut child = setup.spawn(&[]);
+    let addr = setup.wait_ready();
+    let (code, body) = post(
+        addr,
+        "/api/v1/releases",
+        "t0ken",
+        r#"{"target": "api", "version": "v2", "previous_version": "v1"}"#,
+    );
+    assert_eq!(code, 202, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "the rollback step never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let stopping = Instant::now();
+    signal(&child, "TERM");
+    let status = wait_exit(&mut child, Duration::from_secs(15)).expect("exits after SIGTERM");
+    assert_eq!(status.code(), Some(0), "stderr:\n{}", stderr_of(&mut child));
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "stopped after the 1 s grace period, not after the 30 s step"
+    );
+    let (journal, _) = rollguard::journal::Journal::open(&setup.state_dir()).expect("reopen");
+    let events: Vec<_> = journal.records().into_iter().map(|r| r.event).collect();
+    use rollguard::journal::{Event, StepOutcome};
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::StepFinished {
+                outcome: StepOutcome::Interrupted,
+                ..
+            }
+        )),
+        "{events:#?}"
+    );
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::RollbackFinished { outcome, .. } if outcome == "interrupted")
+        ),
+        "{events:#?}"
+    );
+    assert!(
+        matches!(events.last(), Some(Event::DaemonStopped)),
+        "{events:#?}"
+    );
+}

@@ -330,7 +330,11 @@ mod tests {
             .await
             .expect("journaled");
         assert!(unfinished_now(&journal, &target("15m")).is_none());
-        let last = journal.records().into_iter().rev().find(|r| r.target.as_deref() == Some("api"));
+        let last = journal
+            .records()
+            .into_iter()
+            .rev()
+            .find(|r| r.target.as_deref() == Some("api"));
         assert!(matches!(
             last.map(|r| r.event),
             Some(Event::RollbackFinished { outcome, .. }) if outcome == "interrupted"
