@@ -545,3 +545,25 @@ timeout = "1m"
         "{events:#?}"
     );
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let setup = Setup::new();
+    setup.write_config(&["api"], "log_format = \"json\"\nlog_level = \"info\"");
+    let mut child = setup.spawn(&[]);
+    setup.wait_ready();
+    signal(&child, "TERM");
+    wait_exit(&mut child, Duration::from_secs(10)).expect("exits");
+    let stderr = stderr_of(&mut child);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 2, "{stderr}");
+    for line in &lines {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            value["level"].is_string() && value["message"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(stderr.contains("rollguard is running"), "{stderr}");
+}
