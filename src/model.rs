@@ -293,6 +293,26 @@ pub struct CheckEvidence {
     pub reason: String,
 }
 
+impl CheckEvidence {
+    /// Evidence about `check` before anything is known: verdict `error`,
+    /// no values, no streak; the judge fills it in.
+    pub fn unknown(check: &str, kind: CheckKind, needed: u32) -> CheckEvidence {
+        CheckEvidence {
+            check: check.to_owned(),
+            kind,
+            verdict: Verdict::Error,
+            value: None,
+            baseline: None,
+            ratio: None,
+            threshold: None,
+            breached_severity: Severity::None,
+            streak: 0,
+            needed,
+            reason: String::new(),
+        }
+    }
+}
+
 /// The judge's view of a release after one tick: the three inputs of the
 /// decision matrix and the evidence behind them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -122,13 +122,20 @@ fn stderr_of(child: &mut Child) -> String {
 
 /// A plain HTTP/1.1 GET; returns status and body.
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    request(addr, "GET", path, "", "")
+}
+
+/// One HTTP/1.1 request over a fresh connection (`headers` end in CRLF);
+/// returns status and body.
+fn request(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).expect("connect to the API");
     stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .expect("send");
     let mut response = String::new();
@@ -423,30 +430,10 @@ fn failing_server() -> SocketAddr {
     addr
 }
 
-/// A plain HTTP/1.1 POST with a bearer token; returns status and body.
+/// A plain HTTP/1.1 POST of JSON with a bearer token.
 fn post(addr: SocketAddr, path: &str, token: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect to the API");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let headers = format!("Authorization: Bearer {token}\r\nContent-Type: application/json\r\n");
+    request(addr, "POST", path, &headers, body)
 }
 
 #[test]

@@ -165,19 +165,7 @@ fn judge_probe(
 ) -> CheckEvidence {
     let name = &probe.name;
     let needed = probe.failures.max(1);
-    let mut evidence = CheckEvidence {
-        check: name.clone(),
-        kind: CheckKind::Probe,
-        verdict: Verdict::Error,
-        value: None,
-        baseline: None,
-        ratio: None,
-        threshold: None,
-        breached_severity: Severity::None,
-        streak: 0,
-        needed,
-        reason: String::new(),
-    };
+    let mut evidence = CheckEvidence::unknown(name, CheckKind::Probe, needed);
     let Some(result) = result else {
         *streak = 0;
         evidence.reason = format!("{name}: not probed this tick, cannot judge; streak reset");
@@ -227,19 +215,7 @@ fn judge_metric(
 ) -> CheckEvidence {
     let name = &metric.name;
     let needed = metric.confirm.max(1);
-    let mut evidence = CheckEvidence {
-        check: name.clone(),
-        kind: CheckKind::Metric,
-        verdict: Verdict::Error,
-        value: None,
-        baseline: None,
-        ratio: None,
-        threshold: None,
-        breached_severity: Severity::None,
-        streak: 0,
-        needed,
-        reason: String::new(),
-    };
+    let mut evidence = CheckEvidence::unknown(name, CheckKind::Metric, needed);
     let Some(sample) = sample else {
         *streak = Streak::default();
         evidence.reason = format!("{name}: not measured this tick, cannot judge; streak reset");
