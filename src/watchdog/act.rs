@@ -247,6 +247,11 @@ impl<'a> Actor<'a> {
         let Some(bake) = &mut self.target.bake else {
             return Err(format!("no release of {name} is being watched"));
         };
+        if bake.acted {
+            return Err(format!(
+                "rollguard already acted on this release of {name}; see `rollguard status`"
+            ));
+        }
         let Some(approval) = &bake.approval else {
             return Err(format!("no rollback of {name} is waiting for approval"));
         };
@@ -358,6 +363,9 @@ impl<'a> Actor<'a> {
         }
         if let Some(bake) = &mut self.target.bake {
             bake.acted = true;
+            // A pending request is settled by this rollback: approving it
+            // later must not start a second one.
+            bake.approval = None;
         }
         let now = SystemTime::now();
         if trigger == Trigger::Automatic {
