@@ -79,6 +79,7 @@ pub(super) async fn verify(
             Some(VerifyResult::Unknown(why)) => last = format!("unknown: {why}"),
             None => {}
         }
+        tracing::debug!(round = rounds + 1, %last, "Not back to baseline yet");
         rounds += 1;
         if Instant::now() + deps.poll_interval >= deadline {
             return Err(StepError::failed(format!(

@@ -312,13 +312,17 @@ fn post_release_window(release_at: SystemTime, now: SystemTime, min_window: Dura
         .max(min_window)
 }
 
-/// A duration in PromQL syntax, whole seconds rounded up, at least `1s`.
+/// A duration in PromQL syntax to the millisecond (`95s`, `94200ms`), at
+/// least `1ms`. Never rounded up to whole seconds: a window that starts
+/// before the release (or, when verifying, before the rollback) would mix
+/// the other version's samples in, for as long as the window is short.
 fn promql_duration(d: Duration) -> String {
-    let mut secs = d.as_secs();
-    if d.subsec_nanos() > 0 || secs == 0 {
-        secs += 1;
+    let ms = d.as_millis().max(1);
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
     }
-    format!("{secs}s")
 }
 
 /// The `time` parameter: Unix seconds with milliseconds.
@@ -388,19 +392,20 @@ mod tests {
     }
 
     #[test]
-    fn windows_are_whole_seconds_and_at_least_the_minimum() {
+    fn windows_are_exact_to_the_millisecond_and_at_least_the_minimum() {
         let release = UNIX_EPOCH + Duration::from_secs(1_000);
         let min = Duration::from_secs(30);
         let after = |ms| release + Duration::from_millis(ms);
         assert_eq!(post_release_window(release, after(5_000), min), min);
         assert_eq!(
             promql_duration(post_release_window(release, after(94_200), min)),
-            "95s"
+            "94200ms"
         );
         let before = release - Duration::from_secs(5);
         assert_eq!(post_release_window(release, before, min), min);
-        assert_eq!(promql_duration(Duration::from_millis(1)), "1s");
-        assert_eq!(promql_duration(Duration::ZERO), "1s");
+        assert_eq!(promql_duration(Duration::from_millis(1)), "1ms");
+        assert_eq!(promql_duration(Duration::ZERO), "1ms");
+        assert_eq!(promql_duration(Duration::from_millis(95_000)), "95s");
         assert_eq!(promql_duration(Duration::from_secs(3600)), "3600s");
         assert_eq!(unix_seconds(after(250)), "1000.250");
     }

@@ -5,16 +5,15 @@
 use super::PipeVersions;
 use super::bake::{Approval, BakeKind};
 use super::target::TargetLoop;
-use crate::journal::Event;
+use crate::journal::{Event, StepOutcome};
 use crate::judge::Judge;
 use crate::metrics::RollbackLabels;
 use crate::model::{Assessment, CheckKind, Decision, DecisionRecord, Mode, Severity, Verdict};
 use crate::notify::{Notification, NotifyEvent};
 use crate::pipeline::{
-    self, JournalHooks, PipelineDeps, PipelineOutcome, RollbackContext, Verifier, VerifyResult,
+    self, BoxFuture, JournalHooks, PipelineDeps, PipelineHooks, PipelineOutcome, RollbackContext,
+    Verifier, VerifyResult,
 };
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -388,10 +387,15 @@ impl<'a> Actor<'a> {
         );
         deps.systemctl = self.target.setup.services.systemctl.clone();
         deps.verifier = Some(verifier.clone());
-        let hooks = JournalHooks {
-            journal: journal.clone(),
-            target: name.clone(),
-            release_id: context.release_id.clone(),
+        let hooks = StepHooks {
+            journal: JournalHooks {
+                journal: journal.clone(),
+                target: name.clone(),
+                release_id: context.release_id.clone(),
+            },
+            notifiers: self.target.setup.notifiers.clone(),
+            to: self.target.setup.target.notify.clone(),
+            base: self.notification(NotifyEvent::RollbackStep, Some(&record)),
         };
         let outcome = pipeline::run(
             &self.target.setup.target.step,
@@ -473,6 +477,45 @@ impl<'a> Actor<'a> {
     fn verify_timeout(&self) -> Duration {
         (self.target.setup.target.interval * 10)
             .clamp(Duration::from_secs(30), Duration::from_secs(300))
+    }
+}
+
+/// Journals every step (synced before it acts) and tells the notifiers how
+/// each one ended (`rollback_step`), without waiting for them.
+struct StepHooks {
+    journal: JournalHooks,
+    notifiers: Arc<crate::notify::Notifiers>,
+    to: Vec<String>,
+    base: Notification,
+}
+
+impl PipelineHooks for StepHooks {
+    fn step_started<'a>(
+        &'a self,
+        step: &'a str,
+        attempt: u32,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        self.journal.step_started(step, attempt)
+    }
+
+    fn step_finished<'a>(
+        &'a self,
+        step: &'a str,
+        outcome: StepOutcome,
+        message: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let journaled = self.journal.step_finished(step, outcome, message).await;
+            let mut n = self.base.clone().with_step(step);
+            n.at = SystemTime::now();
+            let outcome = format!("{outcome:?}").to_lowercase();
+            n = n.with_detail(match message {
+                Some(message) => format!("step {step}: {outcome} ({message})"),
+                None => format!("step {step}: {outcome}"),
+            });
+            self.notifiers.send(&self.to, n);
+            journaled
+        })
     }
 }
 
@@ -603,7 +646,7 @@ impl TargetVerifier {
 }
 
 impl Verifier for TargetVerifier {
-    fn verify_once(&self) -> Pin<Box<dyn Future<Output = VerifyResult> + Send + '_>> {
+    fn verify_once(&self) -> BoxFuture<'_, VerifyResult> {
         Box::pin(self.check())
     }
 }
