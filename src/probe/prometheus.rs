@@ -318,7 +318,7 @@ fn post_release_window(release_at: SystemTime, now: SystemTime, min_window: Dura
 /// the other version's samples in, for as long as the window is short.
 fn promql_duration(d: Duration) -> String {
     let ms = d.as_millis().max(1);
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
