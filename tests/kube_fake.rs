@@ -382,6 +382,26 @@ fn undo_to_a_missing_revision_fails_without_patching() {
 }
 
 #[test]
+fn undo_of_a_paused_deployment_is_refused_by_kubectl_itself() {
+    let cluster = FakeCluster::start();
+    let Some(kubectl) = kubectl(&cluster) else {
+        return;
+    };
+    history(&cluster, "web", 2);
+    let pause = json!({"spec": {"paused": true}});
+    cluster.patch_deployment(NS, "web", "application/merge-patch+json", &pause);
+    let run = kubectl.run(&["rollout", "undo", "deployment/web"]);
+    assert!(!run.ok);
+    assert!(
+        run.stderr
+            .contains("you cannot rollback a paused deployment"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.patches().is_empty());
+}
+
+#[test]
 fn undo_restores_every_container_in_order() {
     let cluster = FakeCluster::start();
     let Some(kubectl) = kubectl(&cluster) else {

@@ -7,7 +7,10 @@
 //! `patch_deployment`), readers (`deployment`, `replica_sets`, `lease`,
 //! `requests`), and knobs (`stall_rollouts`, `set_rollout_delay`,
 //! `converge`, `fail_next_patch_with_conflict`). The fake knows nothing of
-//! rollguard, so that it stays a stand-in for a cluster.
+//! rollguard, so that it stays a stand-in for a cluster. Not simulated:
+//! pods, `spec.paused` in the controller (a paused Deployment still rolls
+//! out), `revisionHistoryLimit` cleanup, server-side apply (415), protobuf
+//! (kubectl's typed clients accept JSON too), OpenAPI documents.
 //!
 //! # What kubectl 1.32 sends (recorded by `tests/kube_fake.rs`)
 //!
@@ -43,7 +46,9 @@
 //!   `deployment.apps/web skipped rollback (current template already matches
 //!   revision N)`. Missing N: no PATCH, exit 1, `error: unable to find
 //!   specified revision N in history`; a single revision: `error: no rollout
-//!   history found for deployment "web"`. A 409 is not retried (exit 1).
+//!   history found for deployment "web"`. A paused Deployment: no PATCH,
+//!   exit 1, `you cannot rollback a paused deployment; ...` (kubectl checks
+//!   `spec.paused` itself). A 409 is not retried (exit 1).
 //! - `rollout undo ... --dry-run=server`: the same PATCH with
 //!   `?dryRun=All&timeout=10s`; prints `... rolled back (server dry run)`.
 //! - `rollout status deployment/web`: `GET deployments/web`, then `GET
