@@ -333,7 +333,7 @@ impl<'a> Actor<'a> {
     /// for whoever asked.
     async fn rollback(&mut self, trigger: Trigger, record: DecisionRecord) -> String {
         let name = self.target.name().to_owned();
-        let reason = record.reasons.first().cloned().unwrap_or_default();
+        let reason = record.reasons.join("; ");
         let Some(context) = self.context(&reason) else {
             let n = self
                 .notification(NotifyEvent::RollbackFailed, Some(&record))

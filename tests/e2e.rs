@@ -1,0 +1,638 @@
+//! The whole daemon against real parts: `daemon::run_until` in-process, a
+//! real Prometheus (`/usr/bin/prometheus`) scraping a demo service that
+//! follows a `current` symlink into real release directories, a real
+//! webhook receiver, real command steps and a real symlink switch.
+//!
+//! Every test starts its own Prometheus and watches one target, `shop`,
+//! every second. `v1` runs at the start; `v2` and `v4` are broken (health
+//! 503, half of the requests fail); `v3` is good. Tests wait on the
+//! journal, the webhook receiver or the watchdog's tick count, never on
+//! fixed sleeps; "nothing happened" is asserted over a number of ticks.
+
+#[allow(dead_code)]
+mod common;
+
+use common::e2e::{BAD, BAD_TOO, Daemon, GOOD, GOOD_TOO, TARGET, TargetSetup, World};
+use rollguard::journal::{Event, StepOutcome};
+use rollguard::model::Decision;
+
+/// Ticks a test keeps watching to show that something does not happen.
+const QUIET_TICKS: u64 = 4;
+
+fn is_rollback_finished(event: &Event) -> bool {
+    matches!(event, Event::RollbackFinished { .. })
+}
+
+fn outcome_of(daemon: &Daemon) -> Vec<String> {
+    daemon
+        .find(is_rollback_finished)
+        .into_iter()
+        .map(|r| match r.event {
+            Event::RollbackFinished { outcome, .. } => outcome,
+            _ => unreachable!(),
+        })
+        .collect()
+}
+
+/// The release rollguard's own rollback brought back; returns its id.
+async fn wait_restored(daemon: &Daemon, version: &str) -> String {
+    let record = daemon
+        .wait_for(
+            &format!("{version} seen again as rollguard's own"),
+            |e| matches!(e, Event::ReleaseSeen { to, by_rollguard: true, .. } if to == version),
+        )
+        .await;
+    match record.event {
+        Event::ReleaseSeen { release_id, .. } => release_id,
+        _ => unreachable!(),
+    }
+}
+
+async fn wait_decision(daemon: &Daemon, release_id: &str, decision: Decision) {
+    daemon
+        .wait_until(&format!("{decision} about {release_id}"), |d| {
+            d.decisions(release_id).contains(&decision)
+        })
+        .await;
+}
+
+async fn wait_bake_finished(daemon: &Daemon, release_id: &str) -> Decision {
+    let record = daemon
+        .wait_for(
+            "the bake window closes",
+            |e| matches!(e, Event::BakeFinished { release_id: id, .. } if id == release_id),
+        )
+        .await;
+    match record.event {
+        Event::BakeFinished { decision, .. } => decision,
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_release_is_rolled_back_once_and_the_restored_version_only_verified() {
+    let world = World::start().await;
+    let daemon = world
+        .start_daemon(&world.config(&TargetSetup::enforce(world.steps())))
+        .await;
+
+    world.deploy(BAD);
+    let release_id = daemon.wait_release(BAD).await;
+    daemon
+        .wait_until("the rollback finishes", |d| {
+            !d.find(is_rollback_finished).is_empty()
+        })
+        .await;
+    assert_eq!(outcome_of(&daemon), ["completed"], "{}", daemon.timeline());
+    assert_eq!(world.running(), GOOD, "the link points at the good release");
+
+    let started = daemon.find(|e| matches!(e, Event::RollbackStarted { .. }));
+    assert_eq!(
+        started[0].event,
+        Event::RollbackStarted {
+            release_id: release_id.clone(),
+            from: BAD.to_owned(),
+            to: GOOD.to_owned(),
+            trigger: "automatic".to_owned(),
+        }
+    );
+    // The step got the context as arguments (templates) and environment.
+    let reasons = daemon
+        .find(|e| {
+            matches!(e, Event::DecisionMade { release_id: id, decision: Decision::Rollback, .. } if *id == release_id)
+        })
+        .into_iter()
+        .find_map(|r| match r.event {
+            Event::DecisionMade { reasons, .. } => Some(reasons),
+            _ => None,
+        })
+        .expect("the rollback decision is journaled");
+    let runs = world.step_runs();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    for line in [
+        format!("argv: {TARGET} {BAD} {GOOD} {release_id} enforce"),
+        format!("ROLLGUARD_TARGET={TARGET}"),
+        format!("ROLLGUARD_FROM_VERSION={BAD}"),
+        format!("ROLLGUARD_TO_VERSION={GOOD}"),
+        format!("ROLLGUARD_RELEASE_ID={release_id}"),
+        "ROLLGUARD_MODE=enforce".to_owned(),
+        format!("ROLLGUARD_REASON={}", reasons.join("; ")),
+    ] {
+        assert!(
+            run.lines().any(|l| l == line),
+            "{line:?} missing from the step's record:\n{run}"
+        );
+    }
+    assert!(
+        reasons.iter().any(|r| r.contains("health")),
+        "the reasons name the failing probe: {reasons:?}"
+    );
+
+    // The good version comes back as rollguard's own release: a
+    // verification window. Now the good version goes bad too: rollguard
+    // says so, and does not roll back again.
+    let restored = wait_restored(&daemon, GOOD).await;
+    world.set_broken(GOOD, true);
+    wait_decision(&daemon, &restored, Decision::Rollback).await;
+    let said = world
+        .hooks
+        .wait("decision", |b| b["release_id"] == restored.as_str())
+        .await;
+    assert!(
+        said["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unhealthy too"),
+        "{said}"
+    );
+    daemon.wait_ticks(QUIET_TICKS).await;
+    assert_eq!(daemon.rollbacks_started(), 1, "{}", daemon.timeline());
+    assert_eq!(world.step_runs().len(), 1);
+    assert_eq!(world.running(), GOOD);
+    assert_eq!(world.hooks.of("rollback_started").len(), 1);
+    assert_eq!(world.hooks.of("rollback_completed").len(), 1);
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_mode_runs_nothing_and_says_what_would_have_run() {
+    let world = World::start().await;
+    let mut setup = TargetSetup::enforce(world.steps());
+    setup.mode = "shadow";
+    let daemon = world.start_daemon(&world.config(&setup)).await;
+
+    world.deploy(BAD);
+    let release_id = daemon.wait_release(BAD).await;
+    let would = world
+        .hooks
+        .wait("would_rollback", |b| b["release_id"] == release_id.as_str())
+        .await;
+    let text = would["text"].as_str().unwrap_or_default();
+    let root = world.root().display().to_string();
+    for planned in [
+        format!(
+            "command: {} {TARGET} {BAD} {GOOD} {release_id} shadow",
+            world.record_script.display()
+        ),
+        format!("symlink_switch: {root}/current → {root}/releases/{GOOD}"),
+        "verify: until probes and metrics are back to baseline".to_owned(),
+    ] {
+        assert!(text.contains(&planned), "{planned:?} not in:\n{text}");
+    }
+    assert!(
+        daemon.decisions(&release_id).contains(&Decision::Rollback),
+        "{}",
+        daemon.timeline()
+    );
+
+    daemon.wait_ticks(QUIET_TICKS).await;
+    assert!(!world.record.exists(), "the command step never ran");
+    assert_eq!(world.running(), BAD, "the link is untouched");
+    assert_eq!(daemon.rollbacks_started(), 0, "{}", daemon.timeline());
+    assert!(
+        daemon
+            .find(|e| matches!(e, Event::StepStarted { .. }))
+            .is_empty()
+    );
+    assert_eq!(world.hooks.of("would_rollback").len(), 1);
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prometheus_outage_holds_until_data_is_back_then_judges_again() {
+    let mut world = World::start().await;
+    let mut setup = TargetSetup::enforce(world.steps());
+    setup.probe = false; // Prometheus is the only signal.
+    let daemon = world.start_daemon(&world.config(&setup)).await;
+
+    // v2 is good when it is deployed and goes bad once Prometheus is gone,
+    // so nothing can be confirmed before the outage.
+    world.set_broken(BAD, false);
+    world.deploy(BAD);
+    let release_id = daemon.wait_release(BAD).await;
+    world.prometheus.stop();
+    world.set_broken(BAD, true);
+
+    let down = world
+        .hooks
+        .wait("monitoring_down", |b| {
+            b["release_id"] == release_id.as_str()
+        })
+        .await;
+    assert!(
+        down["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("error_rate"),
+        "{down}"
+    );
+    wait_decision(&daemon, &release_id, Decision::Inconclusive).await;
+    daemon.wait_ticks(QUIET_TICKS).await;
+    assert_eq!(daemon.rollbacks_started(), 0, "{}", daemon.timeline());
+    assert!(world.hooks.of("monitoring_recovered").is_empty());
+    assert_eq!(world.running(), BAD);
+
+    world.prometheus.restart().await;
+    world
+        .hooks
+        .wait("monitoring_recovered", |b| {
+            b["release_id"] == release_id.as_str()
+        })
+        .await;
+    // The release is still bad: once data is back it is judged again, the
+    // breach is confirmed afresh, and it is rolled back.
+    daemon
+        .wait_until("the rollback finishes", |d| {
+            !d.find(is_rollback_finished).is_empty()
+        })
+        .await;
+    assert_eq!(outcome_of(&daemon), ["completed"], "{}", daemon.timeline());
+    assert_eq!(world.running(), GOOD);
+    let events = world.hooks.events();
+    let position = |event: &str| events.iter().position(|e| e == event);
+    assert!(
+        position("monitoring_recovered") < position("rollback_started"),
+        "{events:?}"
+    );
+    assert_eq!(world.hooks.of("monitoring_down").len(), 1, "{events:?}");
+    assert_eq!(
+        world.hooks.of("monitoring_recovered").len(),
+        1,
+        "{events:?}"
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_traffic_is_no_data_and_never_a_rollback() {
+    let world = World::start().await;
+    let mut setup = TargetSetup::enforce(world.steps());
+    setup.probe = false;
+    setup.bake_window = "10s";
+    let daemon = world.start_daemon(&world.config(&setup)).await;
+
+    world.service.set_rate(0.0);
+    world.wait_for_ratio(|v| v.is_some_and(f64::is_nan)).await;
+    world.deploy(BAD);
+    let release_id = daemon.wait_release(BAD).await;
+    let last = wait_bake_finished(&daemon, &release_id).await;
+
+    let decisions = daemon.decisions(&release_id);
+    assert!(!decisions.is_empty());
+    assert!(
+        decisions.iter().all(|d| *d == Decision::Inconclusive),
+        "{decisions:?}"
+    );
+    assert_eq!(last, Decision::Inconclusive);
+    let no_data = daemon.find(|e| match e {
+        Event::Assessment { evidence, .. } => evidence.to_string().contains("no_data"),
+        _ => false,
+    });
+    assert!(!no_data.is_empty(), "{}", daemon.timeline());
+    assert_eq!(daemon.rollbacks_started(), 0);
+    assert!(
+        daemon
+            .find(|e| matches!(e, Event::ApprovalRequested { .. }))
+            .is_empty()
+    );
+    assert!(!world.record.exists());
+    assert_eq!(world.running(), BAD);
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_release_is_left_alone() {
+    let world = World::start().await;
+    let mut setup = TargetSetup::enforce(world.steps());
+    setup.bake_window = "10s";
+    let daemon = world.start_daemon(&world.config(&setup)).await;
+
+    world.deploy(GOOD_TOO);
+    let release_id = daemon.wait_release(GOOD_TOO).await;
+    let last = wait_bake_finished(&daemon, &release_id).await;
+
+    let decisions = daemon.decisions(&release_id);
+    assert!(!decisions.is_empty());
+    assert!(
+        decisions.iter().all(|d| *d == Decision::Healthy),
+        "{decisions:?}\n{}",
+        daemon.timeline()
+    );
+    assert_eq!(last, Decision::Healthy);
+    assert_eq!(daemon.rollbacks_started(), 0);
+    assert!(
+        daemon
+            .find(|e| matches!(e, Event::ApprovalRequested { .. }))
+            .is_empty()
+    );
+    assert_eq!(world.hooks.events(), ["release_detected"]);
+    assert!(!world.record.exists());
+    assert_eq!(world.running(), GOOD_TOO);
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_mode_waits_for_a_human_then_rolls_back() {
+    let world = World::start().await;
+    let mut setup = TargetSetup::enforce(world.steps());
+    setup.mode = "approve";
+    let daemon = world.start_daemon(&world.config(&setup)).await;
+
+    let refused = daemon.approve().await.expect_err("nothing to approve");
+    assert_eq!(refused, format!("no release of {TARGET} is being watched"));
+
+    world.deploy(BAD);
+    let release_id = daemon.wait_release(BAD).await;
+    daemon
+        .wait_for(
+            "approval requested",
+            |e| matches!(e, Event::ApprovalRequested { release_id: id, .. } if *id == release_id),
+        )
+        .await;
+    let asked = world
+        .hooks
+        .wait("approval_requested", |b| {
+            b["release_id"] == release_id.as_str()
+        })
+        .await;
+    let text = asked["text"].as_str().unwrap_or_default();
+    assert!(text.contains("approve mode"), "{text}");
+    assert!(
+        text.contains(&format!("rollguard approve {TARGET}")),
+        "{text}"
+    );
+    let approval = daemon
+        .status()
+        .and_then(|s| s.approval)
+        .expect("the status shows the pending approval");
+    assert!(
+        approval["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("approve mode"),
+        "{approval}"
+    );
+
+    daemon.wait_ticks(QUIET_TICKS).await;
+    assert_eq!(daemon.rollbacks_started(), 0, "{}", daemon.timeline());
+    assert!(!world.record.exists(), "nothing ran before the approval");
+    assert_eq!(world.running(), BAD);
+
+    let answer = daemon.approve().await.expect("the approval is taken");
+    assert_eq!(
+        answer,
+        format!("approved: rolling back {TARGET} from {BAD} to {GOOD}")
+    );
+    daemon
+        .wait_until("the rollback finishes", |d| {
+            !d.find(is_rollback_finished).is_empty()
+        })
+        .await;
+    assert_eq!(outcome_of(&daemon), ["completed"], "{}", daemon.timeline());
+    assert_eq!(world.running(), GOOD);
+    let started = daemon.find(|e| matches!(e, Event::RollbackStarted { .. }));
+    assert!(
+        matches!(&started[0].event, Event::RollbackStarted { trigger, .. } if trigger == "approved")
+    );
+    let approved = daemon.find(|e| matches!(e, Event::Approved { .. }));
+    assert_eq!(approved.len(), 1);
+    assert!(approved[0].seq < started[0].seq);
+    let runs = world.step_runs();
+    assert_eq!(runs.len(), 1);
+    assert!(
+        runs[0].lines().any(|l| l == "ROLLGUARD_MODE=approve"),
+        "{}",
+        runs[0]
+    );
+
+    let again = daemon.approve().await.expect_err("nothing waits any more");
+    assert_eq!(
+        again,
+        format!("no rollback of {TARGET} is waiting for approval")
+    );
+    assert_eq!(daemon.rollbacks_started(), 1);
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_bad_release_within_the_cooldown_asks_for_approval() {
+    let world = World::start().await;
+    let mut setup = TargetSetup::enforce(world.steps());
+    setup.cooldown = "10m";
+    let daemon = world.start_daemon(&world.config(&setup)).await;
+
+    world.deploy(BAD);
+    daemon.wait_release(BAD).await;
+    daemon
+        .wait_until("the first rollback finishes", |d| {
+            !d.find(is_rollback_finished).is_empty()
+        })
+        .await;
+    assert_eq!(outcome_of(&daemon), ["completed"], "{}", daemon.timeline());
+    wait_restored(&daemon, GOOD).await;
+
+    world.deploy(BAD_TOO);
+    let second = daemon.wait_release(BAD_TOO).await;
+    daemon
+        .wait_for(
+            "approval requested for the second release",
+            |e| matches!(e, Event::ApprovalRequested { release_id, .. } if *release_id == second),
+        )
+        .await;
+    let asked = world
+        .hooks
+        .wait("approval_requested", |b| b["release_id"] == second.as_str())
+        .await;
+    assert!(
+        asked["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cooldown"),
+        "{asked}"
+    );
+    let approval = daemon
+        .status()
+        .and_then(|s| s.approval)
+        .expect("the status shows the pending approval");
+    assert!(
+        approval["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("cooldown:"),
+        "{approval}"
+    );
+
+    daemon.wait_ticks(QUIET_TICKS).await;
+    assert_eq!(daemon.rollbacks_started(), 1, "{}", daemon.timeline());
+    assert_eq!(world.step_runs().len(), 1);
+    assert_eq!(world.running(), BAD_TOO);
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_step_aborts_the_pipeline() {
+    let world = World::start().await;
+    let steps = format!(
+        r#"
+[[target.step]]
+phase = "precheck"
+kind = "command"
+name = "precheck"
+argv = ["{}"]
+timeout = "10s"
+on_failure = "abort"
+
+[[target.step]]
+phase = "rollback"
+kind = "symlink_switch"
+link = "@ROOT@/current"
+
+[[target.step]]
+phase = "report"
+kind = "command"
+name = "report"
+argv = ["{}", "{{{{target}}}}"]
+"#,
+        world.fail_script.display(),
+        world.record_script.display()
+    );
+    let daemon = world
+        .start_daemon(&world.config(&TargetSetup::enforce(steps)))
+        .await;
+
+    world.deploy(BAD);
+    let release_id = daemon.wait_release(BAD).await;
+    daemon
+        .wait_until("the rollback finishes", |d| {
+            !d.find(is_rollback_finished).is_empty()
+        })
+        .await;
+    assert_eq!(outcome_of(&daemon), ["failed"], "{}", daemon.timeline());
+    let failed = world
+        .hooks
+        .wait("rollback_failed", |b| {
+            b["release_id"] == release_id.as_str()
+        })
+        .await;
+    let text = failed["text"].as_str().unwrap_or_default();
+    assert!(text.contains("step precheck failed"), "{text}");
+
+    let steps_started: Vec<String> = daemon
+        .find(|e| matches!(e, Event::StepStarted { .. }))
+        .into_iter()
+        .map(|r| match r.event {
+            Event::StepStarted { step, .. } => step,
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(steps_started, ["precheck"]);
+    let precheck_failed = daemon.find(|e| {
+        matches!(e, Event::StepFinished { step, outcome: StepOutcome::Failed, .. } if step == "precheck")
+    });
+    assert_eq!(precheck_failed.len(), 1, "{}", daemon.timeline());
+    assert!(!world.record.exists(), "the report step never ran");
+    assert_eq!(world.running(), BAD, "the link was not switched");
+
+    // A failed rollback is left to a human: it is not tried again.
+    daemon.wait_ticks(QUIET_TICKS).await;
+    assert_eq!(daemon.rollbacks_started(), 1, "{}", daemon.timeline());
+    daemon.stop().await;
+}
+
+/// The scenario: a rollback completes, the daemon stops, and the version
+/// the rollback brought back is found *bad* when a new daemon starts on
+/// the same state directory. That is the case where a restart that forgot
+/// what it did would act again (the service looks broken, and the last
+/// release the journal knows of was a bad one). A healthy service would
+/// prove nothing: no daemon rolls back a healthy release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_daemon_does_not_repeat_a_finished_rollback() {
+    let world = World::start().await;
+    let config = world.config(&TargetSetup::enforce(world.steps()));
+    let first = world.start_daemon(&config).await;
+    world.deploy(BAD);
+    first.wait_release(BAD).await;
+    first
+        .wait_until("the rollback finishes", |d| {
+            !d.find(is_rollback_finished).is_empty()
+        })
+        .await;
+    assert_eq!(outcome_of(&first), ["completed"], "{}", first.timeline());
+    let restored = wait_restored(&first, GOOD).await;
+    first.stop().await;
+
+    world.set_broken(GOOD, true);
+    let second = world.start_daemon(&config).await;
+    // The new daemon judges the (bad) running version in the verification
+    // window the journal says is open, and does not act on it.
+    wait_decision(&second, &restored, Decision::Rollback).await;
+    second.wait_ticks(QUIET_TICKS).await;
+    assert_eq!(second.rollbacks_started(), 1, "{}", second.timeline());
+    assert_eq!(world.step_runs().len(), 1);
+    assert_eq!(world.running(), GOOD);
+    let releases = second.find(|e| matches!(e, Event::ReleaseSeen { .. }));
+    assert_eq!(
+        releases.len(),
+        2,
+        "no release is seen anew after the restart: {}",
+        second.timeline()
+    );
+    assert_eq!(
+        second
+            .state
+            .journal()
+            .query(None, rollguard::journal::Since::All, 100_000)
+            .iter()
+            .filter(|r| matches!(r.event, Event::DaemonStarted { .. }))
+            .count(),
+        2
+    );
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kill_switch_turns_an_automatic_rollback_into_an_approval_request() {
+    let world = World::start().await;
+    let daemon = world
+        .start_daemon(&world.config(&TargetSetup::enforce(world.steps())))
+        .await;
+    // What `POST /api/v1/pause` does: journal the switch, then flip it.
+    daemon
+        .state
+        .journal()
+        .append_async(None, Event::PauseChanged { paused: true })
+        .await
+        .expect("journal the pause");
+    daemon.state.set_paused(None, true);
+
+    world.deploy(BAD);
+    let release_id = daemon.wait_release(BAD).await;
+    daemon
+        .wait_for(
+            "approval requested",
+            |e| matches!(e, Event::ApprovalRequested { release_id: id, .. } if *id == release_id),
+        )
+        .await;
+    let asked = world
+        .hooks
+        .wait("approval_requested", |b| {
+            b["release_id"] == release_id.as_str()
+        })
+        .await;
+    assert!(
+        asked["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("automatic action is paused"),
+        "{asked}"
+    );
+    assert!(daemon.decisions(&release_id).contains(&Decision::Rollback));
+    assert!(daemon.status().is_some_and(|s| s.paused));
+
+    daemon.wait_ticks(QUIET_TICKS).await;
+    assert_eq!(daemon.rollbacks_started(), 0, "{}", daemon.timeline());
+    assert!(!world.record.exists());
+    assert_eq!(world.running(), BAD);
+    daemon.stop().await;
+}
