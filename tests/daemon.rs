@@ -554,3 +554,79 @@ fn json_logs_are_one_object_per_line() {
     }
     assert!(stderr.contains("rollguard is running"), "{stderr}");
 }
+
+/// Runs the CLI against the daemon at `addr`; returns exit code and output.
+fn cli(addr: SocketAddr, token_file: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .args(["--api", &format!("http://{addr}"), "--token-file"])
+        .arg(token_file)
+        .output()
+        .expect("run the CLI");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn cli_commands_announce_pause_and_set_time_to_fix_and_the_pause_survives_a_restart() {
+    let setup = Setup::new();
+    let token_file = setup.dir.path().join("token");
+    std::fs::write(&token_file, "s3cret\n").expect("token");
+    let daemon_keys = format!("api_token_file = \"{}\"", token_file.display());
+    setup.write_config(&["api"], &daemon_keys);
+    let mut child = setup.spawn(&[]);
+    let addr = setup.wait_ready();
+
+    let (code, out) = cli(
+        addr,
+        &token_file,
+        &["announce", "api", "v2", "--previous", "v1"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("announced api v2 (release api-"), "{out}");
+    let (code, out) = cli(addr, &token_file, &["announce", "api", "v2"]);
+    assert_ne!(code, 0, "a duplicate announcement is refused: {out}");
+    assert!(out.contains("already the running version"), "{out}");
+
+    let (code, out) = cli(addr, &token_file, &["eta", "api", "20m"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = cli(addr, &token_file, &["eta", "api", "soon"]);
+    assert_eq!(code, 2, "{out}");
+
+    let (code, out) = cli(addr, &token_file, &["approve", "api"]);
+    assert_ne!(code, 0, "nothing waits for approval: {out}");
+    assert!(out.contains("shadow mode"), "{out}");
+
+    let (code, out) = cli(addr, &token_file, &["pause"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("paused for every target"), "{out}");
+    let status = poll_until(addr, "/api/v1/status", |s| s.contains("\"paused\":true"));
+    assert!(status.contains("\"current_version\":\"v2\""), "{status}");
+    assert!(status.contains("\"time_to_fix\":\"20m\""), "{status}");
+
+    // A wrong token is refused by the daemon, and the CLI says so.
+    let wrong = setup.dir.path().join("wrong");
+    std::fs::write(&wrong, "nope").expect("token");
+    let (code, out) = cli(addr, &wrong, &["resume"]);
+    assert_ne!(code, 0, "{out}");
+
+    signal(&child, "TERM");
+    wait_exit(&mut child, Duration::from_secs(10)).expect("exits");
+
+    // The kill switch and the estimate survive a restart.
+    let mut child = setup.spawn(&[]);
+    let addr = setup.wait_ready();
+    let status = poll_until(addr, "/api/v1/status", |s| s.contains("\"api\""));
+    assert!(status.contains("\"paused\":true"), "{status}");
+    assert!(status.contains("\"time_to_fix\":\"20m\""), "{status}");
+    assert!(status.contains("\"current_version\":\"v2\""), "{status}");
+    let (code, out) = cli(addr, &token_file, &["resume"]);
+    assert_eq!(code, 0, "{out}");
+    poll_until(addr, "/api/v1/status", |s| s.contains("\"paused\":false"));
+    signal(&child, "TERM");
+    wait_exit(&mut child, Duration::from_secs(10)).expect("exits");
+}
