@@ -73,6 +73,8 @@ struct Daemon {
     control: mpsc::Receiver<Control>,
     stop_api: watch::Sender<bool>,
     api: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The leader election's stop switch and task, when configured.
+    election: Option<Election>,
 }
 
 impl Daemon {
@@ -125,11 +127,14 @@ impl Daemon {
             context: "cannot build the HTTP client".to_owned(),
             source: std::io::Error::other(e),
         })?;
+        let kube = kube_client(&config).await;
+        let election = start_election(&config, &kube, &state)?;
         let services = Services {
             http,
             env: Arc::new(ProcessEnvironment),
             systemctl: PathBuf::from("/usr/bin/systemctl"),
             delivery: crate::notify::DeliveryOptions::default(),
+            kube,
         };
         crate::watchdog::restore_pauses(&state);
         let watchdogs = Watchdogs::start(state.clone(), &config, services);
@@ -152,6 +157,7 @@ impl Daemon {
             control,
             stop_api,
             api,
+            election,
         })
     }
 
@@ -235,6 +241,16 @@ impl Daemon {
         for target in &interrupted {
             tracing::warn!(target_name = %target, "Work still running after the grace period was interrupted");
         }
+        if let Some((stop, task)) = self.election {
+            // Gives the Lease up so that another replica leads at once.
+            let _ = stop.send(true);
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("The leader election did not stop within 5 s");
+            }
+        }
         let _ = self.stop_api.send(true);
         match tokio::time::timeout(Duration::from_secs(5), self.api).await {
             Ok(Ok(Err(error))) => tracing::warn!(%error, "The HTTP API stopped with an error"),
@@ -275,6 +291,16 @@ fn load_for_reload(
         config.daemon.state_dir != running.daemon.state_dir,
         &mut errors,
     );
+    restart_only(
+        "daemon.kubeconfig",
+        config.daemon.kubeconfig != running.daemon.kubeconfig,
+        &mut errors,
+    );
+    restart_only(
+        "daemon.leader_election",
+        config.daemon.leader_election != running.daemon.leader_election,
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(ConfigErrors {
             file: path.to_owned(),
@@ -306,6 +332,90 @@ fn read_token(config: &Config) -> Result<Option<ApiToken>, ConfigErrors> {
     ApiToken::new(&text)
         .map(Some)
         .ok_or_else(|| error(format!("{} is empty", path.display())))
+}
+
+/// The Kubernetes client (rollguard-k2): from `daemon.kubeconfig`, else
+/// kube's defaults (`KUBECONFIG`, `~/.kube/config`, in-cluster). Made only
+/// when a target or leader election needs one; otherwise, or when it cannot
+/// be made, the reason.
+async fn kube_client(config: &Config) -> Result<kube::Client, String> {
+    let needed = config.daemon.leader_election.is_some()
+        || config
+            .targets
+            .iter()
+            .any(|t| t.release.kind == config::ReleaseKind::Kubernetes);
+    if !needed {
+        return Err("no target needs one".to_owned());
+    }
+    let client = match &config.daemon.kubeconfig {
+        Some(path) => {
+            let from_file = async {
+                let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let options = kube::config::KubeConfigOptions::default();
+                let client_config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                    .await
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                kube::Client::try_from(client_config).map_err(|e| e.to_string())
+            };
+            from_file.await
+        }
+        None => kube::Client::try_default().await.map_err(|e| e.to_string()),
+    };
+    if let Err(error) = &client {
+        tracing::error!(%error, "Cannot make a Kubernetes client");
+    }
+    client
+}
+
+/// A running leader election: its stop switch and its task.
+type Election = (watch::Sender<bool>, tokio::task::JoinHandle<()>);
+
+/// Starts leader election when `daemon.leader_election` is set, and mirrors
+/// leadership into the `rollguard_leader` metric. Configured but without a
+/// Kubernetes client, the daemon does not start: it would never lead.
+fn start_election(
+    config: &Config,
+    kube: &Result<kube::Client, String>,
+    state: &State,
+) -> Result<Option<Election>, Error> {
+    let Some(settings) = &config.daemon.leader_election else {
+        state.metrics().leader.set(1);
+        return Ok(None);
+    };
+    let client = kube.clone().map_err(|reason| Error::Io {
+        context: "daemon.leader_election is set".to_owned(),
+        source: std::io::Error::other(format!("no Kubernetes client: {reason}")),
+    })?;
+    let namespace = settings
+        .namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_owned());
+    let identity = crate::leader::default_identity();
+    tracing::info!(lease = %settings.lease, %namespace, %identity, duration = ?settings.duration, "Leader election: only the leader acts");
+    let elector = crate::leader::LeaseElector::new(
+        client,
+        &namespace,
+        &settings.lease,
+        &identity,
+        settings.duration,
+    );
+    let (stop, stopped) = watch::channel(false);
+    let (leading, task) = elector.spawn(stopped);
+    state.metrics().leader.set(0);
+    state.set_leadership(leading.clone());
+    let metrics_state = state.clone();
+    tokio::spawn(async move {
+        let mut leading = leading;
+        loop {
+            let now = *leading.borrow_and_update();
+            metrics_state.metrics().leader.set(i64::from(now));
+            if leading.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(Some((stop, task)))
 }
 
 /// Appends to the journal, counting the write.

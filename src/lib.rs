@@ -15,7 +15,9 @@
 //!   a crash harmless.
 //! - [`metrics`]: rollguard's own Prometheus metrics.
 //! - [`state`]: what the running daemon knows, shared with the HTTP API.
-//! - [`release`]: release sources (version URL, symlink) and the tracker
+//! - [`leader`]: leader election on a Kubernetes Lease across replicas;
+//!   only the leader acts.
+//! - [`release`]: release sources (version URL, symlink, Kubernetes) and the tracker
 //!   that turns versions seen over time into releases and rollbacks.
 //! - [`notify`]: notifications (webhook, Slack, command) in the runbook's
 //!   words, delivered in the background with retries, never delaying a
@@ -51,6 +53,7 @@ pub mod demo;
 pub mod exec;
 pub mod journal;
 pub mod judge;
+pub mod leader;
 pub mod metrics;
 pub mod model;
 pub mod notify;

@@ -93,6 +93,8 @@ pub struct Metrics {
     pub notifications: Family<NotificationLabels, Counter>,
     /// Targets currently watched.
     pub targets: Gauge,
+    /// 1 while this replica leads (and so acts), 0 otherwise.
+    pub leader: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -159,6 +161,13 @@ impl Metrics {
         );
         let targets = Gauge::default();
         registry.register("targets", "Targets currently watched", targets.clone());
+        let leader = Gauge::default();
+        leader.set(1);
+        registry.register(
+            "leader",
+            "1 while this replica leads and so acts, 0 otherwise",
+            leader.clone(),
+        );
         Metrics {
             registry,
             ticks,
@@ -170,6 +179,7 @@ impl Metrics {
             journal_writes,
             notifications,
             targets,
+            leader,
         }
     }
 

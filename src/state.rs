@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// A request from the API to the daemon's control loop.
 #[derive(Debug)]
@@ -106,6 +106,8 @@ struct Inner {
     commands: RwLock<BTreeMap<String, mpsc::Sender<TargetCommand>>>,
     paused_all: AtomicBool,
     paused: RwLock<BTreeSet<String>>,
+    /// Whether this replica leads (rollguard-k2): only the leader acts.
+    leader: RwLock<watch::Receiver<bool>>,
 }
 
 /// Shared daemon state.
@@ -141,6 +143,7 @@ impl State {
                 commands: RwLock::new(BTreeMap::new()),
                 paused_all: AtomicBool::new(false),
                 paused: RwLock::new(BTreeSet::new()),
+                leader: RwLock::new(crate::leader::single_instance()),
             }),
         }
     }
@@ -307,6 +310,26 @@ impl State {
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
                 .contains(target)
+    }
+
+    /// Puts a leadership channel in force (from leader election); until
+    /// then this replica is a single instance and always leads.
+    pub fn set_leadership(&self, leader: watch::Receiver<bool>) {
+        *self.inner.leader.write().unwrap_or_else(|e| e.into_inner()) = leader;
+    }
+
+    /// The leadership channel: `true` while this replica leads.
+    pub fn leadership(&self) -> watch::Receiver<bool> {
+        self.inner
+            .leader
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Whether this replica leads now (and so may act).
+    pub fn is_leader(&self) -> bool {
+        *self.leadership().borrow()
     }
 
     /// Whether the global kill switch is on.

@@ -317,7 +317,11 @@ async fn release_source_from_config() {
     assert!(matches!(announce.current_version().await, Ok(None)));
 
     for (text, label) in [
-        ("kind = \"kubernetes\"", "unsupported"),
+        ("kind = \"kubernetes\"", "config"),
+        (
+            "kind = \"kubernetes\"\nnamespace = \"a\"\ndeployment = \"b\"",
+            "kubernetes",
+        ),
         ("kind = \"swarm\"", "unsupported"),
         ("kind = \"version_url\"", "config"),
         ("kind = \"version_url\"\nurl = \"ftp://x/v\"", "config"),

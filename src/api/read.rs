@@ -47,6 +47,8 @@ pub struct StatusBody {
     pub version: &'static str,
     /// Whether the daemon is ready (as `/readyz`).
     pub ready: bool,
+    /// Whether this replica leads (always true without leader election).
+    pub leader: bool,
     /// Every watched target, by name.
     pub targets: Vec<TargetStatus>,
 }
@@ -56,6 +58,7 @@ pub(super) async fn status(state: axum::extract::State<State>) -> Json<StatusBod
     Json(StatusBody {
         version: env!("CARGO_PKG_VERSION"),
         ready: state.is_ready(),
+        leader: state.is_leader(),
         targets: state.targets(),
     })
 }

@@ -26,6 +26,17 @@ pub fn shutdown_grace() -> Duration {
     Duration::from_secs(30)
 }
 
+/// Default of `daemon.leader_election.lease`.
+pub fn lease_name() -> String {
+    "rollguard".to_owned()
+}
+
+/// Default of `daemon.leader_election.duration`: Kubernetes' own
+/// controllers use 15 s.
+pub fn lease_duration() -> Duration {
+    Duration::from_secs(15)
+}
+
 /// Default of `prometheus.timeout`.
 pub fn query_timeout() -> Duration {
     Duration::from_secs(5)

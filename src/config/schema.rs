@@ -65,6 +65,33 @@ pub struct DaemonConfig {
     /// is recorded as interrupted.
     #[serde(default = "defaults::shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// kubeconfig file of `kubernetes` release sources and leader election.
+    /// Absent: kube's defaults (`KUBECONFIG`, `~/.kube/config`, then the
+    /// in-cluster service account).
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Several replicas, one acting: leader election on a Kubernetes Lease.
+    /// Absent: a single instance, always the leader.
+    #[serde(default)]
+    pub leader_election: Option<LeaderElectionConfig>,
+}
+
+/// `daemon.leader_election`: which Lease the replicas compete for.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderElectionConfig {
+    /// Name of the `coordination.k8s.io` Lease.
+    #[serde(default = "defaults::lease_name")]
+    pub lease: String,
+    /// Namespace of the Lease. Absent: the client's default namespace (the
+    /// kubeconfig context's, or the pod's own in a cluster).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// How long a leader that stops renewing keeps the Lease: the longest
+    /// time without a leader after a crash. Whole seconds, at least 1 s
+    /// (the Lease stores seconds).
+    #[serde(default = "defaults::lease_duration", with = "humantime_serde")]
+    pub duration: Duration,
 }
 
 impl Default for DaemonConfig {
@@ -77,6 +104,8 @@ impl Default for DaemonConfig {
             log_level: defaults::log_level(),
             api_token_file: None,
             shutdown_grace: defaults::shutdown_grace(),
+            kubeconfig: None,
+            leader_election: None,
         }
     }
 }

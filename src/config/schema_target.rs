@@ -74,6 +74,14 @@ pub struct ReleaseConfig {
     /// kubernetes: container whose image tag is the version.
     #[serde(default)]
     pub container: Option<String>,
+    /// kubernetes: the version is this label of the pod template (or of the
+    /// Deployment) instead of an image tag.
+    #[serde(default)]
+    pub version_label: Option<String>,
+    /// kubernetes: the version is this annotation of the pod template (or
+    /// of the Deployment) instead of an image tag.
+    #[serde(default)]
+    pub version_annotation: Option<String>,
     /// swarm: name of the service.
     #[serde(default)]
     pub service: Option<String>,

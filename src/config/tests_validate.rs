@@ -368,3 +368,36 @@ fn log_level_must_be_a_filter() {
         "not a valid log filter",
     );
 }
+
+#[test]
+fn kubernetes_version_keys_and_leader_election_are_checked() {
+    let text = format!(
+        "[daemon]\nleader_election = {{ lease = \"\", duration = \"1500ms\" }}\n\n{BASE}\n[[target]]\nname = \"k8s\"\n[target.release]\nkind = \"kubernetes\"\nnamespace = \"prod\"\ndeployment = \"app\"\nversion_label = \"app.kubernetes.io/version\"\nversion_annotation = \"v\"   # both\n\n[[target]]\nname = \"url\"\n[target.release]\nkind = \"version_url\"\nurl = \"http://127.0.0.1/v\"\nversion_label = \"x\"   # not here\n"
+    );
+    let errs = errors(&text);
+    expect(
+        &errs,
+        "target[1].release.version_annotation",
+        line_of(&text, "# both"),
+        "not both",
+    );
+    expect(
+        &errs,
+        "target[2].release.version_label",
+        line_of(&text, "# not here"),
+        "not used by release kind `version_url`",
+    );
+    let election = line_of(&text, "leader_election");
+    expect(
+        &errs,
+        "daemon.leader_election.lease",
+        election,
+        "must not be empty",
+    );
+    expect(
+        &errs,
+        "daemon.leader_election.duration",
+        election,
+        "whole seconds",
+    );
+}

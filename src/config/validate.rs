@@ -61,6 +61,25 @@ fn daemon(daemon: &DaemonConfig, problems: &mut Problems) {
     if daemon.state_dir.as_os_str().is_empty() {
         problems.push("daemon.state_dir", "must not be empty");
     }
+    if let Some(election) = &daemon.leader_election {
+        if election.lease.trim().is_empty() {
+            problems.push("daemon.leader_election.lease", "must not be empty");
+        }
+        if election
+            .namespace
+            .as_deref()
+            .is_some_and(|n| n.trim().is_empty())
+        {
+            problems.push("daemon.leader_election.namespace", "must not be empty");
+        }
+        let duration = election.duration;
+        if duration < Duration::from_secs(1) || duration.subsec_nanos() != 0 {
+            problems.push(
+                "daemon.leader_election.duration",
+                "must be whole seconds, at least 1s (a Lease stores seconds)",
+            );
+        }
+    }
 }
 
 /// One `[[notifier]]`. Never echoes `url` or header values: they may be secrets.

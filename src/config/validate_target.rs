@@ -113,7 +113,11 @@ fn release(r: &ReleaseConfig, at: &str, problems: &mut Problems) {
     let (kind, required, optional): (&str, &[&str], &[&str]) = match r.kind {
         ReleaseKind::VersionUrl => ("version_url", &["url"], &["json_pointer", "poll_interval"]),
         ReleaseKind::Symlink => ("symlink", &["path"], &["poll_interval"]),
-        ReleaseKind::Kubernetes => ("kubernetes", &["namespace", "deployment"], &["container"]),
+        ReleaseKind::Kubernetes => (
+            "kubernetes",
+            &["namespace", "deployment"],
+            &["container", "version_label", "version_annotation"],
+        ),
         ReleaseKind::Swarm => ("swarm", &["service"], &[]),
         ReleaseKind::Announce => ("announce", &[], &[]),
     };
@@ -124,6 +128,8 @@ fn release(r: &ReleaseConfig, at: &str, problems: &mut Problems) {
         ("namespace", r.namespace.is_some()),
         ("deployment", r.deployment.is_some()),
         ("container", r.container.is_some()),
+        ("version_label", r.version_label.is_some()),
+        ("version_annotation", r.version_annotation.is_some()),
         ("service", r.service.is_some()),
         ("poll_interval", r.poll_interval.is_some()),
     ];
@@ -149,6 +155,24 @@ fn release(r: &ReleaseConfig, at: &str, problems: &mut Problems) {
     }
     if let Some(poll) = r.poll_interval {
         positive(poll, &format!("{at}.poll_interval"), problems);
+    }
+    // kubernetes: where the version comes from (rollguard-k2).
+    if r.version_label.is_some() && r.version_annotation.is_some() {
+        problems.push(
+            format!("{at}.version_annotation"),
+            "set `version_label` or `version_annotation`, not both",
+        );
+    }
+    for (key, value) in [
+        ("version_label", &r.version_label),
+        ("version_annotation", &r.version_annotation),
+        ("namespace", &r.namespace),
+        ("deployment", &r.deployment),
+        ("container", &r.container),
+    ] {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            problems.push(format!("{at}.{key}"), "must not be empty");
+        }
     }
 }
 

@@ -2,12 +2,14 @@
 //!
 //! - [`version_url`]: poll a URL that answers with the running version.
 //! - [`symlink`]: read a `current -> releases/v1.3.0` link.
+//! - [`kubernetes`]: watch a Deployment's revisions.
 //! - [`tracker`]: pure logic that turns the versions seen over time into
 //!   release events, and recognises rollguard's own rollbacks.
 //!
 //! Announced releases arrive over the HTTP API and go straight to the
-//! tracker; Kubernetes and Swarm sources are not built yet.
+//! tracker; the Swarm source is not built yet.
 
+pub mod kubernetes;
 pub mod symlink;
 pub mod tracker;
 pub mod version_url;
@@ -139,6 +141,22 @@ pub enum SourceError {
         /// The link's target, as written in the link.
         target: PathBuf,
     },
+    /// The Kubernetes API or the Deployment cannot be read.
+    #[error("deployment {namespace}/{deployment}: {reason}")]
+    Kubernetes {
+        /// The Deployment's namespace.
+        namespace: String,
+        /// The Deployment's name.
+        deployment: String,
+        /// What went wrong ("does not exist", "cannot watch it: ...").
+        reason: String,
+    },
+    /// No Kubernetes client could be made (no kubeconfig, not in a cluster).
+    #[error("no Kubernetes client: {reason}")]
+    NoKubeClient {
+        /// Why.
+        reason: String,
+    },
     /// The filesystem refused.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -169,6 +187,7 @@ impl SourceError {
             | SourceError::Dangling { .. }
             | SourceError::NoVersionInTarget { .. }
             | SourceError::Io { .. } => "symlink",
+            SourceError::Kubernetes { .. } | SourceError::NoKubeClient { .. } => "kubernetes",
         }
     }
 }
@@ -242,14 +261,28 @@ pub enum ReleaseSource {
     },
     /// Versions arrive over the HTTP API; nothing to poll.
     Announce,
+    /// A Deployment watched in the background.
+    Kubernetes(Box<kubernetes::KubernetesSource>),
 }
 
 impl ReleaseSource {
     /// Builds the source of `[target.release]`, checking the settings its
-    /// kind needs. Kubernetes and Swarm are [`SourceError::Unsupported`].
+    /// kind needs, without a Kubernetes client (so `kubernetes` is
+    /// [`SourceError::NoKubeClient`]). Swarm is [`SourceError::Unsupported`].
     pub fn from_config(
         config: &ReleaseConfig,
         client: reqwest::Client,
+    ) -> Result<ReleaseSource, SourceError> {
+        ReleaseSource::with_kube(config, client, Err("none was given".to_owned()))
+    }
+
+    /// Builds the source of `[target.release]`; a `kubernetes` source starts
+    /// watching its Deployment with `kube` (which says why there is no
+    /// client when there is none).
+    pub fn with_kube(
+        config: &ReleaseConfig,
+        client: reqwest::Client,
+        kube: Result<kube::Client, String>,
     ) -> Result<ReleaseSource, SourceError> {
         match config.kind {
             ReleaseKind::VersionUrl => {
@@ -281,7 +314,25 @@ impl ReleaseSource {
                 Ok(ReleaseSource::Symlink { path })
             }
             ReleaseKind::Announce => Ok(ReleaseSource::Announce),
-            ReleaseKind::Kubernetes => Err(SourceError::Unsupported { kind: "kubernetes" }),
+            // rollguard-k2: the kubernetes source.
+            ReleaseKind::Kubernetes => {
+                let missing = |key| SourceError::MissingSetting {
+                    kind: "kubernetes",
+                    key,
+                };
+                let namespace = config.namespace.as_deref().ok_or(missing("namespace"))?;
+                let deployment = config.deployment.as_deref().ok_or(missing("deployment"))?;
+                let from = match (&config.version_label, &config.version_annotation) {
+                    (Some(label), _) => kubernetes::VersionFrom::Label(label.clone()),
+                    (None, Some(annotation)) => {
+                        kubernetes::VersionFrom::Annotation(annotation.clone())
+                    }
+                    (None, None) => kubernetes::VersionFrom::Image(config.container.clone()),
+                };
+                let kube = kube.map_err(|reason| SourceError::NoKubeClient { reason })?;
+                kubernetes::KubernetesSource::start(kube, namespace, deployment, from)
+                    .map(|source| ReleaseSource::Kubernetes(Box::new(source)))
+            }
             ReleaseKind::Swarm => Err(SourceError::Unsupported { kind: "swarm" }),
         }
     }
@@ -302,6 +353,15 @@ impl ReleaseSource {
             // thread, even on the daemon's runtime.
             ReleaseSource::Symlink { path } => symlink::read_version(path).map(Some),
             ReleaseSource::Announce => Ok(None),
+            ReleaseSource::Kubernetes(source) => source.current_version().await.map(Some),
+        }
+    }
+
+    /// The Kubernetes source, if this is one (for its rollback mark).
+    pub fn kubernetes(&self) -> Option<&kubernetes::KubernetesSource> {
+        match self {
+            ReleaseSource::Kubernetes(source) => Some(source),
+            _ => None,
         }
     }
 }

@@ -63,6 +63,14 @@ impl<'a> Actor<'a> {
 
     /// Acts on this tick's decision.
     pub async fn act(&mut self, assessment: &Assessment, record: &DecisionRecord) {
+        // rollguard-k2: a follower judges (status stays live) but never acts
+        // or notifies; the leader does both.
+        if !self.target.state.is_leader() {
+            if record.decision == Decision::Rollback {
+                tracing::debug!(target_name = %self.target.name(), "Not the leader: the leader decides whether to roll back");
+            }
+            return;
+        }
         self.monitoring(assessment);
         let Some(bake) = &mut self.target.bake else {
             return;
@@ -238,6 +246,11 @@ impl<'a> Actor<'a> {
     /// the caller answers the human, then runs [`Actor::rollback_approved`].
     pub async fn approve(&mut self) -> Result<DecisionRecord, String> {
         let name = self.target.name().to_owned();
+        if !self.target.state.is_leader() {
+            return Err(format!(
+                "this replica does not lead: approve {name} on the leader (see `leader` in its status)"
+            ));
+        }
         if self.target.setup.mode == Mode::Shadow {
             return Err(format!(
                 "{name} is in shadow mode: nothing runs; set its mode to approve or enforce"
@@ -397,12 +410,18 @@ impl<'a> Actor<'a> {
             to: self.target.setup.target.notify.clone(),
             base: self.notification(NotifyEvent::RollbackStep, Some(&record)),
         };
+        // rollguard-k2: shutdown or a lost lease stops the pipeline before
+        // its next step.
+        let stop = crate::leader::PipelineStop::new(
+            self.target.stop.clone(),
+            self.target.state.leadership(),
+        );
         let outcome = pipeline::run(
             &self.target.setup.target.step,
             &context,
             &deps,
             &hooks,
-            self.target.stop.clone(),
+            stop.receiver.clone(),
         )
         .await;
         let (result, event, detail) = match &outcome {
@@ -415,7 +434,7 @@ impl<'a> Actor<'a> {
                 verified: false, ..
             } => {
                 match verifier
-                    .verify_for(self.verify_timeout(), self.target.stop.clone())
+                    .verify_for(self.verify_timeout(), stop.receiver.clone())
                     .await
                 {
                     Ok(()) => (
@@ -435,12 +454,35 @@ impl<'a> Actor<'a> {
                 NotifyEvent::RollbackFailed,
                 format!("step {step} failed: {message}"),
             ),
+            PipelineOutcome::Interrupted { .. } if stop.lost_leadership() => (
+                "interrupted",
+                NotifyEvent::RollbackInterrupted,
+                "this replica lost the leadership; remaining steps were not run".to_owned(),
+            ),
             PipelineOutcome::Interrupted { .. } => (
                 "interrupted",
                 NotifyEvent::RollbackInterrupted,
                 "rollguard is stopping; remaining steps were not run".to_owned(),
             ),
         };
+        drop(stop);
+        if matches!(result, "completed" | "unverified")
+            && let Some(source) = self.target.source.as_ref().and_then(|s| s.kubernetes())
+        {
+            // rollguard-k2: every replica, and a future leader, must know
+            // this rollout is rollguard's own.
+            let marked = source
+                .mark_rolled_back(
+                    &context.release_id,
+                    &context.from_version,
+                    &context.to_version,
+                    SystemTime::now(),
+                )
+                .await;
+            if let Err(error) = marked {
+                tracing::error!(target_name = %name, %error, "Cannot mark the Deployment as rolled back by rollguard; other replicas may take the rollback for a release");
+            }
+        }
         if let Err(error) = journal
             .append_async(
                 Some(&name),

@@ -43,6 +43,9 @@ pub struct Services {
     pub systemctl: PathBuf,
     /// Retry timing of notifications.
     pub delivery: DeliveryOptions,
+    /// The Kubernetes client of `kubernetes` release sources, or why there
+    /// is none.
+    pub kube: Result<kube::Client, String>,
 }
 
 impl std::fmt::Debug for Services {

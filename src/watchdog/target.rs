@@ -158,13 +158,22 @@ impl TargetLoop {
     /// Takes new settings; the bake window and what was decided stay.
     fn reconfigure(&mut self, setup: Arc<Setup>) {
         let client = setup.services.http.clone();
-        self.source = match ReleaseSource::from_config(&setup.target.release, client.clone()) {
-            Ok(source) => Some(source),
-            Err(error) => {
-                tracing::error!(target_name = %setup.target.name, %error, "Cannot watch this target's releases");
-                None
-            }
-        };
+        // A Kubernetes source watches in the background: keep it (and what
+        // it has seen) when its settings did not change (rollguard-k2).
+        let keep = self.source.is_some() && self.setup.target.release == setup.target.release;
+        if !keep {
+            self.source = match ReleaseSource::with_kube(
+                &setup.target.release,
+                client.clone(),
+                setup.services.kube.clone(),
+            ) {
+                Ok(source) => Some(source),
+                Err(error) => {
+                    tracing::error!(target_name = %setup.target.name, %error, "Cannot watch this target's releases");
+                    None
+                }
+            };
+        }
         self.probes = setup
             .target
             .probe
@@ -206,6 +215,9 @@ impl TargetLoop {
                     tracing::info!(target_name = %self.name(), "The release source answers again");
                 }
                 let last_seen = self.last_seen_at.replace(now);
+                if self.rolled_back_elsewhere(&version, now).await {
+                    return;
+                }
                 if let Some(mut change) = self.tracker.observe(&version, now) {
                     if let (ReleaseChange::Release { at, .. }, Some(last_seen)) =
                         (&mut change, last_seen)
@@ -224,6 +236,54 @@ impl TargetLoop {
                 }
             }
         }
+    }
+
+    /// rollguard-k2: the Deployment carries rollguard's rollback mark for
+    /// the version running. If this replica still runs the bad release, the
+    /// change to come is rollguard's own (another replica, or this one
+    /// before a restart, rolled back); if it already took that change for
+    /// a release (the mark arrived after the new revision), that window
+    /// becomes a verification. Returns true when the tick's change was
+    /// handled here.
+    async fn rolled_back_elsewhere(&mut self, version: &str, now: SystemTime) -> bool {
+        let Some(mark) = self
+            .source
+            .as_ref()
+            .and_then(ReleaseSource::kubernetes)
+            .and_then(|k| k.rolled_back())
+        else {
+            return false;
+        };
+        if mark.to != version {
+            return false;
+        }
+        if self.tracker.current() == Some(mark.from.as_str())
+            && self.tracker.expected_rollback(now) != Some(version)
+        {
+            tracing::info!(target_name = %self.name(), release_id = %mark.release_id, from = %mark.from, to = %mark.to, "The Deployment says rollguard rolled it back; not a release");
+            self.tracker.expect_rollback(&mark.to, now);
+            return false;
+        }
+        let Some(bake) = &self.bake else { return false };
+        if bake.kind != BakeKind::Release
+            || bake.to != mark.to
+            || bake.from.as_deref() != Some(mark.from.as_str())
+        {
+            return false;
+        }
+        tracing::info!(target_name = %self.name(), release_id = %mark.release_id, version = %mark.to, "The Deployment says this version is rollguard's rollback, not a release");
+        let ms = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let change = ReleaseChange::Rollback {
+            id: format!("{}-{ms}", self.name()),
+            from: Some(mark.from),
+            to: mark.to,
+            at: now,
+        };
+        self.on_change(change).await;
+        true
     }
 
     /// A version change: a release opens a bake window, rollguard's own
@@ -277,14 +337,17 @@ impl TargetLoop {
         if kind == BakeKind::Release {
             tracing::info!(target_name = %name, release_id = %id, from = ?from, %to, bake_window = ?self.setup.target.bake_window, "Release seen; watching it closely");
             bake.data_impact = self.data_impact(&bake).await;
-            self.notify(
-                Notification::new(NotifyEvent::ReleaseDetected, &name, self.setup.mode, at)
-                    .with_release_id(&id)
-                    // Notifications say "from" for the version judged and
-                    // "to" for the one a rollback would bring back.
-                    .pipe_versions(Some(to), from)
-                    .with_release_at(at),
-            );
+            // Only the leader speaks (rollguard-k2); followers keep judging.
+            if self.state.is_leader() {
+                self.notify(
+                    Notification::new(NotifyEvent::ReleaseDetected, &name, self.setup.mode, at)
+                        .with_release_id(&id)
+                        // Notifications say "from" for the version judged and
+                        // "to" for the one a rollback would bring back.
+                        .pipe_versions(Some(to), from)
+                        .with_release_at(at),
+                );
+            }
         } else {
             tracing::info!(target_name = %name, release_id = %id, version = %to, "The rollback's version is running; verifying it (never rolled back again automatically)");
         }
