@@ -130,6 +130,7 @@ impl Daemon {
             env: Arc::new(ProcessEnvironment),
             systemctl: PathBuf::from("/usr/bin/systemctl"),
             delivery: crate::notify::DeliveryOptions::default(),
+            kube: crate::kubernetes::KubeClient::from_defaults(),
         };
         crate::watchdog::restore_pauses(&state);
         let watchdogs = Watchdogs::start(state.clone(), &config, services);

@@ -43,6 +43,9 @@ pub struct Services {
     pub systemctl: PathBuf,
     /// Retry timing of notifications.
     pub delivery: DeliveryOptions,
+    /// The Kubernetes client of `kubernetes_*` steps and shadow-mode dry
+    /// runs, built on first use and shared by every target.
+    pub kube: crate::kubernetes::KubeClient,
 }
 
 impl std::fmt::Debug for Services {
