@@ -22,7 +22,7 @@ enum Source {
     /// kube's defaults: kubeconfig, then in-cluster.
     Defaults,
     /// A given configuration (tests: the fake API server's URL).
-    Config(kube::Config),
+    Config(Box<kube::Config>),
 }
 
 impl KubeClient {
@@ -33,7 +33,7 @@ impl KubeClient {
 
     /// A handle that builds its client from `config` on first use.
     pub fn from_config(config: kube::Config) -> KubeClient {
-        KubeClient::with_source(Source::Config(config))
+        KubeClient::with_source(Source::Config(Box::new(config)))
     }
 
     /// A handle for an API server at `url` with no credentials (tests, or a
@@ -60,7 +60,7 @@ impl KubeClient {
             .get_or_try_init(|| async {
                 match self.source.as_ref() {
                     Source::Defaults => kube::Client::try_default().await,
-                    Source::Config(config) => kube::Client::try_from(config.clone()),
+                    Source::Config(config) => kube::Client::try_from(config.as_ref().clone()),
                 }
                 .map_err(|error| KubeError::Client(error.to_string()))
             })

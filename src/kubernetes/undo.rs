@@ -209,8 +209,8 @@ fn pick<'a>(
                 existing,
             });
     }
-    let (mut latest, mut previous): (Option<(i64, &ReplicaSet)>, Option<(i64, &ReplicaSet)>) =
-        (None, None);
+    let mut latest: Option<(i64, &ReplicaSet)> = None;
+    let mut previous: Option<(i64, &ReplicaSet)> = None;
     for (revision, set) in sets {
         if latest.is_none_or(|(l, _)| l < *revision) {
             previous = latest;
