@@ -10,6 +10,9 @@ use crate::kubernetes::{self, DeploymentRef, KubeError};
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// The longest a shadow-mode dry run may hold up its target's loop.
+const DRY_RUN_LIMIT: Duration = Duration::from_secs(30);
+
 /// The Deployment a step acts on: its own `namespace` and `deployment`,
 /// else the release source's.
 pub fn deployment_of(step: &StepConfig, ctx: &RollbackContext) -> Result<DeploymentRef, String> {
@@ -99,12 +102,13 @@ pub async fn dry_run(
         let client = deps.kube.get().await?;
         kubernetes::undo(&client, &target, to_revision, true).await
     };
-    match tokio::time::timeout(step.timeout, check).await {
+    let limit = step.timeout.min(DRY_RUN_LIMIT);
+    match tokio::time::timeout(limit, check).await {
         Ok(Ok(outcome)) => Ok(outcome.to_string()),
         Ok(Err(error)) => Err(format!("the dry run of the rollback failed: {error}")),
         Err(_) => Err(format!(
             "the dry run of the rollback of {target} had no answer within {}",
-            humantime::format_duration(step.timeout)
+            humantime::format_duration(limit)
         )),
     }
 }
