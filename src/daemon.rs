@@ -134,6 +134,10 @@ impl Daemon {
             env: Arc::new(ProcessEnvironment),
             systemctl: PathBuf::from("/usr/bin/systemctl"),
             delivery: crate::notify::DeliveryOptions::default(),
+            kube_steps: match &kube {
+                Ok(client) => crate::kubernetes::KubeClient::from_client(client.clone()),
+                Err(_) => crate::kubernetes::KubeClient::from_defaults(),
+            },
             kube,
         };
         crate::watchdog::restore_pauses(&state);
@@ -340,10 +344,12 @@ fn read_token(config: &Config) -> Result<Option<ApiToken>, ConfigErrors> {
 /// be made, the reason.
 async fn kube_client(config: &Config) -> Result<kube::Client, String> {
     let needed = config.daemon.leader_election.is_some()
-        || config
-            .targets
-            .iter()
-            .any(|t| t.release.kind == config::ReleaseKind::Kubernetes);
+        || config.targets.iter().any(|t| {
+            t.release.kind == config::ReleaseKind::Kubernetes
+                || t.step
+                    .iter()
+                    .any(|s| s.kind.as_str().starts_with("kubernetes_"))
+        });
     if !needed {
         return Err("no target needs one".to_owned());
     }

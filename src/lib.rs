@@ -29,6 +29,10 @@
 //!   `major`); a check that cannot tell counts as `major`.
 //! - [`pipeline`]: the rollback steps (one file per kind), the runner that
 //!   journals each step before it acts, and shadow-mode descriptions.
+//! - [`kubernetes`]: Deployments changed as `kubectl` 1.32 changes them
+//!   (`rollout undo`, `set image`, `scale`, `rollout status`) and the
+//!   shared, lazily built client. Named so as not to clash with the `kube`
+//!   crate.
 //! - [`watchdog`]: one task per target; the only place that spawns
 //!   long-lived tasks.
 //! - [`api`]: HTTP: health, readiness, metrics, status, events, control.
@@ -53,6 +57,7 @@ pub mod demo;
 pub mod exec;
 pub mod journal;
 pub mod judge;
+pub mod kubernetes;
 pub mod leader;
 pub mod metrics;
 pub mod model;

@@ -92,6 +92,8 @@ fn ctx(from: &str, to: &str) -> RollbackContext {
         mode: Mode::Enforce,
         reason: "error rate 6x baseline".into(),
         link_hint: None,
+        namespace_hint: None,
+        deployment_hint: None,
     }
 }
 

@@ -1,7 +1,7 @@
 //! What a step would do, in one line: what shadow mode reports instead of
 //! running it, and what the incident timeline shows.
 
-use super::{RollbackContext, command, http, symlink};
+use super::{RollbackContext, command, http, kubernetes, symlink};
 use crate::config::{StepConfig, StepKind};
 
 /// Exactly what `step` would do for `ctx`, rendered: "command:
@@ -56,8 +56,8 @@ pub fn describe(step: &StepConfig, ctx: &RollbackContext) -> String {
         StepKind::KubernetesUndo
         | StepKind::KubernetesSetImage
         | StepKind::KubernetesScale
-        | StepKind::KubernetesRolloutStatus
-        | StepKind::SwarmRollback => "not supported by this build yet".to_owned(),
+        | StepKind::KubernetesRolloutStatus => kubernetes::describe(step, ctx),
+        StepKind::SwarmRollback => "not supported by this build yet".to_owned(),
     };
     format!("{kind}: {what}")
 }
@@ -96,6 +96,8 @@ mod tests {
             mode: Mode::Enforce,
             reason: "error rate 5x baseline".into(),
             link_hint: None,
+            namespace_hint: Some("prod".into()),
+            deployment_hint: Some("app".into()),
         }
     }
 
@@ -132,7 +134,23 @@ mod tests {
             ),
             (
                 "phase = 'rollback'\nkind = 'kubernetes_undo'",
-                "kubernetes_undo: not supported by this build yet",
+                "kubernetes_undo: deployment prod/app to the previous revision (v1.3.2)",
+            ),
+            (
+                "phase = 'rollback'\nkind = 'kubernetes_undo'\nnamespace = 'staging'\nto_revision = 3",
+                "kubernetes_undo: deployment staging/app to revision 3",
+            ),
+            (
+                "phase = 'rollback'\nkind = 'kubernetes_set_image'\ncontainer = 'web'\nimage = 'registry/app:{{previous_version}}'",
+                "kubernetes_set_image: deployment prod/app container web → registry/app:v1.3.2",
+            ),
+            (
+                "phase = 'rollback'\nkind = 'kubernetes_scale'\ndeployment = 'worker'\nreplicas = 5",
+                "kubernetes_scale: deployment prod/worker to 5 replicas",
+            ),
+            (
+                "phase = 'verify'\nkind = 'kubernetes_rollout_status'\ntimeout = '2m'",
+                "kubernetes_rollout_status: deployment prod/app until rolled out, at most 2m",
             ),
         ];
         for (text, expected) in cases {

@@ -7,7 +7,9 @@
 //! (`enforce`, or `approve` once a human approved).
 //!
 //! Step kinds live in their own files: [`command`], [`http`], [`symlink`],
-//! [`systemd`], and [`wait`] (`wait` and `verify`). The runner is in
+//! [`systemd`], [`wait`] (`wait` and `verify`) and [`kubernetes`] (the
+//! `kubernetes_*` kinds, and the server-side [`dry_run`] of an undo that
+//! shadow mode sends). The runner is in
 //! `runner.rs`, the journal hooks in `hooks.rs`, descriptions in
 //! `describe.rs`.
 
@@ -15,6 +17,7 @@ pub mod command;
 mod describe;
 mod hooks;
 pub mod http;
+pub mod kubernetes;
 mod runner;
 pub mod symlink;
 pub mod systemd;
@@ -22,11 +25,13 @@ pub mod wait;
 
 pub use describe::describe;
 pub use hooks::{BoxFuture, JournalHooks, PipelineHooks};
+pub use kubernetes::dry_run;
 pub use runner::run;
 pub use wait::{Verifier, VerifyResult};
 
 use crate::config::{Environment, StepConfig, StepKind};
 use crate::journal::StepOutcome;
+use crate::kubernetes::KubeClient;
 use crate::model::Mode;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -55,6 +60,12 @@ pub struct RollbackContext {
     /// The release source's symlink, when the source is `symlink`: the link a
     /// `symlink_switch` step without its own `link` repoints.
     pub link_hint: Option<PathBuf>,
+    /// The release source's namespace, when the source is `kubernetes`:
+    /// the namespace of a `kubernetes_*` step without its own.
+    pub namespace_hint: Option<String>,
+    /// The release source's Deployment, when the source is `kubernetes`:
+    /// the Deployment of a `kubernetes_*` step without its own.
+    pub deployment_hint: Option<String>,
 }
 
 impl RollbackContext {
@@ -101,10 +112,14 @@ pub struct PipelineDeps {
     /// How often `systemd_restart` asks `is-active` and `verify` asks the
     /// verifier.
     pub poll_interval: Duration,
+    /// The Kubernetes client of `kubernetes_*` steps, built on first use
+    /// and shared (the daemon passes one handle to every rollback).
+    pub kube: KubeClient,
 }
 
 impl PipelineDeps {
-    /// Deps with the real `systemctl`, no verifier and a 1 s poll.
+    /// Deps with the real `systemctl`, no verifier, a 1 s poll and a
+    /// Kubernetes client from kube's defaults (kubeconfig, else in-cluster).
     pub fn new(http: reqwest::Client, env: Arc<dyn Environment + Send + Sync>) -> Self {
         PipelineDeps {
             http,
@@ -112,6 +127,7 @@ impl PipelineDeps {
             systemctl: PathBuf::from("/usr/bin/systemctl"),
             verifier: None,
             poll_interval: Duration::from_secs(1),
+            kube: KubeClient::from_defaults(),
         }
     }
 }
@@ -122,6 +138,7 @@ impl std::fmt::Debug for PipelineDeps {
             .field("systemctl", &self.systemctl)
             .field("verifier", &self.verifier.is_some())
             .field("poll_interval", &self.poll_interval)
+            .field("kube", &self.kube)
             .finish_non_exhaustive()
     }
 }

@@ -4,7 +4,8 @@
 
 use super::{
     PipelineDeps, PipelineHooks, PipelineOutcome, RollbackContext, StepError, StepReport,
-    StepResult, command, describe, http, ordered, step_name, stopped, symlink, systemd, wait,
+    StepResult, command, describe, http, kubernetes, ordered, step_name, stopped, symlink, systemd,
+    wait,
 };
 use crate::config::{OnFailure, StepConfig, StepKind};
 use crate::journal::StepOutcome;
@@ -21,8 +22,8 @@ const BACKSTOP: Duration = Duration::from_secs(5);
 /// shadow mode uses [`describe`](super::describe) alone.
 ///
 /// When `stop` turns true no new step or attempt starts (the outcome is
-/// `Interrupted`); a running step is not cancelled, except that `wait` and
-/// `verify`, which only wait, end early. The daemon aborts a step that
+/// `Interrupted`); a running step is not cancelled, except that `wait`,
+/// `verify` and `kubernetes_rollout_status`, which only wait, end early. The daemon aborts a step that
 /// outlives its shutdown grace period and journals it as interrupted.
 pub async fn run(
     steps: &[StepConfig],
@@ -197,8 +198,8 @@ async fn attempt_once(
             StepKind::KubernetesUndo
             | StepKind::KubernetesSetImage
             | StepKind::KubernetesScale
-            | StepKind::KubernetesRolloutStatus
-            | StepKind::SwarmRollback => Err(StepError::permanent(format!(
+            | StepKind::KubernetesRolloutStatus => kubernetes::execute(step, ctx, deps, stop).await,
+            StepKind::SwarmRollback => Err(StepError::permanent(format!(
                 "step kind `{}` is not supported by this build yet",
                 step.kind.as_str()
             ))),

@@ -152,17 +152,23 @@ impl<'a> Actor<'a> {
                 };
                 bake.acted = true;
                 let steps = self.planned_steps();
+                // Kubernetes undo: what the API server says of a dry run.
+                let dry_runs = self.undo_dry_runs().await;
                 self.count_rollback("shadowed");
-                tracing::warn!(target_name = %name, steps = ?steps, "Shadow mode: would roll back now");
+                tracing::warn!(target_name = %name, steps = ?steps, ?dry_runs, "Shadow mode: would roll back now");
                 let n = self
                     .notification(NotifyEvent::WouldRollback, Some(record))
                     .with_detail(format!(
-                        "nothing was changed (shadow mode); the pipeline would run: {}",
+                        "nothing was changed (shadow mode); the pipeline would run: {}{}",
                         if steps.is_empty() {
                             "no steps are configured".to_owned()
                         } else {
                             steps.join("; ")
-                        }
+                        },
+                        dry_runs
+                            .iter()
+                            .map(|answer| format!("; {answer}"))
+                            .collect::<String>()
                     ));
                 self.target.notify(n);
             }
@@ -317,6 +323,28 @@ impl<'a> Actor<'a> {
             .collect()
     }
 
+    /// Shadow mode, Kubernetes undo: each `kubernetes_undo` step's PATCH
+    /// sent as a server-side dry run (`?dryRun=All`, nothing changes), and
+    /// what came of it: "the API server accepted a rollback of prod/app to
+    /// revision 4 (dry run)", or why not.
+    async fn undo_dry_runs(&self) -> Vec<String> {
+        let Some(context) = self.context("") else {
+            return Vec::new();
+        };
+        let services = &self.target.setup.services;
+        let mut deps = PipelineDeps::new(services.http.clone(), services.env.clone());
+        deps.kube = services.kube_steps.clone();
+        let undo_steps = pipeline::ordered(&self.target.setup.target.step)
+            .into_iter()
+            .filter(|step| step.kind == crate::config::StepKind::KubernetesUndo);
+        let mut answers = Vec::new();
+        for step in undo_steps {
+            let answer = pipeline::dry_run(step, &context, &deps).await;
+            answers.push(answer.unwrap_or_else(|error| error));
+        }
+        answers
+    }
+
     fn context(&self, reason: &str) -> Option<RollbackContext> {
         let bake = self.target.bake.as_ref()?;
         Some(RollbackContext {
@@ -327,6 +355,8 @@ impl<'a> Actor<'a> {
             mode: self.target.setup.mode,
             reason: reason.to_owned(),
             link_hint: self.target.setup.target.release.path.clone(),
+            namespace_hint: self.target.setup.target.release.namespace.clone(),
+            deployment_hint: self.target.setup.target.release.deployment.clone(),
         })
     }
 
@@ -399,6 +429,7 @@ impl<'a> Actor<'a> {
             self.target.setup.services.env.clone(),
         );
         deps.systemctl = self.target.setup.services.systemctl.clone();
+        deps.kube = self.target.setup.services.kube_steps.clone();
         deps.verifier = Some(verifier.clone());
         let hooks = StepHooks {
             journal: JournalHooks {

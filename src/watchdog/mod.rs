@@ -46,6 +46,9 @@ pub struct Services {
     /// The Kubernetes client of `kubernetes` release sources, or why there
     /// is none.
     pub kube: Result<kube::Client, String>,
+    /// The same client for `kubernetes_*` steps and shadow-mode dry runs
+    /// (or, when none could be made at start, one built on first use).
+    pub kube_steps: crate::kubernetes::KubeClient,
 }
 
 impl std::fmt::Debug for Services {
