@@ -1,6 +1,7 @@
 //! Backtests of small synthetic replays.
 
 use super::*;
+use std::path::Path;
 
 fn ok(requests: f64, errors: f64) -> Sample {
     Sample {
@@ -103,4 +104,40 @@ fn the_table_has_one_row_per_release() {
     let table = render_table(&[backtest(&replay(vec![ok(200.0, 24.0); 3]))]);
     let first = table.lines().nth(1).expect("a row");
     assert!(first.starts_with("r     rollback"), "{table}");
+}
+
+/// Not yet the backtest's policy (issue #5 continues): the error-rate
+/// e-process alone on the shared example rejects a few samples after the
+/// release, and never on the baseline replayed as if it were the release.
+#[test]
+fn the_error_rate_e_process_on_the_shared_example() {
+    use crate::judge::stats::{ErrorBaseline, ErrorRateSettings, ErrorRateTest};
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/examples/replay-bad-release.json");
+    let replay = Replay::load(&path).expect("the shared example");
+    let ticks: Vec<(f64, f64)> = replay
+        .baseline()
+        .iter()
+        .filter_map(Sample::counts)
+        .collect();
+    let baseline = ErrorBaseline::from_ticks(&ticks, 0.01).expect("a baseline");
+    let mut test = ErrorRateTest::new(&baseline, &ErrorRateSettings::default());
+    let mut rejected_at = None;
+    for (index, sample) in replay.samples.iter().enumerate().skip(replay.release_index) {
+        test.update(sample.counts());
+        if test.rejected() && rejected_at.is_none() {
+            rejected_at = Some(index);
+        }
+    }
+    let at = rejected_at.expect("rejects");
+    assert!(
+        (14..=16).contains(&at),
+        "rejected at sample {at}, released at 12"
+    );
+    // A/A: the baseline against itself.
+    let mut same = ErrorRateTest::new(&baseline, &ErrorRateSettings::default());
+    for (n, k) in ticks.iter().cycle().take(90) {
+        same.update(Some((*n, *k)));
+    }
+    assert!(!same.rejected(), "e = {}", same.e_value());
 }
