@@ -40,6 +40,8 @@
 //! - [`telemetry`]: logs via tracing, text or JSON.
 //! - [`template`]: `{{variable}}` rendering, never through a shell.
 //! - [`client`]: the CLI's side of the HTTP API (`rollguard status`).
+//! - [`backtest`]: `rollguard backtest --replay`: the judge and the matrix
+//!   over recorded releases, tick by tick.
 //! - [`demo`]: a steerable service (version, health, error ratio, latency,
 //!   `/metrics`) for the demo, the end-to-end tests and the benchmark.
 //!
@@ -49,6 +51,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod backtest;
 pub mod client;
 pub mod config;
 pub mod daemon;

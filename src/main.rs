@@ -107,8 +107,32 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Run the judge and the decision matrix over recorded releases, tick
+    /// by tick as the daemon would, and print one verdict per release (one
+    /// JSON object per line, or a table).
+    Backtest {
+        /// Replay files (JSON: name, interval_seconds, release_index, samples).
+        #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
+        replay: Vec<PathBuf>,
+        /// json: one object per release per line; table: for people.
+        #[arg(long, value_enum, default_value = "json")]
+        format: BacktestFormat,
+        /// Judge with this target's policy rules, time to fix and bake window
+        /// from --config (the checks stay the replay defaults).
+        #[arg(long, value_name = "NAME")]
+        target: Option<String>,
+    },
     /// Print rollguard's version.
     Version,
+}
+
+/// Output formats of `rollguard backtest`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum BacktestFormat {
+    /// One JSON object per release, one per line.
+    Json,
+    /// A table for people.
+    Table,
 }
 
 /// Modes the demo can show.
@@ -141,6 +165,11 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Demo { mode, keep } => demo(mode, keep),
+        Command::Backtest {
+            replay,
+            format,
+            target,
+        } => backtest(&cli.config, &replay, format, target.as_deref()),
         Command::Check { file } => check(file.as_deref().unwrap_or(&cli.config)),
         Command::Run => run(cli.config),
         Command::Status { api, json } => {
@@ -212,6 +241,64 @@ fn main() -> ExitCode {
         }
         Command::Pause { target, api } => pause(&cli.config, &api, target, true),
         Command::Resume { target, api } => pause(&cli.config, &api, target, false),
+    }
+}
+
+fn backtest(
+    config_path: &std::path::Path,
+    files: &[PathBuf],
+    format: BacktestFormat,
+    target: Option<&str>,
+) -> ExitCode {
+    let mut settings = rollguard::backtest::Settings::default();
+    if let Some(name) = target {
+        let config = match load(config_path) {
+            Ok(config) => config,
+            Err(code) => return code,
+        };
+        let Some(target) = config.targets.iter().find(|t| t.name == name) else {
+            eprintln!(
+                "rollguard backtest: no target {name:?} in {}",
+                config_path.display()
+            );
+            return ExitCode::from(2);
+        };
+        settings.rules = rollguard::judge::effective_rules(&config.policy);
+        settings.time_to_fix = target.time_to_fix;
+        settings.bake_window = target.bake_window;
+    }
+    let mut failed = false;
+    let mut outcomes = Vec::new();
+    for file in files {
+        let judged = rollguard::backtest::Replay::load(file)
+            .map_err(|e| e.to_string())
+            .and_then(|replay| rollguard::backtest::run(&replay, &settings));
+        match judged {
+            Ok(outcome) => {
+                if let BacktestFormat::Json = format {
+                    match serde_json::to_string(&outcome) {
+                        Ok(line) => println!("{line}"),
+                        Err(error) => {
+                            eprintln!("rollguard backtest: {}: {error}", file.display());
+                            failed = true;
+                        }
+                    }
+                }
+                outcomes.push(outcome);
+            }
+            Err(error) => {
+                eprintln!("rollguard backtest: {error}");
+                failed = true;
+            }
+        }
+    }
+    if let BacktestFormat::Table = format {
+        print!("{}", rollguard::backtest::render_table(&outcomes));
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -6,6 +6,7 @@
 //! - [`Judge`] keeps, per target, the streak of consecutive breaching ticks
 //!   of every check and turns one tick into an [`Assessment`].
 //! - [`severity`] judges one metric value against thresholds and baseline.
+//! - [`stats`]: anytime-valid sequential tests (the error-rate e-process).
 //! - [`policy`] is the decision matrix: [`decide`], [`default_rules`],
 //!   [`effective_rules`].
 //!
@@ -36,11 +37,14 @@
 
 pub mod policy;
 pub mod severity;
+pub mod stats;
 
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_stats;
 
 pub use policy::{decide, default_rules, effective_rules};
 

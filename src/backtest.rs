@@ -1,0 +1,163 @@
+//! `rollguard backtest --replay FILE...`: the judge and the decision matrix
+//! run over recorded releases, tick by tick, exactly as the daemon runs them
+//! ([`Judge::assess`] over an [`Observation`], then [`judge::decide`]), so
+//! that a policy can be tried on past releases before it is trusted.
+//!
+//! - [`replay`]: the replay file.
+//! - [`checks`]: the default checks, relative to the replay's baseline.
+//!
+//! The outcome of a release is the first `rollback` or `consider_rollback`
+//! reached (what the daemon would have acted on); where none is reached,
+//! the last decision of the bake window. `decided_at_index` is the sample at
+//! which that decision was reached (for the last decision: where its final
+//! unbroken run began).
+
+pub mod checks;
+pub mod replay;
+
+use crate::config::PolicyRule;
+use crate::judge::{self, Judge};
+use crate::model::{DataImpact, Decision, DecisionRecord, Severity};
+use checks::ReplayChecks;
+pub use replay::{Replay, ReplayError, Sample};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// Interval assumed for a replay without `interval_seconds`: the daemon's
+/// default.
+pub const DEFAULT_INTERVAL_SECONDS: f64 = 10.0;
+
+/// What a backtest judges with besides the checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The decision matrix.
+    pub rules: Vec<PolicyRule>,
+    /// The estimated time to a forward fix the matrix weighs.
+    pub time_to_fix: Duration,
+    /// How long after the release the daemon watches: samples after it are
+    /// not judged.
+    pub bake_window: Duration,
+}
+
+impl Default for Settings {
+    /// The runbook's matrix and the daemon's defaults for a target.
+    fn default() -> Settings {
+        Settings {
+            rules: judge::default_rules(),
+            time_to_fix: crate::config::defaults::time_to_fix(),
+            bake_window: crate::config::defaults::bake_window(),
+        }
+    }
+}
+
+/// The verdict on one recorded release: one line of `backtest`'s output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    /// The replay's name.
+    pub name: String,
+    /// The first `rollback` or `consider_rollback` reached, else the last
+    /// decision of the bake window; `inconclusive` when nothing was judged.
+    pub decision: Decision,
+    /// The severity that decision was reached on.
+    pub severity: Severity,
+    /// The sample (index into `samples`) where the decision was reached;
+    /// `null` when no sample after the release was judged.
+    pub decided_at_index: Option<usize>,
+    /// Why: the matched rule, then the evidence of every check that did not
+    /// plainly pass.
+    pub reasons: Vec<String>,
+}
+
+/// Judges `replay` tick by tick under `settings` with the default checks.
+pub fn run(replay: &Replay, settings: &Settings) -> Result<Outcome, String> {
+    let checks = ReplayChecks::for_replay(replay, settings.time_to_fix)?;
+    let mut judge = Judge::new(&checks.target);
+    let interval = replay
+        .interval_seconds
+        .unwrap_or(DEFAULT_INTERVAL_SECONDS)
+        .max(f64::MIN_POSITIVE);
+    let ticks = (settings.bake_window.as_secs_f64() / interval)
+        .ceil()
+        .max(1.0) as usize;
+    let start = replay.release_index;
+    let end = replay.samples.len().min(start.saturating_add(ticks));
+
+    let mut last: Option<(usize, DecisionRecord)> = None;
+    for (index, sample) in replay.samples.iter().enumerate().take(end).skip(start) {
+        let obs = checks.observe(sample, (index - start) as u64);
+        let assessment = judge.assess(&obs, DataImpact::None, settings.time_to_fix);
+        let record = judge::decide(&settings.rules, &assessment);
+        if matches!(
+            record.decision,
+            Decision::Rollback | Decision::ConsiderRollback
+        ) {
+            return Ok(outcome(replay, index, record));
+        }
+        let same = last
+            .as_ref()
+            .is_some_and(|(_, l)| l.decision == record.decision);
+        let since = match &last {
+            Some((since, _)) if same => *since,
+            _ => index,
+        };
+        last = Some((since, record));
+    }
+    Ok(match last {
+        Some((index, record)) => outcome(replay, index, record),
+        None => Outcome {
+            name: replay.name.clone(),
+            decision: Decision::Inconclusive,
+            severity: Severity::None,
+            decided_at_index: None,
+            reasons: vec!["no sample after the release: nothing to judge".to_owned()],
+        },
+    })
+}
+
+fn outcome(replay: &Replay, index: usize, record: DecisionRecord) -> Outcome {
+    Outcome {
+        name: replay.name.clone(),
+        decision: record.decision,
+        severity: record.severity,
+        decided_at_index: Some(index),
+        reasons: record.reasons,
+    }
+}
+
+/// Outcomes as a table for people: one row per release, its first reason.
+pub fn render_table(outcomes: &[Outcome]) -> String {
+    let name_width = outcomes
+        .iter()
+        .map(|o| o.name.chars().count())
+        .chain([4])
+        .max()
+        .unwrap_or(4);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<name_width$}  {:<17}  {:<8}  {:>5}  REASON",
+        "NAME", "DECISION", "SEVERITY", "AT"
+    );
+    for o in outcomes {
+        let at = o
+            .decided_at_index
+            .map_or_else(|| "-".to_owned(), |i| i.to_string());
+        let reason = o.reasons.first().map_or("", String::as_str);
+        let _ = writeln!(
+            out,
+            "{:<name_width$}  {:<17}  {:<8}  {:>5}  {reason}",
+            o.name,
+            o.decision.as_str(),
+            o.severity.as_str(),
+            at
+        );
+        for more in o.reasons.iter().skip(1) {
+            let _ = writeln!(out, "{:<name_width$}  {:>36}{more}", "", "");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

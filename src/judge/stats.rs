@@ -1,0 +1,244 @@
+//! Anytime-valid sequential tests: statistics that may be looked at on
+//! every tick without inflating false alarms. Pure arithmetic; no I/O.
+//!
+//! # The error-rate test
+//!
+//! H0: the post-release error rate is at most `p0`, where
+//! `p0 = max((1 + δ) · p_hi, p_hi + min_increase)` and `p_hi` is an upper
+//! confidence bound on the baseline rate. H1: it is higher.
+//!
+//! 1. **Baseline.** From the baseline ticks' `(requests, errors)`: the rate
+//!    `p̂ = Σk / Σn` and the dispersion factor `φ = max(1, X² / (m − 1))`,
+//!    the Pearson statistic over the `m` ticks (quasi-binomial). Real error
+//!    counts vary more from tick to tick than a binomial does (bursts,
+//!    retries, a slow dependency); every count is divided by `φ` ("deflated"),
+//!    which gives a binomial-like variance again. `p_hi` is the
+//!    `1 − α/2` quantile of the Jeffreys posterior `Beta(k/φ + ½, (n−k)/φ + ½)`,
+//!    so that a short or noisy baseline makes the test more cautious rather
+//!    than trigger-happy.
+//! 2. **E-process.** `E_t = Π f_i`, one factor per tick with data:
+//!    `f_i = min(c, (q_i/p0)^k · ((1−q_i)/(1−p0))^(n−k))` on deflated
+//!    counts, where `q_i ≥ p0` is predictable: an exponentially discounted
+//!    estimate of the post-release rate from the ticks *before* `i` (with a
+//!    weak prior at `2·p0`), never below `p0`. For any true rate `p ≤ p0`
+//!    each factor has conditional expectation ≤ 1 (the binomial likelihood
+//!    ratio with `q ≥ p0` is increasing in `k`, and the binomial is
+//!    stochastically increasing in `p`); capping a factor keeps that. So
+//!    `E_t` is a nonnegative supermartingale under H0 and, by Ville's
+//!    inequality, `P(sup_t E_t ≥ 1/α_e) ≤ α_e`: the test rejects when
+//!    `E_t ≥ 1/α_e`, on any tick, as often as it is looked at.
+//!    This is the predictable plug-in form of the conjugate mixture
+//!    martingale of Lindon & Malek (NeurIPS 2022, "Anytime-valid inference
+//!    for multinomial count data"): a mixture's normaliser underflows at high
+//!    traffic, the plug-in does not, and it bets nothing (`f = 1`) while the
+//!    release looks no worse than `p0`, so a long good stretch does not slow
+//!    down the detection of a later regression.
+//! 3. **Spikes.** The cap `c = (1/α_e)^(1/3)` means no one or two ticks can
+//!    reject on their own, however bad: at least three ticks of evidence are
+//!    needed. A 1–2 tick spike raises the estimate, after which normal ticks
+//!    give factors below 1 and the e-value decays.
+//! 4. **α.** The check's α (default 0.01) is split: α/2 for the baseline
+//!    bound and α_e = α/2 for Ville, so the false-alarm rate of the whole
+//!    check is at most α (union bound), given the quasi-binomial model.
+//!
+//! Missing ticks contribute nothing (`f = 1`); low traffic gives factors
+//! close to 1: both hold rather than decide.
+
+use statrs::distribution::{Beta, ContinuousCDF};
+
+/// Settings of the error-rate test.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ErrorRateSettings {
+    /// Relative tolerance: H0 allows up to `(1 + δ)` times the baseline.
+    pub delta: f64,
+    /// Absolute tolerance: H0 allows at least `baseline + min_increase`, so
+    /// that 0.01% → 0.02% errors is not a regression worth a rollback.
+    pub min_increase: f64,
+    /// The check's false-alarm budget over the whole bake window.
+    pub alpha: f64,
+    /// Weight of each older tick in the running estimate, per tick (0..1).
+    pub discount: f64,
+}
+
+impl Default for ErrorRateSettings {
+    /// δ = 0.25, min_increase = 0.001 (0.1 points), α = 0.01, discount 0.9.
+    fn default() -> ErrorRateSettings {
+        ErrorRateSettings {
+            delta: 0.25,
+            min_increase: 0.001,
+            alpha: 0.01,
+            discount: 0.9,
+        }
+    }
+}
+
+/// What the baseline ticks say about the error rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ErrorBaseline {
+    /// Σ errors / Σ requests.
+    pub rate: f64,
+    /// Upper confidence bound on the rate (level 1 − α/2, deflated counts).
+    pub upper: f64,
+    /// Dispersion factor φ ≥ 1 every count is divided by.
+    pub dispersion: f64,
+    /// Baseline requests.
+    pub requests: f64,
+}
+
+/// Ticks the dispersion factor needs; with fewer, φ = 1.
+pub const MIN_DISPERSION_TICKS: usize = 3;
+
+impl ErrorBaseline {
+    /// The baseline from `(requests, errors)` per tick (ticks without data
+    /// left out); `None` when it has no requests.
+    pub fn from_ticks(ticks: &[(f64, f64)], alpha: f64) -> Option<ErrorBaseline> {
+        let ticks: Vec<(f64, f64)> = ticks
+            .iter()
+            .copied()
+            .filter(|&(n, k)| n.is_finite() && k.is_finite() && n > 0.0 && (0.0..=n).contains(&k))
+            .collect();
+        let n: f64 = ticks.iter().map(|t| t.0).sum();
+        let k: f64 = ticks.iter().map(|t| t.1).sum();
+        if n <= 0.0 {
+            return None;
+        }
+        let rate = k / n;
+        let dispersion = dispersion(&ticks, rate);
+        let (a, b) = (k / dispersion + 0.5, (n - k) / dispersion + 0.5);
+        let upper = Beta::new(a, b)
+            .map(|beta| beta.inverse_cdf(1.0 - alpha / 2.0))
+            .unwrap_or(1.0);
+        Some(ErrorBaseline {
+            rate,
+            upper: if upper.is_finite() { upper } else { 1.0 },
+            dispersion,
+            requests: n,
+        })
+    }
+}
+
+/// Pearson's X² / (m − 1) around `rate`, at least 1; 1 with too few ticks
+/// or a rate of 0 or 1 (no variance to compare with).
+fn dispersion(ticks: &[(f64, f64)], rate: f64) -> f64 {
+    if ticks.len() < MIN_DISPERSION_TICKS || rate <= 0.0 || rate >= 1.0 {
+        return 1.0;
+    }
+    let x2: f64 = ticks
+        .iter()
+        .map(|&(n, k)| (k - n * rate).powi(2) / (n * rate * (1.0 - rate)))
+        .sum();
+    (x2 / (ticks.len() - 1) as f64).max(1.0)
+}
+
+/// The sequential test of one release's error rate against its baseline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorRateTest {
+    /// The null's boundary rate.
+    p0: f64,
+    /// Dispersion factor from the baseline.
+    dispersion: f64,
+    /// ln(1/α_e): the rejection level of ln E.
+    ln_threshold: f64,
+    /// ln c: the cap of one tick's factor.
+    ln_cap: f64,
+    /// ln E_t.
+    ln_e: f64,
+    /// Discounted deflated errors of past ticks.
+    errors: f64,
+    /// Discounted deflated requests of past ticks.
+    requests: f64,
+    /// Discount per tick.
+    discount: f64,
+    /// Ticks with data so far.
+    ticks: u32,
+    /// The tick (counting ticks with data, from 1) at which E first crossed.
+    crossed_at: Option<u32>,
+    /// Undiscounted post-release errors and requests (not deflated), for the
+    /// observed rate.
+    total: (f64, f64),
+}
+
+impl ErrorRateTest {
+    /// A test of the release against `baseline`.
+    pub fn new(baseline: &ErrorBaseline, settings: &ErrorRateSettings) -> ErrorRateTest {
+        let alpha_e = (settings.alpha / 2.0).clamp(1e-12, 0.5);
+        let p0 = ((1.0 + settings.delta) * baseline.upper)
+            .max(baseline.upper + settings.min_increase)
+            .clamp(1e-9, 0.999);
+        let ln_threshold = (1.0 / alpha_e).ln();
+        ErrorRateTest {
+            p0,
+            dispersion: baseline.dispersion.max(1.0),
+            ln_threshold,
+            ln_cap: ln_threshold / 3.0,
+            ln_e: 0.0,
+            errors: 0.0,
+            requests: 0.0,
+            discount: settings.discount.clamp(0.0, 1.0),
+            ticks: 0,
+            crossed_at: None,
+            total: (0.0, 0.0),
+        }
+    }
+
+    /// Takes one tick's `(requests, errors)`; `None` (no data, or numbers
+    /// that make no sense) leaves the e-value as it is.
+    pub fn update(&mut self, counts: Option<(f64, f64)>) {
+        let Some((n, k)) = counts
+            .filter(|&(n, k)| n.is_finite() && k.is_finite() && n > 0.0 && (0.0..=n).contains(&k))
+        else {
+            return;
+        };
+        let (n_d, k_d) = (n / self.dispersion, k / self.dispersion);
+        let q = self.alternative();
+        let ln_factor = k_d * (q / self.p0).ln() + (n_d - k_d) * ((1.0 - q) / (1.0 - self.p0)).ln();
+        self.ln_e += ln_factor.min(self.ln_cap);
+        self.errors = self.discount * self.errors + k_d;
+        self.requests = self.discount * self.requests + n_d;
+        self.ticks += 1;
+        self.total = (self.total.0 + n, self.total.1 + k);
+        if self.crossed_at.is_none() && self.ln_e >= self.ln_threshold {
+            self.crossed_at = Some(self.ticks);
+        }
+    }
+
+    /// The rate bet on for the next tick: the discounted post-release
+    /// estimate with a weak prior at 2·p0, never below p0.
+    fn alternative(&self) -> f64 {
+        let prior_rate = (2.0 * self.p0).min((1.0 + self.p0) / 2.0);
+        let prior_weight = 2.0 / self.p0;
+        let estimate = (self.errors + prior_weight * prior_rate) / (self.requests + prior_weight);
+        estimate.clamp(self.p0, 0.999)
+    }
+
+    /// The current e-value E_t (1 before any data).
+    pub fn e_value(&self) -> f64 {
+        self.ln_e.exp()
+    }
+
+    /// The e-value at which the test rejects: 1/α_e.
+    pub fn threshold(&self) -> f64 {
+        self.ln_threshold.exp()
+    }
+
+    /// The null's boundary rate p0.
+    pub fn null_rate(&self) -> f64 {
+        self.p0
+    }
+
+    /// Whether the e-value has reached 1/α_e on some tick: the release's
+    /// error rate is above p0, at level α.
+    pub fn rejected(&self) -> bool {
+        self.crossed_at.is_some()
+    }
+
+    /// The tick with data (from 1) at which the test first rejected.
+    pub fn rejected_at(&self) -> Option<u32> {
+        self.crossed_at
+    }
+
+    /// The post-release error rate so far (all ticks, not deflated).
+    pub fn observed_rate(&self) -> Option<f64> {
+        (self.total.0 > 0.0).then(|| self.total.1 / self.total.0)
+    }
+}
