@@ -212,3 +212,152 @@ async fn a_bad_release_is_rolled_back_exactly_once_across_two_replicas() {
         assert!(matches!(stopped, Ok(Ok(()))), "{stopped:?}");
     }
 }
+
+/// A `/health` endpoint that is healthy exactly when the fake Deployment's
+/// container runs `good_image`: rolling the Deployment back really heals it.
+async fn image_health_server(cluster: Arc<FakeCluster>, good_image: &'static str) -> String {
+    let app = axum::Router::new().route(
+        "/health",
+        axum::routing::get(move || {
+            let cluster = cluster.clone();
+            async move {
+                let deployment = cluster.deployment(NS, "web");
+                let image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if image == good_image {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/health")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_release_that_breaks_the_probe_is_undone_through_the_api_server_and_verified() {
+    let cluster = Arc::new(FakeCluster::start());
+    cluster.create_deployment(NS, "web", &[("app", "shop/web:1.0")], &[]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = cluster.kubeconfig(dir.path());
+    let health = image_health_server(cluster.clone(), "shop/web:1.0").await;
+    let text = format!(
+        r#"[daemon]
+listen = "127.0.0.1:0"
+state_dir = "{state}"
+mode = "enforce"
+shutdown_grace = "5s"
+kubeconfig = "{kubeconfig}"
+
+[[target]]
+name = "web"
+interval = "500ms"
+bake_window = "60s"
+time_to_fix = "1h"
+
+[target.release]
+kind = "kubernetes"
+namespace = "default"
+deployment = "web"
+container = "app"
+
+[[target.probe]]
+name = "health"
+url = "{health}"
+timeout = "500ms"
+failures = 2
+severity = "critical"
+
+[[target.step]]
+phase = "rollback"
+kind = "kubernetes_undo"
+
+[[target.step]]
+phase = "verify"
+kind = "kubernetes_rollout_status"
+timeout = "20s"
+
+[[target.step]]
+phase = "verify"
+kind = "verify"
+timeout = "20s"
+"#,
+        state = dir.path().join("state").display(),
+        kubeconfig = kubeconfig.display(),
+    );
+    let daemon = start(dir.path(), &text).await;
+    wait("the daemon to see 1.0", Duration::from_secs(15), || {
+        version(&daemon).as_deref() == Some("1.0")
+    })
+    .await;
+
+    cluster.set_image(NS, "web", "app", "shop/web:1.1");
+    let finished = |daemon: &Daemon| {
+        daemon
+            .state
+            .journal()
+            .records()
+            .into_iter()
+            .find_map(|r| match r.event {
+                Event::RollbackFinished { outcome, .. } => Some(outcome),
+                _ => None,
+            })
+    };
+    wait("the rollback to finish", Duration::from_secs(40), || {
+        finished(&daemon).is_some()
+    })
+    .await;
+    assert_eq!(finished(&daemon).as_deref(), Some("completed"));
+
+    // The declared spec is the last good revision's again, as
+    // `kubectl rollout undo` leaves it, and marked as rollguard's doing.
+    let deployment = cluster.deployment(NS, "web");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "shop/web:1.0"
+    );
+    assert!(deployment["metadata"]["annotations"]["rollguard.io/rolled-back"].is_string());
+    wait(
+        "1.0 seen as rollguard's own",
+        Duration::from_secs(15),
+        || saw_rollguards_own(&daemon, "1.0"),
+    )
+    .await;
+    let steps: Vec<String> = daemon
+        .state
+        .journal()
+        .records()
+        .into_iter()
+        .filter_map(|r| match r.event {
+            Event::StepFinished { step, outcome, .. } => Some(format!("{step}:{outcome:?}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            "kubernetes_undo:Ok",
+            "kubernetes_rollout_status:Ok",
+            "verify:Ok"
+        ],
+        "every step ran once and succeeded"
+    );
+    assert_eq!(rollbacks_started(&daemon), 1);
+
+    let mut daemon = daemon;
+    if let Some(stop) = daemon.stop.take() {
+        let _ = stop.send(());
+    }
+    let stopped = tokio::time::timeout(Duration::from_secs(15), daemon.task)
+        .await
+        .expect("stopped in time");
+    assert!(matches!(stopped, Ok(Ok(()))), "{stopped:?}");
+}
