@@ -275,7 +275,19 @@ fn load_for_reload(
 ) -> Result<(Config, Option<ApiToken>), ConfigErrors> {
     let config = config::load(path)?;
     let mut errors = Vec::new();
-    let restart_only = |key: &str, changed: bool, errors: &mut Vec<ConfigError>| {
+    let daemon = (&config.daemon, &running.daemon);
+    for (key, changed) in [
+        ("daemon.listen", daemon.0.listen != daemon.1.listen),
+        ("daemon.state_dir", daemon.0.state_dir != daemon.1.state_dir),
+        (
+            "daemon.kubeconfig",
+            daemon.0.kubeconfig != daemon.1.kubeconfig,
+        ),
+        (
+            "daemon.leader_election",
+            daemon.0.leader_election != daemon.1.leader_election,
+        ),
+    ] {
         if changed {
             errors.push(ConfigError {
                 path: key.to_owned(),
@@ -284,27 +296,7 @@ fn load_for_reload(
                 message: "changed, but only a restart can apply it".to_owned(),
             });
         }
-    };
-    restart_only(
-        "daemon.listen",
-        config.daemon.listen != running.daemon.listen,
-        &mut errors,
-    );
-    restart_only(
-        "daemon.state_dir",
-        config.daemon.state_dir != running.daemon.state_dir,
-        &mut errors,
-    );
-    restart_only(
-        "daemon.kubeconfig",
-        config.daemon.kubeconfig != running.daemon.kubeconfig,
-        &mut errors,
-    );
-    restart_only(
-        "daemon.leader_election",
-        config.daemon.leader_election != running.daemon.leader_election,
-        &mut errors,
-    );
+    }
     if !errors.is_empty() {
         return Err(ConfigErrors {
             file: path.to_owned(),
@@ -435,5 +427,42 @@ async fn record(state: &State, event: Event) -> Result<(), Error> {
 fn notify(states: &[NotifyState<'_>]) {
     if let Err(error) = sd_notify::notify(states) {
         tracing::warn!(%error, "Cannot notify systemd");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TARGET: &str = "\n[[target]]\nname = \"api\"\n[target.release]\nkind = \"announce\"\n";
+
+    #[test]
+    fn a_reload_refuses_what_only_a_restart_can_change_and_applies_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("rollguard.toml");
+        let running = config::parse(
+            &format!("[daemon]\nlisten = \"127.0.0.1:9187\"\n{TARGET}"),
+            &path,
+        )
+        .expect("valid");
+
+        std::fs::write(
+            &path,
+            format!("[daemon]\nlisten = \"127.0.0.1:9999\"\nstate_dir = \"/tmp/other\"\n{TARGET}"),
+        )
+        .expect("write");
+        let errors = load_for_reload(&path, &running).expect_err("refused");
+        let keys: Vec<&str> = errors.errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(keys, vec!["daemon.listen", "daemon.state_dir"]);
+        assert!(errors.to_string().contains("only a restart can apply it"));
+
+        std::fs::write(
+            &path,
+            format!("[daemon]\nlisten = \"127.0.0.1:9187\"\nmode = \"enforce\"\n{TARGET}"),
+        )
+        .expect("write");
+        let (config, token) = load_for_reload(&path, &running).expect("applied");
+        assert_eq!(config.daemon.mode, crate::model::Mode::Enforce);
+        assert!(token.is_none());
     }
 }

@@ -244,8 +244,7 @@ impl Marks {
                 ..
             } => {
                 timeline.say(&format!(
-                    "  step {step}: {}{}",
-                    format!("{outcome:?}").to_lowercase(),
+                    "  step {step}: {outcome}{}",
                     message
                         .as_deref()
                         .map(|m| format!(" ({m})"))

@@ -581,7 +581,6 @@ impl PipelineHooks for StepHooks {
             let journaled = self.journal.step_finished(step, outcome, message).await;
             let mut n = self.base.clone().with_step(step);
             n.at = SystemTime::now();
-            let outcome = format!("{outcome:?}").to_lowercase();
             n = n.with_detail(match message {
                 Some(message) => format!("step {step}: {outcome} ({message})"),
                 None => format!("step {step}: {outcome}"),
@@ -600,7 +599,7 @@ fn timeline(outcome: &PipelineOutcome) -> String {
         .enumerate()
         .map(|(i, step)| {
             format!(
-                "{}. {} — {:?} after {} attempt(s), {}{}",
+                "{}. {} — {} after {} attempt(s), {}{}",
                 i + 1,
                 step.description,
                 step.outcome,
