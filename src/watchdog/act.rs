@@ -4,17 +4,15 @@
 
 use super::PipeVersions;
 use super::bake::{Approval, BakeKind};
+use super::step_hooks::{StepHooks, timeline};
 use super::target::TargetLoop;
-use crate::journal::{Event, StepOutcome};
-use crate::judge::Judge;
+use super::verifier::TargetVerifier;
+use crate::journal::Event;
 use crate::metrics::RollbackLabels;
 use crate::model::{Assessment, CheckKind, Decision, DecisionRecord, Mode, Severity, Verdict};
 use crate::notify::{Notification, NotifyEvent};
-use crate::pipeline::{
-    self, BoxFuture, JournalHooks, PipelineDeps, PipelineHooks, PipelineOutcome, RollbackContext,
-    Verifier, VerifyResult,
-};
-use std::sync::{Arc, Mutex};
+use crate::pipeline::{self, JournalHooks, PipelineDeps, PipelineOutcome, RollbackContext};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Acts on one target's decisions.
@@ -553,172 +551,6 @@ impl<'a> Actor<'a> {
     }
 }
 
-/// Journals every step (synced before it acts) and tells the notifiers how
-/// each one ended (`rollback_step`), without waiting for them.
-struct StepHooks {
-    journal: JournalHooks,
-    notifiers: Arc<crate::notify::Notifiers>,
-    to: Vec<String>,
-    base: Notification,
-}
-
-impl PipelineHooks for StepHooks {
-    fn step_started<'a>(
-        &'a self,
-        step: &'a str,
-        attempt: u32,
-    ) -> BoxFuture<'a, Result<(), String>> {
-        self.journal.step_started(step, attempt)
-    }
-
-    fn step_finished<'a>(
-        &'a self,
-        step: &'a str,
-        outcome: StepOutcome,
-        message: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            let journaled = self.journal.step_finished(step, outcome, message).await;
-            let mut n = self.base.clone().with_step(step);
-            n.at = SystemTime::now();
-            n = n.with_detail(match message {
-                Some(message) => format!("step {step}: {outcome} ({message})"),
-                None => format!("step {step}: {outcome}"),
-            });
-            self.notifiers.send(&self.to, n);
-            journaled
-        })
-    }
-}
-
-/// The steps that ran, one line each, for the incident summary.
-fn timeline(outcome: &PipelineOutcome) -> String {
-    outcome
-        .steps()
-        .iter()
-        .enumerate()
-        .map(|(i, step)| {
-            format!(
-                "{}. {} — {} after {} attempt(s), {}{}",
-                i + 1,
-                step.description,
-                step.outcome,
-                step.attempts,
-                humantime::format_duration(Duration::from_millis(step.duration.as_millis() as u64)),
-                step.message
-                    .as_deref()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn round(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs())
-}
-
-/// Verification: the target's probes and metrics, judged afresh, until
-/// every check passes.
-struct TargetVerifier {
-    setup: Arc<super::Setup>,
-    state: crate::state::State,
-    probes: Vec<crate::probe::HealthProbe>,
-    version: String,
-    previous: Option<String>,
-    release_at: SystemTime,
-    /// When verification began: the current window starts here.
-    started: SystemTime,
-    judge: Mutex<Judge>,
-    interval: Duration,
-}
-
-impl TargetVerifier {
-    fn new(target: &TargetLoop) -> TargetVerifier {
-        let bake = target.bake.as_ref();
-        TargetVerifier {
-            setup: target.setup.clone(),
-            state: target.state.clone(),
-            probes: target
-                .setup
-                .target
-                .probe
-                .iter()
-                .map(|p| crate::probe::HealthProbe::new(p, target.setup.services.http.clone()))
-                .collect(),
-            version: bake.and_then(|b| b.from.clone()).unwrap_or_default(),
-            previous: bake.map(|b| b.to.clone()),
-            release_at: bake.map(|b| b.started).unwrap_or_else(SystemTime::now),
-            started: SystemTime::now(),
-            judge: Mutex::new(Judge::new(&target.setup.target)),
-            interval: target.setup.target.interval.min(Duration::from_secs(5)),
-        }
-    }
-
-    async fn check(&self) -> VerifyResult {
-        let window = super::observe::Window {
-            version: &self.version,
-            previous_version: self.previous.as_deref(),
-            release_at: self.release_at,
-            window_start: Some(self.started),
-        };
-        let observation =
-            super::observe::observe(&self.state, &self.setup, &self.probes, &window, 0).await;
-        let assessment = self.judge.lock().unwrap_or_else(|e| e.into_inner()).assess(
-            &observation,
-            crate::model::DataImpact::None,
-            Duration::ZERO,
-        );
-        let unknown: Vec<&str> = assessment
-            .evidence
-            .iter()
-            .filter(|e| matches!(e.verdict, Verdict::NoData | Verdict::Error))
-            .map(|e| e.reason.as_str())
-            .collect();
-        let failing: Vec<&str> = assessment
-            .evidence
-            .iter()
-            .filter(|e| matches!(e.verdict, Verdict::Fail(_) | Verdict::Pending { .. }))
-            .map(|e| e.reason.as_str())
-            .collect();
-        if !failing.is_empty() {
-            VerifyResult::NotYet(failing.join("; "))
-        } else if !unknown.is_empty() {
-            VerifyResult::Unknown(unknown.join("; "))
-        } else {
-            VerifyResult::Healthy
-        }
-    }
-
-    /// Checks until healthy or `timeout`; the last reason on failure.
-    async fn verify_for(
-        &self,
-        timeout: Duration,
-        stop: tokio::sync::watch::Receiver<bool>,
-    ) -> Result<(), String> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let last = match self.check().await {
-                VerifyResult::Healthy => return Ok(()),
-                VerifyResult::NotYet(why) | VerifyResult::Unknown(why) => why,
-            };
-            if *stop.borrow() {
-                return Err(format!("rollguard is stopping; last check: {last}"));
-            }
-            if tokio::time::Instant::now() + self.interval > deadline {
-                return Err(format!(
-                    "not back to normal within {}: {last}",
-                    humantime::format_duration(timeout)
-                ));
-            }
-            tokio::time::sleep(self.interval).await;
-        }
-    }
-}
-
-impl Verifier for TargetVerifier {
-    fn verify_once(&self) -> BoxFuture<'_, VerifyResult> {
-        Box::pin(self.check())
-    }
 }

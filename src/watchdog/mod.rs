@@ -13,7 +13,9 @@ mod act;
 mod bake;
 mod observe;
 mod recovery;
+mod step_hooks;
 mod target;
+mod verifier;
 
 pub use bake::{Bake, BakeKind};
 pub use recovery::TargetMemory;

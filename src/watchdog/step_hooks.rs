@@ -1,0 +1,75 @@
+//! What the rollback pipeline tells the rest of rollguard around each step:
+//! the journal (synced before a step acts) and the notifiers
+//! (`rollback_step`), and the timeline of an incident summary.
+
+use crate::journal::StepOutcome;
+use crate::notify::{Notification, Notifiers};
+use crate::pipeline::{BoxFuture, JournalHooks, PipelineHooks, PipelineOutcome};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Journals every step (synced before it acts) and tells the notifiers how
+/// each one ended (`rollback_step`), without waiting for them.
+pub(super) struct StepHooks {
+    /// Journals each step.
+    pub journal: JournalHooks,
+    /// Where `rollback_step` goes.
+    pub notifiers: Arc<Notifiers>,
+    /// The target's notifier names.
+    pub to: Vec<String>,
+    /// The rollback's notification, which each step's copies.
+    pub base: Notification,
+}
+
+impl PipelineHooks for StepHooks {
+    fn step_started<'a>(
+        &'a self,
+        step: &'a str,
+        attempt: u32,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        self.journal.step_started(step, attempt)
+    }
+
+    fn step_finished<'a>(
+        &'a self,
+        step: &'a str,
+        outcome: StepOutcome,
+        message: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let journaled = self.journal.step_finished(step, outcome, message).await;
+            let mut n = self.base.clone().with_step(step);
+            n.at = SystemTime::now();
+            n = n.with_detail(match message {
+                Some(message) => format!("step {step}: {outcome} ({message})"),
+                None => format!("step {step}: {outcome}"),
+            });
+            self.notifiers.send(&self.to, n);
+            journaled
+        })
+    }
+}
+
+/// The steps that ran, one line each, for the incident summary.
+pub(super) fn timeline(outcome: &PipelineOutcome) -> String {
+    outcome
+        .steps()
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            format!(
+                "{}. {} — {} after {} attempt(s), {}{}",
+                i + 1,
+                step.description,
+                step.outcome,
+                step.attempts,
+                humantime::format_duration(Duration::from_millis(step.duration.as_millis() as u64)),
+                step.message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
