@@ -53,6 +53,8 @@ struct Options {
     /// The target's `time_to_fix`: with the default decision matrix, 1h
     /// rolls back on a confirmed `critical` only, over 1h on `high` too.
     time_to_fix: String,
+    /// The metric's `critical` and `high` thresholds (`--thresholds C,H`).
+    thresholds: (f64, f64),
 }
 
 fn options() -> Options {
@@ -60,6 +62,7 @@ fn options() -> Options {
         runs: 20,
         confirm: 2,
         time_to_fix: "1h".to_owned(),
+        thresholds: (0.2, 0.05),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -71,6 +74,14 @@ fn options() -> Options {
             "--runs" => options.runs = value("--runs").parse().expect("--runs N"),
             "--confirm" => options.confirm = value("--confirm").parse().expect("--confirm N"),
             "--time-to-fix" => options.time_to_fix = value("--time-to-fix"),
+            "--thresholds" => {
+                let text = value("--thresholds");
+                let (critical, high) = text
+                    .split_once(',')
+                    .and_then(|(c, h)| Some((c.parse().ok()?, h.parse().ok()?)))
+                    .expect("--thresholds CRITICAL,HIGH (like 0.05,0.02)");
+                options.thresholds = (critical, high);
+            }
             _ => {} // --bench and cargo's filters
         }
     }
@@ -141,8 +152,8 @@ fn print_environment(options: &Options) {
     println!(
         "scrape interval 1s, tick 1s, rate window [5s], confirm {}, \
          {RATE} req/s, error ratio {HEALTHY_ERROR_RATIO} -> {BROKEN_ERROR_RATIO}, \
-         thresholds critical 0.2 / high 0.05, min_ratio 2, time_to_fix {} (default decision matrix)",
-        options.confirm, options.time_to_fix
+         thresholds critical {} / high {}, min_ratio 2, time_to_fix {} (default decision matrix)",
+        options.confirm, options.thresholds.0, options.thresholds.1, options.time_to_fix
     );
     println!(
         "{} runs; each: fresh daemon, release, {HEALTHY_TIME:?} + 0..1 s healthy, then T0",
@@ -310,6 +321,7 @@ fn config_text(
     let dir = dir.display();
     let confirm = options.confirm;
     let time_to_fix = &options.time_to_fix;
+    let (critical, high) = options.thresholds;
     format!(
         r#"[daemon]
 listen = "127.0.0.1:0"
@@ -340,7 +352,7 @@ json_pointer = "/version"
 name = "error_ratio"
 query = 'sum(rate(demo_http_requests_total{{code="500"}}[5s])) / sum(rate(demo_http_requests_total[5s]))'
 baseline = "pre_release"
-thresholds = {{ critical = 0.2, high = 0.05 }}
+thresholds = {{ critical = {critical}, high = {high} }}
 min_ratio = 2.0
 confirm = {confirm}
 

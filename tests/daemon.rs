@@ -620,7 +620,8 @@ fn cli_commands_announce_pause_and_set_time_to_fix_and_the_pause_survives_a_rest
     // The kill switch and the estimate survive a restart.
     let mut child = setup.spawn(&[]);
     let addr = setup.wait_ready();
-    let status = poll_until(addr, "/api/v1/status", |s| s.contains("\"api\""));
+    // The target's loop publishes what it recovered once it has started.
+    let status = poll_until(addr, "/api/v1/status", |s| s.contains("\"time_to_fix\":\""));
     assert!(status.contains("\"paused\":true"), "{status}");
     assert!(status.contains("\"time_to_fix\":\"20m\""), "{status}");
     assert!(status.contains("\"current_version\":\"v2\""), "{status}");
