@@ -361,3 +361,128 @@ timeout = "20s"
         .expect("stopped in time");
     assert!(matches!(stopped, Ok(Ok(()))), "{stopped:?}");
 }
+
+/// A webhook receiver standing in for the on-call channel.
+async fn webhook() -> (String, Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().expect("lock").push(body);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shadow_mode_sends_the_undo_as_a_server_side_dry_run_and_changes_nothing() {
+    let cluster = Arc::new(FakeCluster::start());
+    cluster.create_deployment(NS, "web", &[("app", "shop/web:1.0")], &[]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = cluster.kubeconfig(dir.path());
+    let health = image_health_server(cluster.clone(), "shop/web:1.0").await;
+    let (hook, received) = webhook().await;
+    let text = format!(
+        r#"[daemon]
+listen = "127.0.0.1:0"
+state_dir = "{state}"
+mode = "shadow"
+kubeconfig = "{kubeconfig}"
+
+[[notifier]]
+name = "on-call"
+kind = "webhook"
+url = "{hook}"
+retries = 0
+
+[[target]]
+name = "web"
+interval = "500ms"
+bake_window = "60s"
+time_to_fix = "1h"
+notify = ["on-call"]
+
+[target.release]
+kind = "kubernetes"
+namespace = "default"
+deployment = "web"
+container = "app"
+
+[[target.probe]]
+name = "health"
+url = "{health}"
+timeout = "500ms"
+failures = 2
+severity = "critical"
+
+[[target.step]]
+phase = "rollback"
+kind = "kubernetes_undo"
+"#,
+        state = dir.path().join("state").display(),
+        kubeconfig = kubeconfig.display(),
+    );
+    let mut daemon = start(dir.path(), &text).await;
+    wait("the daemon to see 1.0", Duration::from_secs(15), || {
+        version(&daemon).as_deref() == Some("1.0")
+    })
+    .await;
+
+    cluster.set_image(NS, "web", "app", "shop/web:1.1");
+    let would = || {
+        received
+            .lock()
+            .expect("lock")
+            .iter()
+            .find(|n| n["event"] == "would_rollback")
+            .cloned()
+    };
+    wait(
+        "a would_rollback notification",
+        Duration::from_secs(40),
+        || would().is_some(),
+    )
+    .await;
+    let text = would().expect("found")["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        text.contains("the API server accepted a rollback of default/web to revision 1 (dry run)"),
+        "{text}"
+    );
+
+    // The PATCH went out with dryRun=All, and nothing changed.
+    let patches: Vec<_> = cluster
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert!(patches[0].query.contains("dryRun=All"), "{:?}", patches[0]);
+    assert_eq!(patches[0].content_type, "application/json-patch+json");
+    let deployment = cluster.deployment(NS, "web");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "shop/web:1.1"
+    );
+    assert_eq!(rollbacks_started(&daemon), 0);
+
+    if let Some(stop) = daemon.stop.take() {
+        let _ = stop.send(());
+    }
+    let stopped = tokio::time::timeout(Duration::from_secs(15), daemon.task)
+        .await
+        .expect("stopped in time");
+    assert!(matches!(stopped, Ok(Ok(()))), "{stopped:?}");
+}
