@@ -11,6 +11,7 @@
 
 mod act;
 mod bake;
+mod commands;
 mod observe;
 mod recovery;
 mod step_hooks;

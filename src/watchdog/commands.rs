@@ -1,0 +1,88 @@
+//! The commands the API sends a target's loop: announce a release, approve
+//! the pending rollback, set the time to fix. Each answers the API with a
+//! line for the person who asked.
+
+use super::act::Actor;
+use super::target::TargetLoop;
+use crate::config::ReleaseKind;
+use crate::journal::Event;
+use crate::release::ReleaseChange;
+use crate::state::TargetCommand;
+use std::time::SystemTime;
+
+impl TargetLoop {
+    /// A command from the API.
+    pub(super) async fn command(&mut self, command: TargetCommand) {
+        match command {
+            TargetCommand::Announce {
+                version,
+                previous,
+                reply,
+            } => {
+                let outcome = if self.setup.target.release.kind != ReleaseKind::Announce {
+                    Err(format!(
+                        "target {} detects its releases from its {} source; announcements are for release kind \"announce\"",
+                        self.name(),
+                        self.setup.target.release.kind.as_str()
+                    ))
+                } else {
+                    match self.tracker.announce(&version, previous, SystemTime::now()) {
+                        Some(change) => {
+                            let id = match &change {
+                                ReleaseChange::Release { id, .. }
+                                | ReleaseChange::Rollback { id, .. } => id.clone(),
+                                ReleaseChange::Initial { .. } => String::new(),
+                            };
+                            self.on_change(change).await;
+                            Ok(id)
+                        }
+                        None => Err(format!("{version} is already the running version")),
+                    }
+                };
+                let _ = reply.send(outcome);
+            }
+            TargetCommand::Approve { reply } => match Actor::new(self).approve().await {
+                Ok(record) => {
+                    let (from, to) = self
+                        .bake
+                        .as_ref()
+                        .map(|b| (b.to.clone(), b.from.clone().unwrap_or_default()))
+                        .unwrap_or_default();
+                    let _ = reply.send(Ok(format!(
+                        "approved: rolling back {} from {from} to {to}",
+                        self.name()
+                    )));
+                    Actor::new(self).rollback_approved(record).await;
+                }
+                Err(why) => {
+                    let _ = reply.send(Err(why));
+                }
+            },
+            TargetCommand::SetTimeToFix { time_to_fix, reply } => {
+                self.time_to_fix = time_to_fix;
+                let text = time_to_fix.map(|d| humantime::format_duration(d).to_string());
+                let event = Event::TimeToFixSet {
+                    time_to_fix: text.clone(),
+                };
+                let outcome = match self
+                    .state
+                    .journal()
+                    .append_async(Some(self.name()), event)
+                    .await
+                {
+                    Ok(_) => Ok(format!(
+                        "time to fix for {} is now {}",
+                        self.name(),
+                        text.unwrap_or_else(|| format!(
+                            "the configured {}",
+                            humantime::format_duration(self.setup.target.time_to_fix)
+                        ))
+                    )),
+                    Err(error) => Err(format!("cannot journal the change: {error}")),
+                };
+                let _ = reply.send(outcome);
+            }
+        }
+        self.publish();
+    }
+}
