@@ -88,6 +88,19 @@ struct Daemon {
     task: tokio::task::JoinHandle<Result<(), rollguard::Error>>,
 }
 
+impl Daemon {
+    /// Stops the daemon and checks that it stopped cleanly, in time.
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let stopped = tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .expect("stopped in time");
+        assert!(matches!(stopped, Ok(Ok(()))), "{stopped:?}");
+    }
+}
+
 async fn start(dir: &Path, text: &str) -> Daemon {
     std::fs::create_dir_all(dir).expect("dir");
     let path = dir.join("rollguard.toml");
@@ -202,14 +215,8 @@ async fn a_bad_release_is_rolled_back_exactly_once_across_two_replicas() {
         "the rollback is marked on the Deployment"
     );
 
-    for mut daemon in [a, b] {
-        if let Some(stop) = daemon.stop.take() {
-            let _ = stop.send(());
-        }
-        let stopped = tokio::time::timeout(Duration::from_secs(15), daemon.task)
-            .await
-            .expect("stopped in time");
-        assert!(matches!(stopped, Ok(Ok(()))), "{stopped:?}");
+    for daemon in [a, b] {
+        daemon.stop().await;
     }
 }
 
@@ -352,14 +359,7 @@ timeout = "20s"
     );
     assert_eq!(rollbacks_started(&daemon), 1);
 
-    let mut daemon = daemon;
-    if let Some(stop) = daemon.stop.take() {
-        let _ = stop.send(());
-    }
-    let stopped = tokio::time::timeout(Duration::from_secs(15), daemon.task)
-        .await
-        .expect("stopped in time");
-    assert!(matches!(stopped, Ok(Ok(()))), "{stopped:?}");
+    daemon.stop().await;
 }
 
 /// A webhook receiver standing in for the on-call channel.
@@ -432,7 +432,7 @@ kind = "kubernetes_undo"
         state = dir.path().join("state").display(),
         kubeconfig = kubeconfig.display(),
     );
-    let mut daemon = start(dir.path(), &text).await;
+    let daemon = start(dir.path(), &text).await;
     wait("the daemon to see 1.0", Duration::from_secs(15), || {
         version(&daemon).as_deref() == Some("1.0")
     })
@@ -478,11 +478,5 @@ kind = "kubernetes_undo"
     );
     assert_eq!(rollbacks_started(&daemon), 0);
 
-    if let Some(stop) = daemon.stop.take() {
-        let _ = stop.send(());
-    }
-    let stopped = tokio::time::timeout(Duration::from_secs(15), daemon.task)
-        .await
-        .expect("stopped in time");
-    assert!(matches!(stopped, Ok(Ok(()))), "{stopped:?}");
+    daemon.stop().await;
 }
