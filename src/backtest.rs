@@ -17,7 +17,7 @@ pub mod replay;
 
 use crate::config::PolicyRule;
 use crate::judge::{self, Judge};
-use crate::model::{DataImpact, Decision, DecisionRecord, Severity};
+use crate::model::{Counts, DataImpact, Decision, DecisionRecord, Severity};
 use checks::ReplayChecks;
 pub use replay::{Replay, ReplayError, Sample};
 use serde::Serialize;
@@ -84,8 +84,12 @@ pub fn run(replay: &Replay, settings: &Settings) -> Result<Outcome, String> {
     let end = replay.samples.len().min(start.saturating_add(ticks));
 
     let mut last: Option<(usize, DecisionRecord)> = None;
+    let mut so_far = Counts {
+        total: 0.0,
+        bad: 0.0,
+    };
     for (index, sample) in replay.samples.iter().enumerate().take(end).skip(start) {
-        let obs = checks.observe(sample, (index - start) as u64);
+        let obs = checks.observe(sample, (index - start) as u64, &mut so_far);
         let assessment = judge.assess(&obs, DataImpact::None, settings.time_to_fix);
         let record = judge::decide(&settings.rules, &assessment);
         if matches!(

@@ -207,6 +207,64 @@ pub struct MetricSample {
     /// A failed query is a monitoring problem, never a failure of the
     /// release: it makes the assessment inconclusive whatever `on_no_data` says.
     pub error: Option<String>,
+    /// A count metric's events since the window start (the release, or the
+    /// rollback when verifying), cumulative: the judge takes differences
+    /// from tick to tick, so no tick's events are counted twice. `None` when
+    /// the counts queries answered with no data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<Counts>,
+    /// A count metric's baseline, one entry per baseline tick, oldest first:
+    /// the sequential test needs the tick-to-tick spread, not just the sum.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub baseline_counts: Vec<Counts>,
+    /// A sequential value metric's baseline values, one per baseline tick,
+    /// oldest first (no-data ticks left out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub baseline_series: Vec<f64>,
+}
+
+impl MetricSample {
+    /// A sample of `name` with nothing measured yet: no value, no baseline,
+    /// no error.
+    pub fn named(name: &str) -> MetricSample {
+        MetricSample {
+            name: name.to_owned(),
+            value: None,
+            baseline: None,
+            error: None,
+            counts: None,
+            baseline_counts: Vec::new(),
+            baseline_series: Vec::new(),
+        }
+    }
+}
+
+/// Events counted over a stretch of time: all of them, and the bad ones
+/// (failed requests; for a latency objective, requests slower than it).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Every event (request) counted.
+    pub total: f64,
+    /// Of those, the bad ones.
+    pub bad: f64,
+}
+
+impl Counts {
+    /// Counts that make sense (finite, not negative, `bad <= total`), or
+    /// `None`: Prometheus' extrapolation can give a few more errors than
+    /// requests over a short window, and nothing should be judged on that.
+    pub fn checked(total: f64, bad: f64) -> Option<Counts> {
+        let sane = total.is_finite() && bad.is_finite() && total >= 0.0 && bad >= 0.0;
+        (sane && bad <= total * (1.0 + 1e-9)).then_some(Counts {
+            total,
+            bad: bad.min(total),
+        })
+    }
+
+    /// bad / total; `None` without events.
+    pub fn rate(&self) -> Option<f64> {
+        (self.total > 0.0).then(|| self.bad / self.total)
+    }
 }
 
 /// Everything one tick measured for a target: the judge's only input.
@@ -291,6 +349,24 @@ pub struct CheckEvidence {
     /// threshold, e.g. `error_rate 0.082 ≥ high threshold 0.02 and 8.2x
     /// baseline 0.01 (≥ 2x), 2 of 2 ticks`.
     pub reason: String,
+    /// The sequential test's state, for a check judged by one: how strong
+    /// the evidence that the release is worse is, and how strong it must be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistic: Option<Statistic>,
+}
+
+/// Where a sequential test stands after a tick.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Statistic {
+    /// The e-value: evidence against "the release is no worse than the
+    /// baseline"; 1 is none, and it may be looked at on every tick.
+    pub e_value: f64,
+    /// The e-value at which the test says "worse": 1/α of the test.
+    pub threshold: f64,
+    /// The null's boundary: the worst rate still counted as "no worse".
+    pub null_rate: f64,
+    /// Whether the e-value has reached the threshold on some tick.
+    pub rejected: bool,
 }
 
 impl CheckEvidence {
@@ -309,6 +385,7 @@ impl CheckEvidence {
             streak: 0,
             needed,
             reason: String::new(),
+            statistic: None,
         }
     }
 }

@@ -67,6 +67,7 @@ fn context(version: &str, previous: &str, release_at: SystemTime) -> QueryContex
         release_at,
         window_start: None,
         now: SystemTime::now(),
+        interval: std::time::Duration::from_secs(1),
     }
 }
 

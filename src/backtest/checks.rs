@@ -1,37 +1,24 @@
 //! The checks a replay is judged with when no target config says otherwise:
-//! a policy that works on any service, relative to the replay's own
-//! baseline (the samples before `release_index`), with absolute floors.
+//! a policy that works on any service without per-service thresholds,
+//! relative to the replay's own baseline (the samples before
+//! `release_index`), with absolute floors.
 //!
-//! | check | from | breach |
+//! | check | from | judged by |
 //! |---|---|---|
 //! | `health` | `health` | below 1 is a failed probe; 2 in a row → critical |
-//! | `error_rate` | `errors / requests` | each level at `ratio × baseline` *and* `baseline + floor` (table below); 2 ticks in a row |
-//! | `p99_latency` | `p99_ms` | each level at `ratio × baseline` *and* `baseline + floor` ms; 2 ticks in a row |
+//! | `error_rate` | `requests`, `errors` | the sequential error-rate test against the baseline; severity from [`DEFAULT_RATE_LEVELS`] (each level at `ratio × baseline` *and* `baseline + floor`); the fast path at the critical level |
+//! | `p99_latency` | `p99_ms` | the sequential test of ticks above 1.25 × the baseline median; severity from [`P99_LEVELS`] |
 //!
-//! The baseline error rate is Σ errors / Σ requests over the baseline
-//! samples; the baseline p99 is their median p99. Without a baseline a level
-//! is its floor alone. A tick with fewer than [`MIN_REQUESTS`] requests has
-//! no error rate (too few requests to say anything): it holds, like a gap.
 //! A check is only configured when the replay has data for it somewhere, so
-//! a file without `health` is not inconclusive at every tick.
+//! a file without `health` is not inconclusive at every tick. The target's
+//! `alpha` (0.01) is split across the sequential checks.
 
 use super::replay::{Replay, Sample};
 use crate::config::TargetConfig;
-use crate::model::{MetricSample, Observation, ProbeResult, Severity};
+#[cfg(doc)]
+use crate::judge::sequential::DEFAULT_RATE_LEVELS;
+use crate::model::{Counts, MetricSample, Observation, ProbeResult, Severity};
 use std::time::Duration;
-
-/// Requests a tick needs before its error rate means anything.
-pub const MIN_REQUESTS: f64 = 20.0;
-
-/// Error-rate levels: (severity, ratio to baseline, absolute increase).
-/// Critical at 10x and +5 points: the service is failing for a large share
-/// of users; low at 1.5x and +0.5 points: noticeable, harmless.
-pub const ERROR_RATE_LEVELS: [(Severity, f64, f64); 4] = [
-    (Severity::Critical, 10.0, 0.05),
-    (Severity::High, 5.0, 0.02),
-    (Severity::Medium, 2.0, 0.01),
-    (Severity::Low, 1.5, 0.005),
-];
 
 /// p99 latency levels: (severity, ratio to baseline, absolute increase ms).
 pub const P99_LEVELS: [(Severity, f64, f64); 4] = [
@@ -50,6 +37,10 @@ pub struct ReplayChecks {
     pub error_baseline: Option<f64>,
     /// Baseline p99 latency (median), when the baseline has any.
     pub p99_baseline: Option<f64>,
+    /// The baseline's counts, tick by tick.
+    baseline_counts: Vec<Counts>,
+    /// The baseline's p99 values, tick by tick.
+    baseline_p99: Vec<f64>,
     /// Whether the replay has a health value anywhere.
     health: bool,
     /// Whether the replay has request counts anywhere.
@@ -62,14 +53,17 @@ impl ReplayChecks {
     /// The default checks for `replay`, with `time_to_fix` as the target's.
     pub fn for_replay(replay: &Replay, time_to_fix: Duration) -> Result<ReplayChecks, String> {
         let baseline = replay.baseline();
-        let (n, k) = baseline
+        let baseline_counts: Vec<Counts> = baseline
             .iter()
             .filter_map(Sample::counts)
-            .fold((0.0, 0.0), |(n, k), (dn, dk)| (n + dn, k + dk));
+            .filter_map(|(n, k)| Counts::checked(n, k))
+            .collect();
+        let (n, k) = baseline_counts
+            .iter()
+            .fold((0.0, 0.0), |(n, k), c| (n + c.total, k + c.bad));
         let error_baseline = (n > 0.0).then(|| k / n);
-        let mut p99s: Vec<f64> = baseline.iter().filter_map(Sample::p99).collect();
-        p99s.sort_by(f64::total_cmp);
-        let p99_baseline = (!p99s.is_empty()).then(|| p99s[p99s.len() / 2]);
+        let baseline_p99: Vec<f64> = baseline.iter().filter_map(Sample::p99).collect();
+        let p99_baseline = crate::judge::stats::median(&baseline_p99);
         let health = replay.samples.iter().any(|s| s.health().is_some());
         let errors = replay.samples.iter().any(|s| s.counts().is_some());
         let p99 = replay.samples.iter().any(|s| s.p99().is_some());
@@ -86,15 +80,20 @@ impl ReplayChecks {
             );
         }
         if errors {
-            toml.push_str(&metric_toml(
-                "error_rate",
-                &levels(&ERROR_RATE_LEVELS, error_baseline, 1.0),
-            ));
+            toml.push_str(
+                "[[metric]]\nname = \"error_rate\"\nerrors_query = \"replay:errors\"\n\
+                 total_query = \"replay:requests\"\n",
+            );
         }
         if p99 {
-            toml.push_str(&metric_toml(
-                "p99_latency",
-                &levels(&P99_LEVELS, p99_baseline, f64::INFINITY),
+            let thresholds: Vec<String> = levels(&P99_LEVELS, p99_baseline, f64::INFINITY)
+                .iter()
+                .map(|(s, v)| format!("{s} = {v:?}"))
+                .collect();
+            toml.push_str(&format!(
+                "[[metric]]\nname = \"p99_latency\"\nquery = \"replay:p99_ms\"\n\
+                 test = \"sequential\"\nthresholds = {{ {} }}\n",
+                thresholds.join(", ")
             ));
         }
         let target = toml::from_str(&toml).map_err(|e| format!("default checks: {e}"))?;
@@ -102,6 +101,8 @@ impl ReplayChecks {
             target,
             error_baseline,
             p99_baseline,
+            baseline_counts,
+            baseline_p99,
             health,
             errors,
             p99,
@@ -109,8 +110,10 @@ impl ReplayChecks {
     }
 
     /// What the daemon would have observed at `sample`, `tick` ticks after
-    /// the release.
-    pub fn observe(&self, sample: &Sample, tick: u64) -> Observation {
+    /// the release. `so_far` holds the counts since the release, as the
+    /// daemon's `{{window}}` queries return them; it is updated. The
+    /// baselines go with the first tick only: the judge keeps them.
+    pub fn observe(&self, sample: &Sample, tick: u64, so_far: &mut Counts) -> Observation {
         let mut obs = Observation {
             tick,
             ..Observation::default()
@@ -127,19 +130,27 @@ impl ReplayChecks {
             });
         }
         if self.errors {
-            let rate = sample
-                .counts()
-                .filter(|(n, _)| *n >= MIN_REQUESTS)
-                .map(|(n, k)| k / n);
-            obs.metrics
-                .push(metric_sample("error_rate", rate, self.error_baseline));
+            let mut m = MetricSample::named("error_rate");
+            if let Some((n, k)) = sample.counts() {
+                so_far.total += n;
+                so_far.bad += k;
+                m.counts = Some(*so_far);
+            }
+            m.value = m.counts.and_then(|c| c.rate());
+            m.baseline = self.error_baseline;
+            if tick == 0 {
+                m.baseline_counts.clone_from(&self.baseline_counts);
+            }
+            obs.metrics.push(m);
         }
         if self.p99 {
-            obs.metrics.push(metric_sample(
-                "p99_latency",
-                sample.p99(),
-                self.p99_baseline,
-            ));
+            let mut m = MetricSample::named("p99_latency");
+            m.value = sample.p99();
+            m.baseline = self.p99_baseline;
+            if tick == 0 {
+                m.baseline_series.clone_from(&self.baseline_p99);
+            }
+            obs.metrics.push(m);
         }
         obs
     }
@@ -156,36 +167,17 @@ fn levels(table: &[(Severity, f64, f64)], baseline: Option<f64>, cap: f64) -> Ve
         .collect()
 }
 
-fn metric_toml(name: &str, levels: &[(Severity, f64)]) -> String {
-    let thresholds: Vec<String> = levels.iter().map(|(s, v)| format!("{s} = {v:?}")).collect();
-    format!(
-        "[[metric]]\nname = \"{name}\"\nquery = \"replay:{name}\"\nconfirm = 2\n\
-         thresholds = {{ {} }}\n",
-        thresholds.join(", ")
-    )
-}
-
-fn metric_sample(name: &str, value: Option<f64>, baseline: Option<f64>) -> MetricSample {
-    MetricSample {
-        name: name.to_owned(),
-        value,
-        baseline,
-        error: None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn levels_are_relative_with_absolute_floors() {
-        let l = levels(&ERROR_RATE_LEVELS, Some(0.01), 1.0);
-        assert_eq!(l[0], (Severity::Critical, 0.1));
-        assert!((l[3].1 - 0.015).abs() < 1e-12, "{l:?}");
-        let l = levels(&ERROR_RATE_LEVELS, None, 1.0);
-        assert_eq!(l[0], (Severity::Critical, 0.05));
-        let l = levels(&ERROR_RATE_LEVELS, Some(0.2), 1.0);
-        assert_eq!(l[0], (Severity::Critical, 1.0), "capped at 100%");
+        let l = levels(&P99_LEVELS, Some(100.0), f64::INFINITY);
+        assert_eq!(l[0], (Severity::Critical, 2100.0), "the floor: +2 s");
+        assert_eq!(l[3], (Severity::Low, 150.0), "the ratio: 1.5x");
+        let l = levels(&P99_LEVELS, None, 1000.0);
+        assert_eq!(l[0], (Severity::Critical, 1000.0), "capped");
+        assert_eq!(l[3], (Severity::Low, 50.0), "no baseline: the floor alone");
     }
 }

@@ -78,8 +78,17 @@ fn a_one_sample_spike_does_not_roll_back() {
 
 #[test]
 fn low_traffic_holds() {
+    // One request a tick, two of them failed: too little to say anything.
+    let mut after = vec![ok(1.0, 0.0); 20];
+    after[2] = ok(1.0, 1.0);
+    after[3] = ok(1.0, 1.0);
+    let o = backtest(&replay(after));
+    assert_eq!(o.decision, Decision::Healthy, "{o:?}");
+    // Five requests a tick, three failed, tick after tick: slow to prove,
+    // but proven, and never on the first ticks.
     let o = backtest(&replay(vec![ok(5.0, 3.0); 20]));
-    assert_ne!(o.decision, Decision::Rollback, "{o:?}");
+    assert_eq!(o.decision, Decision::Rollback, "{o:?}");
+    assert!(o.decided_at_index >= Some(32), "{o:?}");
 }
 
 #[test]

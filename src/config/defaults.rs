@@ -113,6 +113,22 @@ pub fn baseline_window() -> Duration {
     Duration::from_secs(30 * 60)
 }
 
+/// Default of `target.metric.tolerance`: "worse" means more than 1.25
+/// times the baseline.
+pub fn tolerance() -> f64 {
+    0.25
+}
+
+/// Default of `target.metric.min_requests`.
+pub fn min_requests() -> f64 {
+    20.0
+}
+
+/// Default of `target.alpha`.
+pub fn alpha() -> f64 {
+    0.01
+}
+
 /// Default of `target.metric.confirm`.
 pub fn confirm() -> u32 {
     2

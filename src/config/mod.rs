@@ -17,6 +17,7 @@ mod schema_target;
 mod sections;
 
 mod validate;
+mod validate_metric;
 mod validate_step;
 mod validate_target;
 

@@ -29,6 +29,11 @@ pub struct TargetConfig {
     /// At most one automatic rollback per target in this time.
     #[serde(default = "defaults::cooldown", with = "humantime_serde")]
     pub cooldown: Duration,
+    /// False-alarm budget of one release's sequential tests, split evenly
+    /// across them: the chance that a release no worse than its baseline is
+    /// ever found worse, however long it is watched.
+    #[serde(default = "defaults::alpha")]
+    pub alpha: f64,
     /// Notifiers (by name) that hear about this target.
     #[serde(default)]
     pub notify: Vec<String>,
@@ -156,9 +161,42 @@ pub struct ProbeConfig {
 pub struct MetricConfig {
     /// Name in evidence and notifications.
     pub name: String,
-    /// PromQL, with `{{target}}`, `{{version}}`, `{{previous_version}}` and
-    /// `{{window}}` filled in.
+    /// PromQL giving one number, with `{{target}}`, `{{version}}`,
+    /// `{{previous_version}}` and `{{window}}` filled in. Not used by a count
+    /// metric (`errors_query` and `total_query`), whose value is their ratio.
+    #[serde(default)]
     pub query: String,
+    /// A count metric's bad events over `{{window}}`, e.g.
+    /// `sum(increase(http_requests_total{code=~"5.."}[{{window}}]))`; for a
+    /// latency objective, the requests slower than it (total minus a
+    /// histogram bucket). With `total_query`, the metric is judged by the
+    /// sequential error-rate test (docs/judge.md).
+    #[serde(default)]
+    pub errors_query: Option<String>,
+    /// A count metric's events over `{{window}}`, e.g.
+    /// `sum(increase(http_requests_total[{{window}}]))`.
+    #[serde(default)]
+    pub total_query: Option<String>,
+    /// How the metric is judged: `threshold` (a breach of the thresholds for
+    /// `confirm` ticks in a row) or `sequential` (an anytime-valid test
+    /// against the pre-release baseline that says whether it got worse, and
+    /// thresholds that say how much). Count metrics are always sequential.
+    #[serde(default)]
+    pub test: Option<MetricTest>,
+    /// Sequential tests: how much worse than the baseline is still "no
+    /// worse". 0.25 tests "more than 1.25 times the baseline".
+    #[serde(default = "defaults::tolerance")]
+    pub tolerance: f64,
+    /// Sequential tests: the smallest absolute increase worth detecting, in
+    /// the metric's unit (0.001 = 0.1 points of error rate for a count
+    /// metric), so that 0.01% → 0.02% errors is not a regression.
+    #[serde(default)]
+    pub min_increase: Option<f64>,
+    /// Count metrics: events a tick needs before its rate alone can take the
+    /// fast path (a rate at the critical level rolls back without waiting
+    /// for the statistics).
+    #[serde(default = "defaults::min_requests")]
+    pub min_requests: f64,
     /// What "normal" is.
     #[serde(default)]
     pub baseline: BaselineKind,
@@ -188,6 +226,37 @@ pub struct MetricConfig {
     /// Time limit of this query; `prometheus.timeout` when absent.
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
+}
+
+impl MetricConfig {
+    /// Whether this is a count metric (`errors_query` and `total_query`).
+    pub fn is_count(&self) -> bool {
+        self.errors_query.is_some() && self.total_query.is_some()
+    }
+
+    /// Whether the sequential test judges it: every count metric, and a
+    /// value metric with `test = "sequential"`.
+    pub fn is_sequential(&self) -> bool {
+        self.is_count() || self.test == Some(MetricTest::Sequential)
+    }
+
+    /// `min_increase`, or its default: 0.001 for a count metric (0.1 points
+    /// of error rate), 0 for a value metric.
+    pub fn min_increase(&self) -> f64 {
+        self.min_increase
+            .unwrap_or(if self.is_count() { 0.001 } else { 0.0 })
+    }
+}
+
+/// How a metric is judged.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricTest {
+    /// Thresholds, confirmed over `confirm` consecutive ticks.
+    Threshold,
+    /// An anytime-valid sequential test against the baseline, with the
+    /// thresholds setting the severity.
+    Sequential,
 }
 
 /// Baselines.

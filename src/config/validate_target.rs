@@ -5,10 +5,8 @@ use super::env::Environment;
 use super::problems::Problems;
 use super::validate::{check_argv, check_statuses, check_url, positive, unique_names};
 use super::validate_step;
-use super::{
-    BaselineKind, Direction, MetricConfig, ProbeConfig, ReleaseConfig, ReleaseKind, TargetConfig,
-};
-use crate::template::{self, DATA_CHECK_VARIABLES, QUERY_VARIABLES};
+use super::{ProbeConfig, ReleaseConfig, ReleaseKind, TargetConfig};
+use crate::template::{self, DATA_CHECK_VARIABLES};
 
 /// What target rules need to know about the rest of the file.
 pub(crate) struct Context<'a> {
@@ -35,6 +33,12 @@ pub(crate) fn target(i: usize, t: &TargetConfig, cx: &Context<'_>, problems: &mu
         );
     }
     positive(t.interval, &at("interval"), problems);
+    if !(t.alpha > 0.0 && t.alpha <= 0.5) {
+        problems.push(
+            at("alpha"),
+            "must be a probability above 0 and at most 0.5, such as 0.01",
+        );
+    }
     if t.bake_window < t.interval {
         problems.push(
             at("bake_window"),
@@ -93,7 +97,7 @@ pub(crate) fn target(i: usize, t: &TargetConfig, cx: &Context<'_>, problems: &mu
         );
     }
     for (k, m) in t.metric.iter().enumerate() {
-        metric(m, &at(&format!("metric[{k}]")), problems);
+        super::validate_metric::metric(m, &at(&format!("metric[{k}]")), problems);
     }
     for (k, d) in t.data_check.iter().enumerate() {
         let path = at(&format!("data_check[{k}]"));
@@ -190,76 +194,6 @@ fn probe(p: &ProbeConfig, at: &str, problems: &mut Problems) {
     }
     if p.expect_value.is_some() && p.json_pointer.is_none() {
         problems.push(format!("{at}.expect_value"), "needs `json_pointer`");
-    }
-}
-
-/// `[[target.metric]]`.
-fn metric(m: &MetricConfig, at: &str, problems: &mut Problems) {
-    let key = |k: &str| format!("{at}.{k}");
-    for message in template::check(&m.query, QUERY_VARIABLES) {
-        problems.push(key("query"), message.to_string());
-    }
-    if let Some(stable) = &m.stable_query {
-        for message in template::check(stable, QUERY_VARIABLES) {
-            problems.push(key("stable_query"), message.to_string());
-        }
-    }
-    match (m.baseline, &m.stable_query) {
-        (BaselineKind::Canary, None) => {
-            problems.push(key("baseline"), "baseline `canary` needs `stable_query`");
-        }
-        (BaselineKind::PreRelease | BaselineKind::None, Some(_)) => problems.push(
-            key("stable_query"),
-            "`stable_query` is only used with baseline `canary`",
-        ),
-        _ => {}
-    }
-    let levels = m.thresholds.levels();
-    if levels.is_empty() && m.min_ratio.is_none() {
-        problems.push(
-            at,
-            "a metric needs `thresholds` or `min_ratio`: otherwise nothing can breach",
-        );
-    }
-    if levels.iter().any(|(_, v)| !v.is_finite()) {
-        problems.push(key("thresholds"), "thresholds must be finite numbers");
-    }
-    for pair in levels.windows(2) {
-        let ((worse, w), (milder, v)) = (pair[0], pair[1]);
-        let (ordered, relation) = match m.direction {
-            Direction::Increase => (w > v, "above"),
-            Direction::Decrease => (w < v, "below"),
-        };
-        if !ordered {
-            problems.push(
-                key("thresholds"),
-                format!(
-                    "not ordered by severity: with direction `{}`, `{worse}` ({w}) must be strictly {relation} `{milder}` ({v})",
-                    match m.direction {
-                        Direction::Increase => "increase",
-                        Direction::Decrease => "decrease",
-                    }
-                ),
-            );
-        }
-    }
-    if let Some(ratio) = m.min_ratio {
-        if !ratio.is_finite() || ratio < 1.0 {
-            problems.push(key("min_ratio"), "must be a number of at least 1");
-        }
-        if m.baseline == BaselineKind::None {
-            problems.push(
-                key("min_ratio"),
-                "compares with a baseline, but `baseline` is `none`",
-            );
-        }
-    }
-    if m.confirm < 1 {
-        problems.push(key("confirm"), "must be at least 1");
-    }
-    positive(m.baseline_window, &key("baseline_window"), problems);
-    if let Some(timeout) = m.timeout {
-        positive(timeout, &key("timeout"), problems);
     }
 }
 

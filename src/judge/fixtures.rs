@@ -34,20 +34,17 @@ pub fn probe(name: &str, ok: bool) -> ProbeResult {
 /// A metric sample with a value and a baseline.
 pub fn sample(name: &str, value: Option<f64>, baseline: Option<f64>) -> MetricSample {
     MetricSample {
-        name: name.to_owned(),
         value,
         baseline,
-        error: None,
+        ..MetricSample::named(name)
     }
 }
 
 /// A metric sample whose query failed.
 pub fn failed_query(name: &str) -> MetricSample {
     MetricSample {
-        name: name.to_owned(),
-        value: None,
-        baseline: None,
         error: Some("connection refused".to_owned()),
+        ..MetricSample::named(name)
     }
 }
 

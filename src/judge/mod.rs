@@ -36,6 +36,7 @@
 //!   configured check missing from the observation is an `error`.
 
 pub mod policy;
+pub mod sequential;
 pub mod severity;
 pub mod stats;
 
@@ -73,6 +74,10 @@ pub struct Judge {
     probe_streaks: HashMap<String, u32>,
     /// Consecutive breaches per metric name.
     metric_streaks: HashMap<String, Streak>,
+    /// The sequential tests per metric name, for this release.
+    sequential: HashMap<String, sequential::SequentialCheck>,
+    /// Each sequential test's share of the target's `alpha`.
+    alpha_per_test: f64,
 }
 
 /// A metric's run of consecutive breaching ticks.
@@ -100,19 +105,23 @@ impl Streak {
 impl Judge {
     /// A judge for `target` with no history.
     pub fn new(target: &TargetConfig) -> Judge {
+        let tests = target.metric.iter().filter(|m| m.is_sequential()).count();
         Judge {
             probes: target.probe.clone(),
             metrics: target.metric.clone(),
             time_to_fix: target.time_to_fix,
             probe_streaks: HashMap::new(),
             metric_streaks: HashMap::new(),
+            sequential: HashMap::new(),
+            alpha_per_test: target.alpha / tests.max(1) as f64,
         }
     }
 
-    /// Forgets every streak, as for a new release.
+    /// Forgets every streak and test, as for a new release.
     pub fn reset(&mut self) {
         self.probe_streaks.clear();
         self.metric_streaks.clear();
+        self.sequential.clear();
     }
 
     /// The target's configured time to fix: what to pass to
@@ -137,8 +146,18 @@ impl Judge {
         }
         for metric in &self.metrics {
             let sample = obs.metrics.iter().find(|m| m.name == metric.name);
-            let streak = self.metric_streaks.entry(metric.name.clone()).or_default();
-            evidence.push(judge_metric(metric, sample, streak));
+            if metric.is_sequential() {
+                let check = self.sequential.entry(metric.name.clone()).or_default();
+                evidence.push(sequential::judge(
+                    metric,
+                    sample,
+                    check,
+                    self.alpha_per_test,
+                ));
+            } else {
+                let streak = self.metric_streaks.entry(metric.name.clone()).or_default();
+                evidence.push(judge_metric(metric, sample, streak));
+            }
         }
         let severity = evidence
             .iter()

@@ -161,14 +161,27 @@ pub struct ErrorRateTest {
 impl ErrorRateTest {
     /// A test of the release against `baseline`.
     pub fn new(baseline: &ErrorBaseline, settings: &ErrorRateSettings) -> ErrorRateTest {
+        let p0 = (1.0 + settings.delta) * baseline.upper;
+        let p0 = p0.max(baseline.upper + settings.min_increase);
+        ErrorRateTest::against(p0, baseline.dispersion, settings)
+    }
+
+    /// A test of "the rate is at most `p0`" with a known `dispersion`: for a
+    /// check without a baseline, whose null is its mildest threshold.
+    /// Half of `settings.alpha` goes to Ville's bound, as in
+    /// [`ErrorRateTest::new`] (the other half is the baseline's).
+    pub fn against(p0: f64, dispersion: f64, settings: &ErrorRateSettings) -> ErrorRateTest {
         let alpha_e = (settings.alpha / 2.0).clamp(1e-12, 0.5);
-        let p0 = ((1.0 + settings.delta) * baseline.upper)
-            .max(baseline.upper + settings.min_increase)
-            .clamp(1e-9, 0.999);
+        let p0 = if p0.is_finite() { p0 } else { 0.999 };
+        let p0 = p0.clamp(1e-9, 0.999);
         let ln_threshold = (1.0 / alpha_e).ln();
         ErrorRateTest {
             p0,
-            dispersion: baseline.dispersion.max(1.0),
+            dispersion: if dispersion.is_finite() {
+                dispersion.max(1.0)
+            } else {
+                1.0
+            },
             ln_threshold,
             ln_cap: ln_threshold / 3.0,
             ln_e: 0.0,
@@ -241,4 +254,49 @@ impl ErrorRateTest {
     pub fn observed_rate(&self) -> Option<f64> {
         (self.total.0 > 0.0).then(|| self.total.1 / self.total.0)
     }
+
+    /// The dispersion factor counts are divided by.
+    pub fn dispersion(&self) -> f64 {
+        self.dispersion
+    }
+}
+
+/// Baseline ticks per block when a series' exceedances are counted: a
+/// minute at the default 10 s tick. Counting per block rather than per tick
+/// lets the dispersion factor see the series' autocorrelation (a slow
+/// minute is slow for several ticks in a row), which a per-tick count of 0
+/// or 1 cannot show.
+pub const EXCEEDANCE_BLOCK: usize = 6;
+
+/// A value series (a latency quantile per tick) turned into counts for the
+/// error-rate test: each tick is one event, bad when its value is above
+/// `bound`. Returns `(ticks, exceedances)` per block of
+/// [`EXCEEDANCE_BLOCK`] ticks, for [`ErrorBaseline::from_ticks`].
+///
+/// Under "the release is no worse", a post-release tick exceeds `bound` no
+/// more often than a baseline tick did; the test of that is valid under
+/// repeated looks, which re-running a rank test on a growing window is not.
+pub fn exceedance_blocks(series: &[f64], bound: f64) -> Vec<(f64, f64)> {
+    series
+        .chunks(EXCEEDANCE_BLOCK)
+        .map(|block| {
+            let above = block.iter().filter(|&&v| v > bound).count();
+            (block.len() as f64, above as f64)
+        })
+        .collect()
+}
+
+/// The median of `values` (finite ones), `None` when there are none.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    })
 }

@@ -7,6 +7,8 @@
 //! Prometheus could not answer, why. It never judges: no data and errors are
 //! reported as such and the judge decides what they mean.
 
+mod sequential;
+
 use super::http::{describe_error, human_duration};
 use crate::config::{BaselineKind, MetricConfig, PrometheusConfig};
 use crate::model::MetricSample;
@@ -67,6 +69,9 @@ pub struct QueryContext {
     /// release: verifying a rollback measures from the rollback, while its
     /// baseline stays what was normal before the bad release.
     pub window_start: Option<SystemTime>,
+    /// The target's tick: the window of a sequential value metric's
+    /// per-tick value and the step of its baseline (with `min_window`).
+    pub interval: Duration,
 }
 
 /// The PromQL a metric runs in one tick, as sent: for evidence and logs.
@@ -104,6 +109,10 @@ pub struct MetricQuerier {
     timeout: Duration,
     /// `prometheus.min_window`: the shortest post-release `{{window}}`.
     min_window: Duration,
+    /// Baselines of sequential metrics, per target, metric and release:
+    /// what was normal before a release does not change, so its range
+    /// queries run once, not every tick.
+    baselines: sequential::BaselineCache,
 }
 
 impl std::fmt::Debug for MetricQuerier {
@@ -134,6 +143,7 @@ impl MetricQuerier {
             authorization,
             timeout: config.timeout,
             min_window: config.min_window,
+            baselines: sequential::BaselineCache::default(),
         })
     }
 
@@ -170,12 +180,10 @@ impl MetricQuerier {
     /// Measures `metric` for `ctx`: the current value and the baseline,
     /// queried side by side. Never fails: a problem is in `sample.error`.
     pub async fn sample(&self, metric: &MetricConfig, ctx: &QueryContext) -> Measurement {
-        let mut sample = MetricSample {
-            name: metric.name.clone(),
-            value: None,
-            baseline: None,
-            error: None,
-        };
+        if metric.is_sequential() {
+            return self.sample_sequential(metric, ctx).await;
+        }
+        let mut sample = MetricSample::named(&metric.name);
         let queries = match self.rendered_queries(metric, ctx) {
             Ok(queries) => queries,
             Err(error) => {
@@ -443,6 +451,7 @@ mod tests {
             release_at,
             now: release_at + Duration::from_secs(95),
             window_start: None,
+            interval: Duration::from_secs(10),
         };
         let q = querier(Duration::from_secs(30));
         let pre = q

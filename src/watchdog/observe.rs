@@ -58,6 +58,7 @@ pub async fn observe(
         release_at: window.release_at,
         now,
         window_start: window.window_start,
+        interval: setup.target.interval,
     };
     let metric_results = join_all(setup.target.metric.iter().map(|metric| {
         let context = &context;
@@ -75,15 +76,13 @@ pub async fn observe(
                     measurement.sample
                 }
                 None => MetricSample {
-                    name: metric.name.clone(),
-                    value: None,
-                    baseline: None,
                     error: Some(
                         setup
                             .querier_error
                             .clone()
                             .unwrap_or_else(|| "no [prometheus] section is configured".to_owned()),
                     ),
+                    ..MetricSample::named(&metric.name)
                 },
             }
         }

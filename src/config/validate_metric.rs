@@ -1,0 +1,170 @@
+//! Rules for one `[[target.metric]]`: its queries, baseline, thresholds and,
+//! for sequential tests, their tolerances.
+
+use super::problems::Problems;
+use super::validate::positive;
+use super::{BaselineKind, Direction, MetricConfig, MetricTest, OnNoData};
+use crate::template::{self, QUERY_VARIABLES};
+
+/// Every rule for one metric at `at` (`target[i].metric[k]`).
+pub(crate) fn metric(m: &MetricConfig, at: &str, problems: &mut Problems) {
+    let key = |k: &str| format!("{at}.{k}");
+    queries(m, at, problems);
+    if let Some(stable) = &m.stable_query {
+        for message in template::check(stable, QUERY_VARIABLES) {
+            problems.push(key("stable_query"), message.to_string());
+        }
+    }
+    match (m.baseline, &m.stable_query) {
+        (BaselineKind::Canary, None) => {
+            problems.push(key("baseline"), "baseline `canary` needs `stable_query`");
+        }
+        (BaselineKind::PreRelease | BaselineKind::None, Some(_)) => problems.push(
+            key("stable_query"),
+            "`stable_query` is only used with baseline `canary`",
+        ),
+        _ => {}
+    }
+    sequential(m, at, problems);
+    let levels = m.thresholds.levels();
+    // A count metric without thresholds gets levels relative to its
+    // baseline (docs/judge.md); any other metric needs something to breach.
+    if levels.is_empty() && m.min_ratio.is_none() && !m.is_count() {
+        problems.push(
+            at,
+            "a metric needs `thresholds` or `min_ratio`: otherwise nothing can breach",
+        );
+    }
+    if levels.iter().any(|(_, v)| !v.is_finite()) {
+        problems.push(key("thresholds"), "thresholds must be finite numbers");
+    }
+    for pair in levels.windows(2) {
+        let ((worse, w), (milder, v)) = (pair[0], pair[1]);
+        let (ordered, relation) = match m.direction {
+            Direction::Increase => (w > v, "above"),
+            Direction::Decrease => (w < v, "below"),
+        };
+        if !ordered {
+            problems.push(
+                key("thresholds"),
+                format!(
+                    "not ordered by severity: with direction `{}`, `{worse}` ({w}) must be strictly {relation} `{milder}` ({v})",
+                    match m.direction {
+                        Direction::Increase => "increase",
+                        Direction::Decrease => "decrease",
+                    }
+                ),
+            );
+        }
+    }
+    if let Some(ratio) = m.min_ratio {
+        if !ratio.is_finite() || ratio < 1.0 {
+            problems.push(key("min_ratio"), "must be a number of at least 1");
+        }
+        if m.baseline == BaselineKind::None {
+            problems.push(
+                key("min_ratio"),
+                "compares with a baseline, but `baseline` is `none`",
+            );
+        }
+    }
+    if m.confirm < 1 {
+        problems.push(key("confirm"), "must be at least 1");
+    }
+    positive(m.baseline_window, &key("baseline_window"), problems);
+    if let Some(timeout) = m.timeout {
+        positive(timeout, &key("timeout"), problems);
+    }
+}
+
+/// `query`, or `errors_query` with `total_query`: exactly one of the two
+/// ways, every template well-formed.
+fn queries(m: &MetricConfig, at: &str, problems: &mut Problems) {
+    let key = |k: &str| format!("{at}.{k}");
+    let templates = [
+        ("query", Some(&m.query).filter(|q| !q.is_empty())),
+        ("errors_query", m.errors_query.as_ref()),
+        ("total_query", m.total_query.as_ref()),
+    ];
+    for (name, text) in templates {
+        for message in text
+            .map(|t| template::check(t, QUERY_VARIABLES))
+            .unwrap_or_default()
+        {
+            problems.push(key(name), message.to_string());
+        }
+    }
+    match (&m.errors_query, &m.total_query) {
+        (Some(_), None) => problems.push(
+            key("errors_query"),
+            "a count metric needs `total_query` too (errors are judged as a share of it)",
+        ),
+        (None, Some(_)) => problems.push(
+            key("total_query"),
+            "a count metric needs `errors_query` too (errors are judged as a share of it)",
+        ),
+        (Some(_), Some(_)) if !m.query.is_empty() => problems.push(
+            key("query"),
+            "a count metric's value is errors_query / total_query: remove `query`, or the two count queries",
+        ),
+        (None, None) if m.query.is_empty() => problems.push(
+            at,
+            "a metric needs `query`, or `errors_query` and `total_query`",
+        ),
+        _ => {}
+    }
+}
+
+/// The sequential test's keys.
+fn sequential(m: &MetricConfig, at: &str, problems: &mut Problems) {
+    let key = |k: &str| format!("{at}.{k}");
+    if m.is_count() {
+        if m.test == Some(MetricTest::Threshold) {
+            problems.push(
+                key("test"),
+                "count metrics are always judged by the sequential test; remove `test`",
+            );
+        }
+        if m.baseline == BaselineKind::Canary {
+            problems.push(
+                key("baseline"),
+                "count metrics compare with the time before the release (`pre_release`) or with their thresholds (`none`); `canary` is not supported for them yet",
+            );
+        }
+        if m.direction == Direction::Decrease {
+            problems.push(
+                key("direction"),
+                "a count metric counts bad events: more of them is worse (`increase`)",
+            );
+        }
+        if m.baseline == BaselineKind::None && m.thresholds.levels().is_empty() {
+            problems.push(
+                key("thresholds"),
+                "a count metric with baseline `none` needs thresholds: the test compares with the mildest",
+            );
+        }
+    } else if m.test == Some(MetricTest::Sequential) && m.baseline != BaselineKind::PreRelease {
+        problems.push(
+            key("test"),
+            "the sequential test of a value metric compares with the time before the release: it needs baseline `pre_release`",
+        );
+    }
+    if m.is_sequential() && m.on_no_data == OnNoData::Fail {
+        problems.push(
+            key("on_no_data"),
+            "a sequential test takes missing data as no evidence, never as a failure: use `hold` or `pass`",
+        );
+    }
+    if !(m.tolerance.is_finite() && m.tolerance >= 0.0) {
+        problems.push(
+            key("tolerance"),
+            "must be a number of at least 0, such as 0.25",
+        );
+    }
+    if m.min_increase.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
+        problems.push(key("min_increase"), "must be a number of at least 0");
+    }
+    if !(m.min_requests.is_finite() && m.min_requests >= 0.0) {
+        problems.push(key("min_requests"), "must be a number of at least 0");
+    }
+}

@@ -1,0 +1,293 @@
+//! Queries of metrics judged by a sequential test (docs/judge.md).
+//!
+//! - A **count metric** runs `errors_query` and `total_query` with
+//!   `{{window}}` since the release (or the rollback, when verifying): the
+//!   counts so far, from which the judge takes each tick's new events. An
+//!   empty answer from `errors_query` while `total_query` has one means no
+//!   errors (a `code=~"5.."` selector matches no series until the first
+//!   error), not no data.
+//! - A **sequential value metric** runs `query` over the tick's own window
+//!   (`interval`, at least `prometheus.min_window`, never reaching back
+//!   before the release): one value per tick, as the test needs, not a
+//!   value over everything since the release.
+//! - Their **baseline** is a range query over `baseline_window` before the
+//!   release, one point per step of `max(interval, min_window)` for a value
+//!   metric and of at least a minute for counts (a count over less than a
+//!   couple of scrapes is mostly extrapolation), each point over its own
+//!   step. It is cached per target, metric and release.
+
+use super::{Measurement, MetricQuerier, QueryContext, describe_query_error, post_release_window};
+use super::{render, single_value};
+use crate::config::{BaselineKind, MetricConfig};
+use crate::model::{Counts, MetricSample};
+use prometheus_http_query::response::Data;
+use reqwest::header::AUTHORIZATION;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The shortest step of a count metric's baseline.
+const MIN_COUNT_STEP: Duration = Duration::from_secs(60);
+
+/// Baselines kept at most; the cache is emptied when it is full (a
+/// release's baseline is needed only until the judge has built its test).
+const CACHE_LIMIT: usize = 1024;
+
+/// One metric's baseline for one release.
+#[derive(Debug, Clone, PartialEq)]
+enum Baseline {
+    /// A count metric's counts per step.
+    Counts(Vec<Counts>),
+    /// A value metric's values per step.
+    Series(Vec<f64>),
+}
+
+/// Which baseline: target, metric, release time in ms.
+type Key = (String, String, u128);
+
+/// Baselines already fetched; shared by clones of the querier.
+#[derive(Debug, Clone, Default)]
+pub(super) struct BaselineCache(Arc<Mutex<HashMap<Key, Baseline>>>);
+
+impl BaselineCache {
+    fn get(&self, key: &Key) -> Option<Baseline> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn put(&self, key: Key, baseline: Baseline) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= CACHE_LIMIT {
+            map.clear();
+        }
+        map.insert(key, baseline);
+    }
+}
+
+impl MetricQuerier {
+    /// Measures a sequential metric: the current counts or value and,
+    /// unless cached, the baseline. Never fails: a problem is in
+    /// `sample.error`.
+    pub(super) async fn sample_sequential(
+        &self,
+        metric: &MetricConfig,
+        ctx: &QueryContext,
+    ) -> Measurement {
+        let mut sample = MetricSample::named(&metric.name);
+        let mut durations = Vec::new();
+        let mut errors = Vec::new();
+        let timeout = metric.timeout.unwrap_or(self.timeout);
+        let start = ctx.window_start.unwrap_or(ctx.release_at);
+        let since = post_release_window(start, ctx.now, self.min_window);
+        let current = async {
+            if let (Some(errors_q), Some(total_q)) = (&metric.errors_query, &metric.total_query) {
+                let (bad, total) = tokio::join!(
+                    self.instant_rendered(errors_q, ctx, since, ctx.now, timeout),
+                    self.instant_rendered(total_q, ctx, since, ctx.now, timeout)
+                );
+                let counts = match (bad.0, total.0) {
+                    (Ok(bad), Ok(total)) => {
+                        Ok(total.and_then(|t| Counts::checked(t, bad.unwrap_or(0.0))))
+                    }
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                };
+                (counts.map(Some), None, vec![bad.1, total.1])
+            } else {
+                let window = since.min(self.tick_window(ctx));
+                let value = self
+                    .instant_rendered(&metric.query, ctx, window, ctx.now, timeout)
+                    .await;
+                (Ok(None), Some(value.0), vec![value.1])
+            }
+        };
+        let (current, baseline) = tokio::join!(current, self.baseline(metric, ctx, timeout));
+        let (counts, value, spent) = current;
+        durations.extend(spent);
+        match counts {
+            Ok(counts) => sample.counts = counts.flatten(),
+            Err(e) => errors.push(e),
+        }
+        match value {
+            Some(Ok(v)) => sample.value = v,
+            Some(Err(e)) => errors.push(e),
+            None => sample.value = sample.counts.and_then(|c| c.rate()),
+        }
+        let (baseline, spent) = baseline;
+        durations.extend(spent);
+        match baseline {
+            Ok(Some(Baseline::Counts(counts))) => {
+                let (n, k) = counts
+                    .iter()
+                    .fold((0.0, 0.0), |a, c| (a.0 + c.total, a.1 + c.bad));
+                sample.baseline = (n > 0.0).then(|| k / n);
+                sample.baseline_counts = counts;
+            }
+            Ok(Some(Baseline::Series(values))) => {
+                sample.baseline = crate::judge::stats::median(&values);
+                sample.baseline_series = values;
+            }
+            Ok(None) => {}
+            Err(e) => errors.push(format!("baseline: {e}")),
+        }
+        if !errors.is_empty() {
+            sample.error = Some(errors.join("; "));
+        }
+        Measurement { sample, durations }
+    }
+
+    /// A value metric's per-tick window: the interval, at least
+    /// `min_window`.
+    fn tick_window(&self, ctx: &QueryContext) -> Duration {
+        ctx.interval.max(self.min_window)
+    }
+
+    /// The metric's baseline for this release: cached, or fetched now.
+    async fn baseline<'a>(
+        &self,
+        metric: &'a MetricConfig,
+        ctx: &QueryContext,
+        timeout: Duration,
+    ) -> (Result<Option<Baseline>, String>, Vec<Duration>) {
+        if metric.baseline != BaselineKind::PreRelease {
+            return (Ok(None), Vec::new());
+        }
+        let release_ms = ctx
+            .release_at
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let key = (ctx.target.clone(), metric.name.clone(), release_ms);
+        if let Some(cached) = self.baselines.get(&key) {
+            return (Ok(Some(cached)), Vec::new());
+        }
+        let step = if metric.is_count() {
+            self.tick_window(ctx).max(MIN_COUNT_STEP)
+        } else {
+            self.tick_window(ctx)
+        }
+        .min(metric.baseline_window)
+        .max(Duration::from_secs(1));
+        let points = (metric.baseline_window.as_secs_f64() / step.as_secs_f64())
+            .floor()
+            .max(1.0);
+        let end = ctx.release_at;
+        let start = end.checked_sub(step.mul_f64(points - 1.0)).unwrap_or(end);
+        let span = (start, end);
+        let range = |query: &'a str| self.range_rendered(query, ctx, step, span, timeout);
+        let (result, spent) = match (&metric.errors_query, &metric.total_query) {
+            (Some(errors_q), Some(total_q)) => {
+                let (bad, total) = tokio::join!(range(errors_q), range(total_q));
+                let result = match (bad.0, total.0) {
+                    (Ok(bad), Ok(total)) => Ok(Baseline::Counts(
+                        total
+                            .iter()
+                            .filter_map(|(at, t)| {
+                                Counts::checked(*t, bad.get(at).copied().unwrap_or(0.0))
+                            })
+                            .collect(),
+                    )),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                };
+                (result, vec![bad.1, total.1])
+            }
+            _ => {
+                let values = range(&metric.query).await;
+                (
+                    values
+                        .0
+                        .map(|v| Baseline::Series(v.into_values().collect())),
+                    vec![values.1],
+                )
+            }
+        };
+        if let Ok(baseline) = &result {
+            let empty = match baseline {
+                Baseline::Counts(c) => c.is_empty(),
+                Baseline::Series(s) => s.is_empty(),
+            };
+            // An empty baseline may be Prometheus still catching up: ask
+            // again next tick rather than remember "nothing".
+            if !empty {
+                self.baselines.put(key, baseline.clone());
+            }
+        }
+        (result.map(Some), spent)
+    }
+
+    /// `query` rendered with `window` and evaluated at `at`.
+    async fn instant_rendered(
+        &self,
+        query: &str,
+        ctx: &QueryContext,
+        window: Duration,
+        at: SystemTime,
+        timeout: Duration,
+    ) -> (Result<Option<f64>, String>, Duration) {
+        match render(query, ctx, window) {
+            Ok(query) => self.instant(&query, at, timeout).await,
+            Err(e) => (Err(format!("cannot render the query: {e}")), Duration::ZERO),
+        }
+    }
+
+    /// `query` rendered with `{{window}}` = `step`, evaluated every `step`
+    /// over `span`: finite values by timestamp (ms).
+    async fn range_rendered(
+        &self,
+        query: &str,
+        ctx: &QueryContext,
+        step: Duration,
+        span: (SystemTime, SystemTime),
+        timeout: Duration,
+    ) -> (Result<BTreeMap<i64, f64>, String>, Duration) {
+        let query = match render(query, ctx, step) {
+            Ok(query) => query,
+            Err(e) => return (Err(format!("cannot render the query: {e}")), Duration::ZERO),
+        };
+        let seconds = |t: SystemTime| {
+            t.duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0)
+        };
+        let mut request = self
+            .client
+            .query_range(query, seconds(span.0), seconds(span.1), step.as_secs_f64())
+            .timeout(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX));
+        if let Some(authorization) = &self.authorization {
+            request = request.header(AUTHORIZATION, authorization.clone());
+        }
+        let started = Instant::now();
+        let result = match tokio::time::timeout(timeout, request.get()).await {
+            Err(_) => Err(format!(
+                "timed out after {}",
+                super::human_duration(timeout)
+            )),
+            Ok(Err(error)) => Err(describe_query_error(&error)),
+            Ok(Ok(result)) => points(result.data()),
+        };
+        (result, started.elapsed())
+    }
+}
+
+/// A range query's one series as finite values by timestamp (ms); an
+/// instant answer is one point.
+fn points(data: &Data) -> Result<BTreeMap<i64, f64>, String> {
+    match data {
+        Data::Matrix(series) => match series.as_slice() {
+            [] => Ok(BTreeMap::new()),
+            [one] => Ok(one
+                .samples()
+                .iter()
+                .filter(|s| s.value().is_finite())
+                .map(|s| ((s.timestamp() * 1000.0).round() as i64, s.value()))
+                .collect()),
+            many => Err(format!(
+                "query returns {} series; aggregate it (sum, max) to one",
+                many.len()
+            )),
+        },
+        other => single_value(other).map(|v| v.into_iter().map(|v| (0, v)).collect()),
+    }
+}
