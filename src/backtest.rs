@@ -165,3 +165,5 @@ pub fn render_table(outcomes: &[Outcome]) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_sim;

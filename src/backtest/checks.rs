@@ -5,7 +5,7 @@
 //!
 //! | check | from | judged by |
 //! |---|---|---|
-//! | `health` | `health` | below 1 is a failed probe; 2 in a row → critical |
+//! | `health` | `health` | below 1 is a failed probe; 3 in a row → critical |
 //! | `error_rate` | `requests`, `errors` | the sequential error-rate test against the baseline; severity from [`DEFAULT_RATE_LEVELS`] (each level at `ratio × baseline` *and* `baseline + floor`); the fast path at the critical level |
 //! | `p99_latency` | `p99_ms` | the sequential test of ticks above 1.25 × the baseline median; severity from [`P99_LEVELS`] |
 //!
@@ -76,7 +76,7 @@ impl ReplayChecks {
         if health {
             toml.push_str(
                 "[[probe]]\nname = \"health\"\nurl = \"replay:health\"\n\
-                 failures = 2\nseverity = \"critical\"\n",
+                 failures = 3\nseverity = \"critical\"\n",
             );
         }
         if errors {

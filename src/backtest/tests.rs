@@ -38,11 +38,11 @@ fn a_good_release_is_healthy_from_the_release_on() {
 }
 
 #[test]
-fn a_failing_release_rolls_back_once_confirmed() {
+fn a_failing_release_rolls_back_on_the_third_tick() {
     let o = backtest(&replay(vec![ok(200.0, 24.0); 10]));
     assert_eq!(o.decision, Decision::Rollback, "{o:?}");
     assert_eq!(o.severity, Severity::Critical);
-    assert_eq!(o.decided_at_index, Some(31), "confirm = 2 ticks");
+    assert_eq!(o.decided_at_index, Some(32), "never on two ticks alone");
     assert!(
         o.reasons.iter().any(|r| r.contains("error_rate 0.12")),
         "{:?}",
@@ -51,13 +51,13 @@ fn a_failing_release_rolls_back_once_confirmed() {
 }
 
 #[test]
-fn a_dead_health_endpoint_rolls_back_after_two_probes() {
+fn a_dead_health_endpoint_rolls_back_after_three_probes() {
     let mut down = ok(200.0, 1.0);
     down.health = Some(0.0);
     let o = backtest(&replay(vec![down; 5]));
     assert_eq!(
         (o.decision, o.decided_at_index),
-        (Decision::Rollback, Some(31))
+        (Decision::Rollback, Some(32))
     );
 }
 

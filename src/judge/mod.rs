@@ -45,7 +45,7 @@ mod fixtures;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_stats;
+pub(crate) mod tests_stats;
 
 pub use policy::{decide, default_rules, effective_rules};
 

@@ -51,9 +51,17 @@ const SEVERITY_CONFIDENCE: f64 = 0.90;
 /// fast path.
 const FAST_PATH_CONFIDENCE: f64 = 0.99;
 
+/// Ticks in a row the fast path needs at least (more with a larger
+/// `confirm`): a one- or two-tick spike never rolls back, however bad.
+const FAST_PATH_TICKS: u32 = 3;
+
 /// The smallest increase in the share of slow ticks a value metric's test
 /// looks for: 5 points more ticks above the bound than before.
 const EXCEEDANCE_MIN_INCREASE: f64 = 0.05;
+
+/// Weight of each older tick in the recent rate that sets a count
+/// metric's severity: about the last ten ticks count.
+const RECENT_DISCOUNT: f64 = 0.9;
 
 /// Values whose median sets a value metric's severity.
 const RECENT_VALUES: usize = 3;
@@ -94,7 +102,6 @@ impl SequentialCheck {
             delta: metric.tolerance,
             min_increase: metric.min_increase(),
             alpha,
-            ..ErrorRateSettings::default()
         };
         if metric.is_count() {
             self.prepare_counts(metric, sample, &settings);
@@ -341,10 +348,9 @@ fn take_tick(
         if let Some(test) = &mut check.test {
             test.update(Some((new.total, new.bad)));
         }
-        let discount = ErrorRateSettings::default().discount;
         check.recent = (
-            discount * check.recent.0 + new.total / dispersion,
-            discount * check.recent.1 + new.bad / dispersion,
+            RECENT_DISCOUNT * check.recent.0 + new.total / dispersion,
+            RECENT_DISCOUNT * check.recent.1 + new.bad / dispersion,
         );
         let proven = (new.total >= metric.min_requests.max(1.0)).then(|| {
             let lower = rate_bound(new.total, new.bad, 1.0 - FAST_PATH_CONFIDENCE);
@@ -403,7 +409,7 @@ fn fast_path(
         check.fast = Streak::default();
         return None;
     };
-    let needed = metric.confirm.max(1);
+    let needed = metric.confirm.max(FAST_PATH_TICKS);
     check.fast.push(Severity::Critical, needed);
     if check.fast.count < needed {
         return None;

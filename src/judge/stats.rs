@@ -16,27 +16,34 @@
 //!    `1 − α/2` quantile of the Jeffreys posterior `Beta(k/φ + ½, (n−k)/φ + ½)`,
 //!    so that a short or noisy baseline makes the test more cautious rather
 //!    than trigger-happy.
-//! 2. **E-process.** `E_t = Π f_i`, one factor per tick with data:
-//!    `f_i = min(c, (q_i/p0)^k · ((1−q_i)/(1−p0))^(n−k))` on deflated
-//!    counts, where `q_i ≥ p0` is predictable: an exponentially discounted
-//!    estimate of the post-release rate from the ticks *before* `i` (with a
-//!    weak prior at `2·p0`), never below `p0`. For any true rate `p ≤ p0`
-//!    each factor has conditional expectation ≤ 1 (the binomial likelihood
-//!    ratio with `q ≥ p0` is increasing in `k`, and the binomial is
-//!    stochastically increasing in `p`); capping a factor keeps that. So
-//!    `E_t` is a nonnegative supermartingale under H0 and, by Ville's
-//!    inequality, `P(sup_t E_t ≥ 1/α_e) ≤ α_e`: the test rejects when
-//!    `E_t ≥ 1/α_e`, on any tick, as often as it is looked at.
-//!    This is the predictable plug-in form of the conjugate mixture
+//! 2. **E-process.** A mixture, in the spirit of the conjugate mixture
 //!    martingale of Lindon & Malek (NeurIPS 2022, "Anytime-valid inference
-//!    for multinomial count data"): a mixture's normaliser underflows at high
-//!    traffic, the plug-in does not, and it bets nothing (`f = 1`) while the
-//!    release looks no worse than `p0`, so a long good stretch does not slow
-//!    down the detection of a later regression.
-//! 3. **Spikes.** The cap `c = (1/α_e)^(1/3)` means no one or two ticks can
-//!    reject on their own, however bad: at least three ticks of evidence are
-//!    needed. A 1–2 tick spike raises the estimate, after which normal ticks
-//!    give factors below 1 and the e-value decays.
+//!    for multinomial count data"), over a fixed grid of alternative rates
+//!    `q_j = r_j · p0` (`r_j` from 1.5 to 100, [`ALTERNATIVES`]) and over the
+//!    tick `s` at which the regression starts:
+//!    `E_t = Σ_j w_j Σ_{s ≤ t} π_s Π_{i=s..t} f_j(i)`, with
+//!    `f_j(i) = min(c, (q_j/p0)^k · ((1−q_j)/(1−p0))^(n−k))` on deflated
+//!    counts, `w_j = 1/J` and `π_1 = ½`, `π_s = 1/(2(s−1)s)` after that
+//!    (the weights sum to at most 1). For any true rate `p ≤ p0`, each
+//!    factor has conditional expectation ≤ 1 (the binomial likelihood ratio
+//!    with `q ≥ p0` is increasing in `k`, the binomial is stochastically
+//!    increasing in `p`, and capping keeps both), so every product is a
+//!    nonnegative supermartingale and so is their fixed-weight mixture. By
+//!    Ville's inequality `P(sup_t E_t ≥ 1/α_e) ≤ α_e`: the test rejects
+//!    when `E_t ≥ 1/α_e`, on any tick, as often as it is looked at.
+//!    The per-alternative sums follow `A_j ← (A_j + π_t) · f_j(t)`, in logs:
+//!    O(J) per tick whatever the history.
+//!    - Fixed alternatives make the test **monotone**: more errors on any
+//!      tick never give a smaller e-value, then or later (a plug-in
+//!      estimate of the rate would bet harder after bad ticks and could lose
+//!      more on the next one).
+//!    - Later starts let a regression that begins after a long good stretch
+//!      be found without first paying back what the good ticks cost.
+//! 3. **Spikes.** The cap `c` is set so that the strongest component
+//!    (start 1, weight `1/(2J)`) can reach `1/α_e` in three ticks, and so
+//!    that `c² < 1/α_e`: no one or two ticks can reject on their own,
+//!    however bad. A 1–2 tick spike is followed by normal ticks that give
+//!    factors below 1, and the e-value decays.
 //! 4. **α.** The check's α (default 0.01) is split: α/2 for the baseline
 //!    bound and α_e = α/2 for Ville, so the false-alarm rate of the whole
 //!    check is at most α (union bound), given the quasi-binomial model.
@@ -56,21 +63,21 @@ pub struct ErrorRateSettings {
     pub min_increase: f64,
     /// The check's false-alarm budget over the whole bake window.
     pub alpha: f64,
-    /// Weight of each older tick in the running estimate, per tick (0..1).
-    pub discount: f64,
 }
 
 impl Default for ErrorRateSettings {
-    /// δ = 0.25, min_increase = 0.001 (0.1 points), α = 0.01, discount 0.9.
+    /// δ = 0.25, min_increase = 0.001 (0.1 points), α = 0.01.
     fn default() -> ErrorRateSettings {
         ErrorRateSettings {
             delta: 0.25,
             min_increase: 0.001,
             alpha: 0.01,
-            discount: 0.9,
         }
     }
 }
+
+/// The alternatives the e-process bets on, as multiples of `p0`.
+pub const ALTERNATIVES: [f64; 7] = [1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 100.0];
 
 /// What the baseline ticks say about the error rate.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -141,14 +148,12 @@ pub struct ErrorRateTest {
     ln_threshold: f64,
     /// ln c: the cap of one tick's factor.
     ln_cap: f64,
+    /// Per alternative: (ln(q/p0), ln((1−q)/(1−p0))).
+    bets: Vec<(f64, f64)>,
+    /// Per alternative: ln A_j, the start-time mixture of its products.
+    ln_sums: Vec<f64>,
     /// ln E_t.
     ln_e: f64,
-    /// Discounted deflated errors of past ticks.
-    errors: f64,
-    /// Discounted deflated requests of past ticks.
-    requests: f64,
-    /// Discount per tick.
-    discount: f64,
     /// Ticks with data so far.
     ticks: u32,
     /// The tick (counting ticks with data, from 1) at which E first crossed.
@@ -156,6 +161,26 @@ pub struct ErrorRateTest {
     /// Undiscounted post-release errors and requests (not deflated), for the
     /// observed rate.
     total: (f64, f64),
+}
+
+/// ln(e^a + e^b), exact for -∞.
+fn ln_add(a: f64, b: f64) -> f64 {
+    let (hi, lo) = if a >= b { (a, b) } else { (b, a) };
+    if lo == f64::NEG_INFINITY {
+        hi
+    } else {
+        hi + (lo - hi).exp().ln_1p()
+    }
+}
+
+/// ln π_s: the prior weight of a regression starting at tick `s` (from 1).
+fn ln_start_weight(s: u32) -> f64 {
+    if s <= 1 {
+        0.5f64.ln()
+    } else {
+        let s = f64::from(s);
+        -(2.0 * (s - 1.0) * s).ln()
+    }
 }
 
 impl ErrorRateTest {
@@ -172,9 +197,23 @@ impl ErrorRateTest {
     /// [`ErrorRateTest::new`] (the other half is the baseline's).
     pub fn against(p0: f64, dispersion: f64, settings: &ErrorRateSettings) -> ErrorRateTest {
         let alpha_e = (settings.alpha / 2.0).clamp(1e-12, 0.5);
-        let p0 = if p0.is_finite() { p0 } else { 0.999 };
-        let p0 = p0.clamp(1e-9, 0.999);
+        let p0 = if p0.is_finite() { p0 } else { 0.99 };
+        let p0 = p0.clamp(1e-9, 0.99);
+        let mut qs: Vec<f64> = ALTERNATIVES
+            .iter()
+            .map(|r| (r * p0).min((1.0 + 0.99 * p0) / 2.0).min(0.995))
+            .collect();
+        qs.dedup_by(|a, b| (*a - *b).abs() < 1e-12);
+        let bets: Vec<(f64, f64)> = qs
+            .iter()
+            .map(|q| ((q / p0).ln(), ((1.0 - q) / (1.0 - p0)).ln()))
+            .collect();
         let ln_threshold = (1.0 / alpha_e).ln();
+        // The strongest component's weight is 1/(2J): reaching the
+        // threshold in three capped ticks needs 3 ln c ≥ L + ln 2J; two
+        // ticks must never do it, whatever the weights: 2 ln c < L.
+        let ln_weight = (2.0 * bets.len() as f64).ln();
+        let ln_cap = ((ln_threshold + ln_weight) / 3.0 + 0.01).min(0.49 * ln_threshold);
         ErrorRateTest {
             p0,
             dispersion: if dispersion.is_finite() {
@@ -183,11 +222,10 @@ impl ErrorRateTest {
                 1.0
             },
             ln_threshold,
-            ln_cap: ln_threshold / 3.0,
+            ln_cap,
+            ln_sums: vec![f64::NEG_INFINITY; bets.len()],
+            bets,
             ln_e: 0.0,
-            errors: 0.0,
-            requests: 0.0,
-            discount: settings.discount.clamp(0.0, 1.0),
             ticks: 0,
             crossed_at: None,
             total: (0.0, 0.0),
@@ -203,25 +241,23 @@ impl ErrorRateTest {
             return;
         };
         let (n_d, k_d) = (n / self.dispersion, k / self.dispersion);
-        let q = self.alternative();
-        let ln_factor = k_d * (q / self.p0).ln() + (n_d - k_d) * ((1.0 - q) / (1.0 - self.p0)).ln();
-        self.ln_e += ln_factor.min(self.ln_cap);
-        self.errors = self.discount * self.errors + k_d;
-        self.requests = self.discount * self.requests + n_d;
         self.ticks += 1;
+        let ln_pi = ln_start_weight(self.ticks);
+        let ln_w = -(self.bets.len() as f64).ln();
+        let mut ln_e = f64::NEG_INFINITY;
+        for (ln_sum, &(up, down)) in self.ln_sums.iter_mut().zip(&self.bets) {
+            let ln_factor = (k_d * up + (n_d - k_d) * down).min(self.ln_cap);
+            *ln_sum = ln_add(*ln_sum, ln_pi) + ln_factor;
+            ln_e = ln_add(ln_e, ln_w + *ln_sum);
+        }
+        // Starts still to come (s > t, total weight 1/(2t)) have bet
+        // nothing yet: they count at 1, so that E = 1 before any data.
+        let unstarted = -(2.0 * f64::from(self.ticks)).ln();
+        self.ln_e = ln_add(ln_e, unstarted);
         self.total = (self.total.0 + n, self.total.1 + k);
         if self.crossed_at.is_none() && self.ln_e >= self.ln_threshold {
             self.crossed_at = Some(self.ticks);
         }
-    }
-
-    /// The rate bet on for the next tick: the discounted post-release
-    /// estimate with a weak prior at 2·p0, never below p0.
-    fn alternative(&self) -> f64 {
-        let prior_rate = (2.0 * self.p0).min((1.0 + self.p0) / 2.0);
-        let prior_weight = 2.0 / self.p0;
-        let estimate = (self.errors + prior_weight * prior_rate) / (self.requests + prior_weight);
-        estimate.clamp(self.p0, 0.999)
     }
 
     /// The current e-value E_t (1 before any data).

@@ -6,7 +6,7 @@ use super::stats::{ErrorBaseline, ErrorRateSettings, ErrorRateTest};
 use crate::demo::traffic::SplitMix64;
 
 /// Binomial(n, p) by geometric skips: O(errors) per draw.
-fn binomial(rng: &mut SplitMix64, n: u64, p: f64) -> u64 {
+pub(crate) fn binomial(rng: &mut SplitMix64, n: u64, p: f64) -> u64 {
     if p <= 0.0 {
         return 0;
     }
@@ -26,7 +26,7 @@ fn binomial(rng: &mut SplitMix64, n: u64, p: f64) -> u64 {
 }
 
 /// A standard normal draw (Box–Muller).
-fn normal(rng: &mut SplitMix64) -> f64 {
+pub(crate) fn normal(rng: &mut SplitMix64) -> f64 {
     let u1 = 1.0 - rng.next_f64();
     let u2 = rng.next_f64();
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
