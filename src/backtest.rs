@@ -5,6 +5,8 @@
 //!
 //! - [`replay`]: the replay file.
 //! - [`checks`]: the default checks, relative to the replay's baseline.
+//! - [`prometheus`]: `--config FILE --target NAME --release-at TIME`, a past
+//!   release fetched from Prometheus and judged with the target's own checks.
 //!
 //! The outcome of a release is the first `rollback` or `consider_rollback`
 //! reached (what the daemon would have acted on); where none is reached,
@@ -13,6 +15,7 @@
 //! unbroken run began).
 
 pub mod checks;
+pub mod prometheus;
 pub mod replay;
 
 use crate::config::PolicyRule;
@@ -77,13 +80,11 @@ pub fn run(replay: &Replay, settings: &Settings) -> Result<Outcome, String> {
         .interval_seconds
         .unwrap_or(DEFAULT_INTERVAL_SECONDS)
         .max(f64::MIN_POSITIVE);
-    let ticks = (settings.bake_window.as_secs_f64() / interval)
-        .ceil()
-        .max(1.0) as usize;
+    let ticks = bake_ticks(settings.bake_window, interval);
     let start = replay.release_index;
     let end = replay.samples.len().min(start.saturating_add(ticks));
 
-    let mut last: Option<(usize, DecisionRecord)> = None;
+    let mut outcome = Tracker::new(&replay.name);
     let mut so_far = Counts {
         total: 0.0,
         bad: 0.0,
@@ -91,41 +92,82 @@ pub fn run(replay: &Replay, settings: &Settings) -> Result<Outcome, String> {
     for (index, sample) in replay.samples.iter().enumerate().take(end).skip(start) {
         let obs = checks.observe(sample, (index - start) as u64, &mut so_far);
         let assessment = judge.assess(&obs, DataImpact::None, settings.time_to_fix);
-        let record = judge::decide(&settings.rules, &assessment);
+        if outcome.see(index, judge::decide(&settings.rules, &assessment)) {
+            break;
+        }
+    }
+    Ok(outcome.finish())
+}
+
+/// Ticks in a bake window of `interval_seconds` ticks (at least one).
+pub fn bake_ticks(bake_window: Duration, interval_seconds: f64) -> usize {
+    (bake_window.as_secs_f64() / interval_seconds.max(f64::MIN_POSITIVE))
+        .ceil()
+        .max(1.0) as usize
+}
+
+/// Follows the decisions of one release to its outcome: the first
+/// `rollback` or `consider_rollback`, else the last decision and where its
+/// final unbroken run began.
+#[derive(Debug)]
+pub struct Tracker {
+    /// The release's name.
+    name: String,
+    /// The decision that acts, once reached.
+    acted: Option<(usize, DecisionRecord)>,
+    /// The latest decision and the index its run began at.
+    last: Option<(usize, DecisionRecord)>,
+}
+
+impl Tracker {
+    /// A tracker for the release `name`.
+    pub fn new(name: &str) -> Tracker {
+        Tracker {
+            name: name.to_owned(),
+            acted: None,
+            last: None,
+        }
+    }
+
+    /// Takes the decision at `index`; `true` once one that acts is reached
+    /// (nothing after it matters).
+    pub fn see(&mut self, index: usize, record: DecisionRecord) -> bool {
+        if self.acted.is_some() {
+            return true;
+        }
         if matches!(
             record.decision,
             Decision::Rollback | Decision::ConsiderRollback
         ) {
-            return Ok(outcome(replay, index, record));
+            self.acted = Some((index, record));
+            return true;
         }
-        let same = last
-            .as_ref()
-            .is_some_and(|(_, l)| l.decision == record.decision);
-        let since = match &last {
-            Some((since, _)) if same => *since,
+        let since = match &self.last {
+            Some((since, last)) if last.decision == record.decision => *since,
             _ => index,
         };
-        last = Some((since, record));
+        self.last = Some((since, record));
+        false
     }
-    Ok(match last {
-        Some((index, record)) => outcome(replay, index, record),
-        None => Outcome {
-            name: replay.name.clone(),
-            decision: Decision::Inconclusive,
-            severity: Severity::None,
-            decided_at_index: None,
-            reasons: vec!["no sample after the release: nothing to judge".to_owned()],
-        },
-    })
-}
 
-fn outcome(replay: &Replay, index: usize, record: DecisionRecord) -> Outcome {
-    Outcome {
-        name: replay.name.clone(),
-        decision: record.decision,
-        severity: record.severity,
-        decided_at_index: Some(index),
-        reasons: record.reasons,
+    /// The outcome: `inconclusive` when no tick was judged.
+    pub fn finish(self) -> Outcome {
+        match self.acted.or(self.last) {
+            Some((index, record)) => Outcome {
+                name: self.name,
+                decision: record.decision,
+                severity: record.severity,
+                decided_at_index: Some(index),
+                reasons: record.reasons,
+            },
+            None => Outcome {
+                name: self.name,
+                decision: Decision::Inconclusive,
+                severity: Severity::None,
+                decided_at_index: None,
+                reasons: vec!["no sample after the release: nothing to judge".to_owned()],
+            },
+        }
     }
 }
 

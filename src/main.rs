@@ -111,16 +111,34 @@ enum Command {
     /// by tick as the daemon would, and print one verdict per release (one
     /// JSON object per line, or a table).
     Backtest {
-        /// Replay files (JSON: name, interval_seconds, release_index, samples).
-        #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
+        /// Replay files (JSON: name, interval_seconds, release_index,
+        /// samples), judged with the default checks.
+        #[arg(long, num_args = 1.., value_name = "FILE", required_unless_present = "release_at")]
         replay: Vec<PathBuf>,
         /// json: one object per release per line; table: for people.
         #[arg(long, value_enum, default_value = "json")]
         format: BacktestFormat,
         /// Judge with this target's policy rules, time to fix and bake window
-        /// from --config (the checks stay the replay defaults).
-        #[arg(long, value_name = "NAME")]
+        /// from --config; with --release-at, with its own metrics too.
+        #[arg(long, value_name = "NAME", required_unless_present = "replay")]
         target: Option<String>,
+        /// Fetch the bake window after this past release of --target from
+        /// the configuration's Prometheus and judge it tick by tick, as the
+        /// daemon would have (RFC 3339 like 2026-11-24T14:05:00Z, or Unix
+        /// seconds).
+        #[arg(
+            long,
+            value_name = "TIME",
+            conflicts_with = "replay",
+            requires = "target"
+        )]
+        release_at: Option<String>,
+        /// With --release-at: the release's version, for {{version}}.
+        #[arg(long, value_name = "VERSION", requires = "release_at")]
+        version: Option<String>,
+        /// With --release-at: the version before it, for {{previous_version}}.
+        #[arg(long, value_name = "VERSION", requires = "release_at")]
+        previous: Option<String>,
     },
     /// Print rollguard's version.
     Version,
@@ -169,7 +187,15 @@ fn main() -> ExitCode {
             replay,
             format,
             target,
-        } => backtest(&cli.config, &replay, format, target.as_deref()),
+            release_at,
+            version,
+            previous,
+        } => match (release_at, target) {
+            (Some(at), Some(target)) => {
+                backtest_past(&cli.config, &target, &at, version, previous, format)
+            }
+            (_, target) => backtest(&cli.config, &replay, format, target.as_deref()),
+        },
         Command::Check { file } => check(file.as_deref().unwrap_or(&cli.config)),
         Command::Run => run(cli.config),
         Command::Status { api, json } => {
@@ -299,6 +325,79 @@ fn backtest(
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// `backtest --target NAME --release-at TIME`: a past release, from
+/// Prometheus.
+fn backtest_past(
+    config_path: &std::path::Path,
+    name: &str,
+    release_at: &str,
+    version: Option<String>,
+    previous: Option<String>,
+    format: BacktestFormat,
+) -> ExitCode {
+    let config = match load(config_path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let Some(target) = config.targets.iter().find(|t| t.name == name) else {
+        eprintln!(
+            "rollguard backtest: no target {name:?} in {}",
+            config_path.display()
+        );
+        return ExitCode::from(2);
+    };
+    let release = match rollguard::backtest::prometheus::parse_time(release_at) {
+        Ok(at) => rollguard::backtest::prometheus::PastRelease {
+            release_at: at,
+            version: version.unwrap_or_default(),
+            previous_version: previous,
+        },
+        Err(error) => {
+            eprintln!("rollguard backtest: --release-at {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let settings = rollguard::backtest::Settings {
+        rules: rollguard::judge::effective_rules(&config.policy),
+        time_to_fix: target.time_to_fix,
+        bake_window: target.bake_window,
+    };
+    if !target.probe.is_empty() {
+        eprintln!(
+            "rollguard backtest: {name}'s probes are left out: nothing recorded what they answered"
+        );
+    }
+    let judged = tokio::runtime::Runtime::new()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .and_then(|runtime| {
+            let http = rollguard::probe::http_client().map_err(|e| e.to_string())?;
+            runtime.block_on(rollguard::backtest::prometheus::run(
+                &config, target, &release, &settings, http,
+            ))
+        });
+    match judged {
+        Ok(outcome) => {
+            match format {
+                BacktestFormat::Json => match serde_json::to_string(&outcome) {
+                    Ok(line) => println!("{line}"),
+                    Err(error) => {
+                        eprintln!("rollguard backtest: {error}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+                BacktestFormat::Table => {
+                    print!("{}", rollguard::backtest::render_table(&[outcome]))
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("rollguard backtest: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

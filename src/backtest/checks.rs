@@ -53,11 +53,10 @@ impl ReplayChecks {
     /// The default checks for `replay`, with `time_to_fix` as the target's.
     pub fn for_replay(replay: &Replay, time_to_fix: Duration) -> Result<ReplayChecks, String> {
         let baseline = replay.baseline();
-        let baseline_counts: Vec<Counts> = baseline
-            .iter()
-            .filter_map(Sample::counts)
-            .filter_map(|(n, k)| Counts::checked(n, k))
-            .collect();
+        let interval = replay
+            .interval_seconds
+            .unwrap_or(super::DEFAULT_INTERVAL_SECONDS);
+        let baseline_counts = blocks(baseline, (BASELINE_BLOCK_SECONDS / interval).ceil());
         let (n, k) = baseline_counts
             .iter()
             .fold((0.0, 0.0), |(n, k), c| (n + c.total, k + c.bad));
@@ -154,6 +153,35 @@ impl ReplayChecks {
         }
         obs
     }
+}
+
+/// Seconds of baseline counted together, as the daemon's baseline range
+/// query does for a count metric (one point a minute at a 10 s tick).
+const BASELINE_BLOCK_SECONDS: f64 = 60.0;
+
+/// The baseline's counts in blocks of `per_block` samples, aligned on the
+/// release (the last block ends at it) like the daemon's range query;
+/// blocks without data are left out.
+fn blocks(baseline: &[Sample], per_block: f64) -> Vec<Counts> {
+    let per_block = if per_block.is_finite() && per_block >= 1.0 {
+        per_block as usize
+    } else {
+        1
+    };
+    let mut out: Vec<Counts> = baseline
+        .rchunks(per_block)
+        .filter_map(|block| {
+            let counts: Vec<(f64, f64)> = block.iter().filter_map(Sample::counts).collect();
+            let (n, k) = counts
+                .iter()
+                .fold((0.0, 0.0), |(n, k), (dn, dk)| (n + dn, k + dk));
+            (!counts.is_empty())
+                .then_some(())
+                .and(Counts::checked(n, k))
+        })
+        .collect();
+    out.reverse();
+    out
 }
 
 /// Absolute thresholds from `(severity, ratio, floor)` levels and a
