@@ -1,0 +1,334 @@
+//! Synthetic benchmark of the release judge: how often does rollguard roll
+//! back a good release, how many real regressions does it catch, and how
+//! fast, next to a Flagger-style and a Kayenta-style judge on the same
+//! releases?
+//!
+//! `cargo bench --bench judge -- [--seed S] [--releases N] [--format table|json] [--drift D] [--targets T] [--no-throughput]`
+//!
+//! - `--seed S` (default 1): the same seed gives the same releases.
+//! - `--releases N` (default 500): releases per scenario class (13 classes).
+//! - `--format`: aligned tables (default) or one JSON document.
+//! - `--drift D` (default 0.1): slow wander of error rate and latency
+//!   (log-scale standard deviation); 0 makes every tick independent.
+//! - `--targets T` (default 1000): targets in the throughput section;
+//!   `--no-throughput` skips it.
+//!
+//! Each release is a `rollguard::backtest::Replay` at a 10 s tick (1 h of
+//! baseline, then the 15 min bake window), labelled good, minor or
+//! regression (`judge/generate.rs` says how releases are drawn,
+//! `judge/label.rs` what "detectable" means). rollguard judges through `backtest::run` alone, with
+//! a 4 h time to fix and the runbook's matrix, so critical and high roll
+//! back and medium asks a human; the reference judges are in
+//! `judge/flagger.rs` and `judge/kayenta.rs`. The throughput section times
+//! one tick of 1,000 targets' judges (`judge/throughput.rs`).
+//!
+//! Output: one row per judge (false rollbacks, false alarms, detection,
+//! time to detect) with rollguard's targets, one row per scenario class
+//! (`judge/report.rs`), one row per traffic decade (`judge/bands.rs`), and
+//! the throughput.
+
+#[path = "judge/bands.rs"]
+mod bands;
+#[path = "judge/flagger.rs"]
+mod flagger;
+#[path = "judge/generate.rs"]
+mod generate;
+#[path = "judge/kayenta.rs"]
+mod kayenta;
+#[path = "judge/report.rs"]
+mod report;
+#[path = "judge/rng.rs"]
+mod rng;
+#[path = "judge/throughput.rs"]
+mod throughput;
+
+use generate::{BASELINE_TICKS, Release, Scenario, TICK_SECONDS};
+use report::{Action, Scored, Verdict};
+use rng::Rng;
+use rollguard::backtest::{self, Settings};
+use rollguard::model::Decision;
+use serde::Serialize;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// rollguard's time to fix in the bench: over 2 h, so that critical and
+/// high roll back and medium is `consider_rollback`.
+const TIME_TO_FIX: Duration = Duration::from_secs(4 * 3600);
+/// The bake window: the 90 ticks after the release.
+const BAKE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// Aligned tables for people.
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+/// Command-line options (`cargo bench` adds `--bench`, which is ignored).
+#[derive(Debug)]
+struct Options {
+    /// Seed of every release.
+    seed: u64,
+    /// Releases per scenario class.
+    releases: usize,
+    /// Output format.
+    format: Format,
+    /// Targets in the throughput section; 0 skips it.
+    targets: usize,
+    /// Standard deviation of the slow drift of error rate and latency.
+    drift: f64,
+}
+
+/// Parses the command line; `Err` is the message to print.
+fn options() -> Result<Options, String> {
+    let mut options = Options {
+        seed: 1,
+        releases: 500,
+        format: Format::Table,
+        targets: 1000,
+        drift: 0.1,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        let number = |name: &str, text: String| {
+            text.parse::<u64>()
+                .map_err(|_| format!("{name} wants a whole number, not {text:?}"))
+        };
+        match arg.as_str() {
+            "--seed" => options.seed = number("--seed", value("--seed")?)?,
+            "--releases" => {
+                options.releases = number("--releases", value("--releases")?)? as usize;
+            }
+            "--targets" => options.targets = number("--targets", value("--targets")?)? as usize,
+            "--no-throughput" => options.targets = 0,
+            "--drift" => {
+                let text = value("--drift")?;
+                options.drift = text
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|d| d.is_finite() && *d >= 0.0)
+                    .ok_or_else(|| format!("--drift wants a number >= 0, not {text:?}"))?;
+            }
+            "--format" => {
+                options.format = match value("--format")?.as_str() {
+                    "table" => Format::Table,
+                    "json" => Format::Json,
+                    other => return Err(format!("--format table|json, not {other:?}")),
+                }
+            }
+            "--bench" => {}
+            other if other.starts_with("--") => return Err(format!("unknown option {other}")),
+            _ => {} // cargo's name filters
+        }
+    }
+    if options.releases == 0 {
+        return Err("--releases must be at least 1".to_owned());
+    }
+    Ok(options)
+}
+
+/// The seed of release `index` of class `class`: independent of the order
+/// and number of the others.
+fn release_seed(seed: u64, class: usize, index: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((class as u64) << 40) ^ index as u64
+}
+
+/// rollguard's verdict through the public backtest API.
+fn rollguard_verdict(release: &Release, settings: &Settings) -> Result<Verdict, String> {
+    let outcome = backtest::run(&release.replay, settings)?;
+    let action = match outcome.decision {
+        Decision::Rollback => Action::Rollback,
+        Decision::ConsiderRollback => Action::ConsiderRollback,
+        _ => return Ok(Verdict::pass()),
+    };
+    let index = outcome
+        .decided_at_index
+        .unwrap_or(release.replay.release_index);
+    let ticks = index.saturating_sub(release.replay.release_index) + 1;
+    Ok(Verdict {
+        action,
+        seconds: ticks as f64 * TICK_SECONDS,
+    })
+}
+
+/// rollguard's target, for the JSON document.
+#[derive(Debug, Serialize)]
+struct Target {
+    /// What is measured.
+    what: &'static str,
+    /// Whether it is met.
+    met: bool,
+    /// The measured value.
+    value: String,
+    /// The goal.
+    goal: &'static str,
+}
+
+/// The JSON document.
+#[derive(Debug, Serialize)]
+struct Document {
+    /// The seed.
+    seed: u64,
+    /// Releases per class.
+    releases_per_class: usize,
+    /// The drift.
+    drift: f64,
+    /// One row per judge.
+    summaries: Vec<report::Summary>,
+    /// rollguard's targets.
+    targets: Vec<Target>,
+    /// One row per scenario class.
+    classes: Vec<report::ClassRow>,
+    /// One row per traffic decade.
+    traffic: Vec<bands::Band>,
+    /// The throughput section, unless skipped.
+    throughput: Option<throughput::Throughput>,
+}
+
+/// Generates, judges, prints.
+fn bench(options: &Options) -> Result<(), String> {
+    let started = Instant::now();
+    let releases: Vec<Release> = Scenario::ALL
+        .iter()
+        .enumerate()
+        .flat_map(|(class, &scenario)| {
+            (0..options.releases).map(move |i| {
+                let mut rng = Rng::new(release_seed(options.seed, class, i));
+                let name = format!("{}#{i}", scenario.name());
+                generate::release(scenario, name, options.drift, &mut rng)
+            })
+        })
+        .collect();
+    let generated = started.elapsed();
+
+    let settings = Settings {
+        rules: rollguard::judge::default_rules(),
+        time_to_fix: TIME_TO_FIX,
+        bake_window: BAKE_WINDOW,
+    };
+    let started = Instant::now();
+    let scored = releases
+        .iter()
+        .map(|release| {
+            Ok(Scored {
+                release,
+                verdicts: [
+                    rollguard_verdict(release, &settings)?,
+                    flagger::judge(&release.replay),
+                    kayenta::judge(&release.replay),
+                ],
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let judged = started.elapsed();
+
+    let throughput = if options.targets == 0 {
+        None
+    } else {
+        // Spread over every class (repeating releases when there are fewer).
+        let some: Vec<&Release> = (0..options.targets)
+            .map(|i| &releases[i * releases.len() / options.targets])
+            .collect();
+        Some(throughput::measure(&some, &settings.rules, TIME_TO_FIX)?)
+    };
+
+    let summaries = report::summaries(&scored);
+    let targets = report::targets(&summaries[0]);
+    let classes = report::classes(&scored);
+    let traffic = bands::bands(&scored);
+    if options.format == Format::Json {
+        let document = Document {
+            seed: options.seed,
+            releases_per_class: options.releases,
+            drift: options.drift,
+            summaries,
+            targets: targets
+                .into_iter()
+                .map(|(what, met, value, goal)| Target {
+                    what,
+                    met,
+                    value,
+                    goal,
+                })
+                .collect(),
+            classes,
+            traffic,
+            throughput,
+        };
+        let text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
+        println!("{text}");
+        return Ok(());
+    }
+
+    println!(
+        "judge bench: seed {}, {} releases per class x {} classes = {} releases \
+         ({} ticks baseline + 90 ticks bake at {} s, drift {}); generated in {:.1} s, judged in {:.1} s",
+        options.seed,
+        options.releases,
+        Scenario::ALL.len(),
+        releases.len(),
+        BASELINE_TICKS,
+        TICK_SECONDS,
+        options.drift,
+        generated.as_secs_f64(),
+        judged.as_secs_f64()
+    );
+    println!(
+        "rollguard: backtest::run, time_to_fix 4h, bake 15m, default rules \
+         (critical/high -> rollback, medium -> consider_rollback)"
+    );
+    println!(
+        "detectable: the bake window holds >= {n} extra errors (error regressions) or >= {n} \
+         requests (latency ones) and a shift of >= {sd} sd; a failed health endpoint always\n",
+        n = generate::DETECTABLE_COUNT,
+        sd = generate::DETECTABLE_SD
+    );
+    print!("{}", report::render_summaries(&summaries));
+    println!(
+        "\nFALSE_RB%: good+minor rolled back; FALSE_AL%: good rolled back or consider_rollback; \
+         DET%: regressions rolled back or consider_rollback; TTD: seconds from release, detected regressions\n"
+    );
+    println!("rollguard targets:");
+    for (what, met, value, goal) in targets {
+        let mark = if met { "met" } else { "NOT MET" };
+        println!("  {what:<31} {value:>9}  (target {goal:<8})  {mark}");
+    }
+    println!(
+        "\nPer scenario class (ACT%: rolled back or consider_rollback; DET%: of the detectable; P50s: median seconds to act):\n"
+    );
+    print!("{}", report::render_classes(&classes));
+    println!("\nBy traffic (rg: rollguard, flag: flagger-style, kay: kayenta-style):\n");
+    print!("{}", bands::render(&traffic));
+    if let Some(t) = throughput {
+        let mark = |ms: f64| if ms < 10.0 { "met" } else { "NOT MET" };
+        println!(
+            "\nThroughput: one tick for {} targets (Judge::assess + judge::decide), {} ticks timed:",
+            t.targets, t.ticks
+        );
+        println!(
+            "  assess + decide:            median {:.3} ms, p90 {:.3} ms  (target < 10 ms: {})",
+            t.assess_median_ms,
+            t.assess_p90_ms,
+            mark(t.assess_p90_ms)
+        );
+        println!(
+            "  observe + assess + decide:  median {:.3} ms, p90 {:.3} ms",
+            t.observe_median_ms, t.observe_p90_ms
+        );
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let result = options().and_then(|options| bench(&options));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("judge bench: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}

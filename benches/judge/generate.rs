@@ -1,0 +1,389 @@
+//! Labelled synthetic releases: one [`Replay`] at a 10 s tick, 1 h of
+//! pre-release baseline then the 15 min bake window, drawn from a seeded
+//! [`Rng`] so that a `--seed` always gives the same releases.
+//!
+//! Every release draws a service profile: traffic 0.02–200 requests/s
+//! (log-uniform), a base error rate 0.05–2 % (log-uniform) with
+//! overdispersion (each tick's rate is the base rate times a Gamma of mean 1
+//! and a coefficient of variation of 0.1–0.5), and a latency distribution
+//! (lognormal per request, p99 100–800 ms, p99/p50 2.5–6). A tick's p50 and
+//! p99 are the sample quantiles of that tick's requests (drawn one by one
+//! up to 100 requests, from the quantile estimator's normal approximation
+//! above), so they are noisier, and biased low, at low traffic; a tick
+//! without requests has no latency. On top of that the error rate and the
+//! latency wander slowly (`--drift`, a log-scale AR(1) with a 5 min
+//! correlation time, 10 % by default), as real services do over an hour:
+//! without it every tick is independent, which flatters judges that assume
+//! so (Mann–Whitney on ticks). The scenario then changes what happens
+//! after the release (or, for scrape gaps, throughout). `label.rs` gives
+//! each release its expected severity and says whether it is detectable.
+
+use super::rng::Rng;
+use label::judge_label;
+use rollguard::backtest::{Replay, Sample};
+use rollguard::model::Severity;
+
+#[path = "label.rs"]
+mod label;
+
+pub use label::{DETECTABLE_COUNT, DETECTABLE_SD};
+
+/// Seconds between samples.
+pub const TICK_SECONDS: f64 = 10.0;
+/// Samples before the release: 1 h.
+pub const BASELINE_TICKS: usize = 360;
+/// Samples after it: the 15 min bake window.
+pub const BAKE_TICKS: usize = 90;
+/// Correlation time of the drift, seconds.
+const DRIFT_SECONDS: f64 = 300.0;
+
+/// What a release is, for scoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    /// Nothing changed: any rollback is a false one.
+    Good,
+    /// A change too small to be worth a rollback.
+    Minor,
+    /// A real regression.
+    Regression,
+}
+
+/// The scenario classes, one row each in the per-class table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// No change.
+    Steady,
+    /// Isolated ticks without any data, before and after the release.
+    ScrapeGaps,
+    /// A 3–8 minute monitoring outage early in the bake window.
+    Outage,
+    /// 1–2 ticks of high errors and/or latency, then back to normal.
+    Spike,
+    /// Error rate ×1.1–1.3.
+    MinorErrors,
+    /// Latency +5–15 %.
+    MinorLatency,
+    /// Error rate max(×3, +1.5 pts): medium.
+    Errors3,
+    /// Error rate max(×10, +3 pts): high or critical.
+    Errors10,
+    /// Error rate max(×50, +10 pts), at most 95 %: critical.
+    Errors50,
+    /// Latency max(×3, +400 ms): medium.
+    Latency3,
+    /// Latency max(×10, +2500 ms): critical.
+    Latency10,
+    /// The health endpoint fails from the release on.
+    HealthDown,
+    /// Error rate climbing linearly over 3–10 min to max(×12, +6 pts).
+    SlowBurn,
+}
+
+impl Scenario {
+    /// Every class, in report order.
+    pub const ALL: [Scenario; 13] = [
+        Scenario::Steady,
+        Scenario::ScrapeGaps,
+        Scenario::Outage,
+        Scenario::Spike,
+        Scenario::MinorErrors,
+        Scenario::MinorLatency,
+        Scenario::Errors3,
+        Scenario::Errors10,
+        Scenario::Errors50,
+        Scenario::Latency3,
+        Scenario::Latency10,
+        Scenario::HealthDown,
+        Scenario::SlowBurn,
+    ];
+
+    /// The class's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Steady => "good/steady",
+            Scenario::ScrapeGaps => "good/scrape_gaps",
+            Scenario::Outage => "good/outage",
+            Scenario::Spike => "good/spike",
+            Scenario::MinorErrors => "minor/errors_x1.2",
+            Scenario::MinorLatency => "minor/latency_+10%",
+            Scenario::Errors3 => "regr/errors_x3",
+            Scenario::Errors10 => "regr/errors_x10",
+            Scenario::Errors50 => "regr/errors_x50",
+            Scenario::Latency3 => "regr/latency_x3",
+            Scenario::Latency10 => "regr/latency_x10",
+            Scenario::HealthDown => "regr/health_down",
+            Scenario::SlowBurn => "regr/slow_burn",
+        }
+    }
+
+    /// The class's label.
+    pub fn label(self) -> Label {
+        match self {
+            Scenario::Steady | Scenario::ScrapeGaps | Scenario::Outage | Scenario::Spike => {
+                Label::Good
+            }
+            Scenario::MinorErrors | Scenario::MinorLatency => Label::Minor,
+            _ => Label::Regression,
+        }
+    }
+}
+
+/// One generated release with its label.
+#[derive(Debug, Clone)]
+pub struct Release {
+    /// Its class.
+    pub scenario: Scenario,
+    /// What the judges see.
+    pub replay: Replay,
+    /// The severity the regression should reach by the levels
+    /// (true rates, not the noisy ticks); `None` for good and minor ones.
+    pub expected: Severity,
+    /// Whether the bake window holds enough evidence to catch it
+    /// (`label.rs` says when).
+    pub detectable: bool,
+    /// The service's mean traffic, requests per second.
+    pub rps: f64,
+}
+
+/// The service a release runs on.
+#[derive(Debug, Clone, Copy)]
+struct Profile {
+    /// Mean requests per tick.
+    requests_per_tick: f64,
+    /// Base error rate.
+    error_rate: f64,
+    /// Gamma shape of the per-tick error-rate multiplier (1 / CV²).
+    dispersion_shape: f64,
+    /// Median latency, ms.
+    p50_ms: f64,
+    /// 99th percentile latency, ms.
+    p99_ms: f64,
+}
+
+/// What the scenario does, with the parameters it drew.
+#[derive(Debug, Clone, Copy)]
+enum Plan {
+    /// Nothing.
+    Nothing,
+    /// Each tick is missing with this probability.
+    Gaps(f64),
+    /// A monitoring outage.
+    Outage {
+        /// First missing bake tick.
+        start: usize,
+        /// Missing ticks.
+        len: usize,
+    },
+    /// A transient spike.
+    Spike {
+        /// First bake tick of the spike.
+        start: usize,
+        /// Its ticks.
+        len: usize,
+        /// The error rate during the spike, if errors spike.
+        error_rate: Option<f64>,
+        /// The latency multiplier during the spike, if latency spikes.
+        latency_factor: Option<f64>,
+    },
+    /// The error rate after the release.
+    ErrorStep(f64),
+    /// Latency multiplied after the release.
+    LatencyStep(f64),
+    /// Health fails after the release.
+    HealthDown,
+    /// The error rate climbs linearly from the base rate.
+    SlowBurn {
+        /// Ticks to reach `target`.
+        ramp: usize,
+        /// The error rate at the end of the ramp and after.
+        target: f64,
+    },
+}
+
+/// The true state of one tick.
+#[derive(Debug, Clone, Copy)]
+struct Effect {
+    /// Mean error rate.
+    error_rate: f64,
+    /// Latency multiplier.
+    latency_factor: f64,
+    /// Whether the health endpoint answers.
+    healthy: bool,
+    /// Whether the tick was not scraped.
+    missing: bool,
+}
+
+/// Draws one release of `scenario`. `drift` is the standard deviation of
+/// the slow wander of the error rate and latency (log scale, 5 min
+/// correlation time): real services are not stationary over an hour.
+pub fn release(scenario: Scenario, name: String, drift: f64, rng: &mut Rng) -> Release {
+    let p99_ms = rng.log_between(100.0, 800.0);
+    let profile = Profile {
+        requests_per_tick: rng.log_between(0.02, 200.0) * TICK_SECONDS,
+        error_rate: rng.log_between(0.0005, 0.02),
+        dispersion_shape: rng.between(0.1, 0.5).powi(-2),
+        p50_ms: p99_ms / rng.between(2.5, 6.0),
+        p99_ms,
+    };
+    let plan = plan(scenario, &profile, rng);
+    let mut latencies = Vec::with_capacity(100);
+    // AR(1) on the log scale: keeps `drift` as its stationary deviation.
+    let keep = (-TICK_SECONDS / DRIFT_SECONDS).exp();
+    let fresh = drift * (1.0 - keep * keep).sqrt();
+    let (mut error_drift, mut latency_drift) = (drift * rng.normal(), drift * rng.normal());
+    let samples = (0..BASELINE_TICKS + BAKE_TICKS)
+        .map(|t| {
+            let mut effect = effect(&plan, &profile, t.checked_sub(BASELINE_TICKS), rng);
+            error_drift = keep * error_drift + fresh * rng.normal();
+            latency_drift = keep * latency_drift + fresh * rng.normal();
+            effect.error_rate *= error_drift.exp();
+            effect.latency_factor *= latency_drift.exp();
+            sample(&profile, &effect, rng, &mut latencies)
+        })
+        .collect();
+    let (expected, detectable) = judge_label(scenario, &plan, &profile);
+    Release {
+        scenario,
+        replay: Replay {
+            name,
+            interval_seconds: Some(TICK_SECONDS),
+            release_index: BASELINE_TICKS,
+            samples,
+        },
+        expected,
+        detectable,
+        rps: profile.requests_per_tick / TICK_SECONDS,
+    }
+}
+
+/// Draws the scenario's parameters.
+fn plan(scenario: Scenario, profile: &Profile, rng: &mut Rng) -> Plan {
+    let b = profile.error_rate;
+    let p99 = profile.p99_ms;
+    match scenario {
+        Scenario::Steady => Plan::Nothing,
+        Scenario::ScrapeGaps => Plan::Gaps(rng.between(0.01, 0.05)),
+        Scenario::Outage => Plan::Outage {
+            start: rng.int_between(0, 30),
+            len: rng.int_between(18, 48),
+        },
+        Scenario::Spike => {
+            let kind = rng.int_between(0, 2);
+            Plan::Spike {
+                start: rng.int_between(0, BAKE_TICKS - 2),
+                len: rng.int_between(1, 2),
+                error_rate: (kind != 1).then(|| (20.0 * b).max(b + 0.1).min(0.5)),
+                latency_factor: (kind != 0).then(|| rng.between(5.0, 10.0)),
+            }
+        }
+        Scenario::MinorErrors => Plan::ErrorStep(b * rng.between(1.1, 1.3)),
+        Scenario::MinorLatency => Plan::LatencyStep(rng.between(1.05, 1.15)),
+        Scenario::Errors3 => Plan::ErrorStep((3.0 * b).max(b + 0.015)),
+        Scenario::Errors10 => Plan::ErrorStep((10.0 * b).max(b + 0.03)),
+        Scenario::Errors50 => Plan::ErrorStep((50.0 * b).max(b + 0.10).min(0.95)),
+        Scenario::Latency3 => Plan::LatencyStep(3f64.max(1.0 + 400.0 / p99)),
+        Scenario::Latency10 => Plan::LatencyStep(10f64.max(1.0 + 2500.0 / p99)),
+        Scenario::HealthDown => Plan::HealthDown,
+        Scenario::SlowBurn => Plan::SlowBurn {
+            ramp: rng.int_between(18, 60),
+            target: (12.0 * b).max(b + 0.06).min(0.95),
+        },
+    }
+}
+
+/// The true state of tick `bake` (`None`: before the release).
+fn effect(plan: &Plan, profile: &Profile, bake: Option<usize>, rng: &mut Rng) -> Effect {
+    let mut e = Effect {
+        error_rate: profile.error_rate,
+        latency_factor: 1.0,
+        healthy: true,
+        missing: false,
+    };
+    if let Plan::Gaps(p) = plan {
+        e.missing = rng.chance(*p);
+    }
+    let Some(j) = bake else { return e };
+    match *plan {
+        Plan::Nothing | Plan::Gaps(_) => {}
+        Plan::Outage { start, len } => e.missing = (start..start + len).contains(&j),
+        Plan::Spike {
+            start,
+            len,
+            error_rate,
+            latency_factor,
+        } => {
+            if (start..start + len).contains(&j) {
+                e.error_rate = error_rate.unwrap_or(e.error_rate);
+                e.latency_factor = latency_factor.unwrap_or(1.0);
+            }
+        }
+        Plan::ErrorStep(rate) => e.error_rate = rate,
+        Plan::LatencyStep(factor) => e.latency_factor = factor,
+        Plan::HealthDown => e.healthy = false,
+        Plan::SlowBurn { ramp, target } => e.error_rate = burn_rate(profile, j, ramp, target),
+    }
+    e
+}
+
+/// The slow burn's error rate at bake tick `j`.
+fn burn_rate(profile: &Profile, j: usize, ramp: usize, target: f64) -> f64 {
+    let done = ((j + 1) as f64 / ramp as f64).min(1.0);
+    profile.error_rate + (target - profile.error_rate) * done
+}
+
+/// One tick's sample.
+fn sample(profile: &Profile, effect: &Effect, rng: &mut Rng, buf: &mut Vec<f64>) -> Sample {
+    if effect.missing {
+        return Sample::default();
+    }
+    // Traffic itself varies a little from tick to tick (CV 10 %).
+    let traffic = profile.requests_per_tick * rng.gamma(100.0) / 100.0;
+    let requests = rng.poisson(traffic);
+    let k = profile.dispersion_shape;
+    let rate = (effect.error_rate * rng.gamma(k) / k).min(1.0);
+    let errors = rng.binomial(requests, rate);
+    let (p50, p99) = if requests == 0 {
+        (None, None)
+    } else {
+        let (z50, z99) = quantiles(requests, rng, buf);
+        let sigma = (profile.p99_ms / profile.p50_ms).ln() / 2.326;
+        // Server-side jitter shared by both quantiles (GC, neighbours).
+        let scale = profile.p50_ms * effect.latency_factor * (0.05 * rng.normal()).exp();
+        (
+            Some(scale * (sigma * z50).exp()),
+            Some(scale * (sigma * z99).exp()),
+        )
+    };
+    Sample {
+        requests: Some(requests as f64),
+        errors: Some(errors as f64),
+        p50_ms: p50,
+        p99_ms: p99,
+        health: Some(if effect.healthy { 1.0 } else { 0.0 }),
+    }
+}
+
+/// The sample median and 99th percentile of `n` standard normals: drawn
+/// one by one up to 100, from the estimators' normal approximation above.
+fn quantiles(n: u64, rng: &mut Rng, buf: &mut Vec<f64>) -> (f64, f64) {
+    if n > 100 {
+        let root = (n as f64).sqrt();
+        // sd = sqrt(q(1-q)/n) / φ(z_q): 1.2533 for the median, 3.733 for p99.
+        return (
+            1.2533 * rng.normal() / root,
+            2.3263 + 3.733 * rng.normal() / root,
+        );
+    }
+    buf.clear();
+    buf.extend((0..n).map(|_| rng.normal()));
+    buf.sort_by(f64::total_cmp);
+    (sample_quantile(buf, 0.5), sample_quantile(buf, 0.99))
+}
+
+/// Quantile `q` of sorted `x` with linear interpolation.
+fn sample_quantile(x: &[f64], q: f64) -> f64 {
+    let h = (x.len() - 1) as f64 * q;
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(x.len() - 1);
+    x[lo] + (h - lo as f64) * (x[hi] - x[lo])
+}
