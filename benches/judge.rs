@@ -3,7 +3,7 @@
 //! fast, next to a Flagger-style and a Kayenta-style judge on the same
 //! releases?
 //!
-//! `cargo bench --bench judge -- [--seed S] [--releases N] [--format table|json] [--drift D] [--targets T] [--no-throughput]`
+//! `cargo bench --bench judge -- [--seed S] [--releases N] [--format table|json] [--drift D] [--targets T] [--no-throughput] [--explain] [--dump DIR]`
 //!
 //! - `--seed S` (default 1): the same seed gives the same releases.
 //! - `--releases N` (default 500): releases per scenario class (13 classes).
@@ -12,6 +12,9 @@
 //!   (log-scale standard deviation); 0 makes every tick independent.
 //! - `--targets T` (default 1000): targets in the throughput section;
 //!   `--no-throughput` skips it.
+//! - `--explain`: on stderr, every detectable regression rollguard missed
+//!   and every good release it alarmed on, with its reasons; `--dump DIR`
+//!   also writes each as a replay file, for `rollguard backtest --replay`.
 //!
 //! Each release is a `rollguard::backtest::Replay` at a 10 s tick (1 h of
 //! baseline, then the 15 min bake window), labelled good, minor or
@@ -77,6 +80,10 @@ struct Options {
     format: Format,
     /// Targets in the throughput section; 0 skips it.
     targets: usize,
+    /// Print rollguard's misses and false alarms, release by release.
+    explain: bool,
+    /// Where `--explain` writes those releases as replay files.
+    dump: Option<std::path::PathBuf>,
     /// Standard deviation of the slow drift of error rate and latency.
     drift: f64,
 }
@@ -89,6 +96,8 @@ fn options() -> Result<Options, String> {
         format: Format::Table,
         targets: 1000,
         drift: 0.1,
+        explain: false,
+        dump: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -104,6 +113,11 @@ fn options() -> Result<Options, String> {
             }
             "--targets" => options.targets = number("--targets", value("--targets")?)? as usize,
             "--no-throughput" => options.targets = 0,
+            "--explain" => options.explain = true,
+            "--dump" => {
+                options.explain = true;
+                options.dump = Some(value("--dump")?.into());
+            }
             "--drift" => {
                 let text = value("--drift")?;
                 options.drift = text
@@ -235,6 +249,9 @@ fn bench(options: &Options) -> Result<(), String> {
         Some(throughput::measure(&some, &settings.rules, TIME_TO_FIX)?)
     };
 
+    if options.explain {
+        explain(&scored, &settings, options.dump.as_deref())?;
+    }
     let summaries = report::summaries(&scored);
     let targets = report::targets(&summaries[0]);
     let classes = report::classes(&scored);
@@ -318,6 +335,55 @@ fn bench(options: &Options) -> Result<(), String> {
             "  observe + assess + decide:  median {:.3} ms, p90 {:.3} ms",
             t.observe_median_ms, t.observe_p90_ms
         );
+    }
+    Ok(())
+}
+
+/// Every detectable regression rollguard missed and every good release it
+/// alarmed on, with the profile and rollguard's reasons (stderr).
+fn explain(
+    scored: &[Scored<'_>],
+    settings: &Settings,
+    dump: Option<&std::path::Path>,
+) -> Result<(), String> {
+    if let Some(dir) = dump {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    for s in scored {
+        let r = s.release;
+        let alarmed = !matches!(s.verdicts[0].action, Action::Pass);
+        let missed = r.detectable && !alarmed;
+        let false_alarm = r.scenario.label() == generate::Label::Good && alarmed;
+        if !(missed || false_alarm) {
+            continue;
+        }
+        let (n, k) = r
+            .replay
+            .baseline()
+            .iter()
+            .filter_map(|x| x.counts())
+            .fold((0.0, 0.0), |(n, k), (dn, dk)| (n + dn, k + dk));
+        let outcome = backtest::run(&r.replay, settings)?;
+        eprintln!(
+            "{} {}: {:.3} rps, baseline error rate {:.4}, expected {}: {} {} at {:?}",
+            if missed { "MISSED" } else { "FALSE ALARM" },
+            r.replay.name,
+            r.rps,
+            if n > 0.0 { k / n } else { f64::NAN },
+            r.expected.as_str(),
+            outcome.decision.as_str(),
+            outcome.severity.as_str(),
+            outcome.decided_at_index,
+        );
+        for reason in &outcome.reasons {
+            eprintln!("    {reason}");
+        }
+        if let Some(dir) = dump {
+            let file = dir.join(format!("{}.json", r.replay.name.replace(['/', '#'], "_")));
+            let text = serde_json::to_string(&r.replay).map_err(|e| e.to_string())?;
+            std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+            eprintln!("    replay: {}", file.display());
+        }
     }
     Ok(())
 }

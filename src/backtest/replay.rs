@@ -1,11 +1,11 @@
 //! The replay file of `rollguard backtest --replay`: one recorded release,
 //! sample by sample, as DESIGN.md specifies it.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// One recorded release: samples before it (the baseline) and after it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Replay {
     /// The release's name, echoed in the output so results can be matched
     /// to files.
@@ -23,7 +23,7 @@ pub struct Replay {
 
 /// What one tick measured. Every field may be absent or null: no data (a
 /// scrape gap or a monitoring outage), never a failure by itself.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize, Serialize)]
 pub struct Sample {
     /// Requests served during the tick.
     #[serde(default)]

@@ -28,7 +28,6 @@ use super::severity::{num, read_metric};
 use super::stats::{self, ErrorBaseline, ErrorRateSettings, ErrorRateTest};
 use crate::config::{BaselineKind, Direction, MetricConfig, OnNoData, Thresholds};
 use crate::model::{CheckEvidence, CheckKind, Counts, MetricSample, Severity, Statistic, Verdict};
-use statrs::distribution::{Beta, ContinuousCDF};
 use std::collections::VecDeque;
 
 /// Levels of a count metric without thresholds: (severity, ratio to the
@@ -43,13 +42,13 @@ pub const DEFAULT_RATE_LEVELS: [(Severity, f64, f64); 4] = [
     (Severity::Low, 1.5, 0.005),
 ];
 
-/// Confidence of the bounds that set a count metric's severity: the rate
-/// is at least this bad with 90% confidence.
-const SEVERITY_CONFIDENCE: f64 = 0.90;
+/// Standard errors of the bounds that set a count metric's severity: the
+/// rate is at least this bad with 90% confidence (one-sided).
+const SEVERITY_Z: f64 = 1.2816;
 
-/// Confidence with which one tick must prove the critical level for the
-/// fast path.
-const FAST_PATH_CONFIDENCE: f64 = 0.99;
+/// Standard errors with which one tick must prove the critical level for
+/// the fast path: 99% confidence (one-sided).
+const FAST_PATH_Z: f64 = 2.3263;
 
 /// Ticks in a row the fast path needs at least (more with a larger
 /// `confirm`): a one- or two-tick spike never rolls back, however bad.
@@ -66,18 +65,89 @@ const RECENT_DISCOUNT: f64 = 0.9;
 /// Values whose median sets a value metric's severity.
 const RECENT_VALUES: usize = 3;
 
+/// Multiples of a value metric's first bound at which its further tests
+/// count slow ticks: a tick far beyond the baseline is much stronger
+/// evidence than one just above it, and one count of "above" cannot say so.
+const BOUND_STEPS: [f64; 3] = [1.0, 2.0, 4.0];
+
+/// A check's sequential test: one e-process, or for a value metric the
+/// average of one per bound (an average of e-processes is one).
+#[derive(Debug, Clone)]
+struct Tests {
+    /// The e-processes, with the bound each counts ticks beyond (value
+    /// metrics only).
+    parts: Vec<(Option<f64>, ErrorRateTest)>,
+    /// Whether the average has reached the threshold on some tick.
+    rejected: bool,
+}
+
+impl Tests {
+    fn one(test: ErrorRateTest) -> Tests {
+        Tests {
+            parts: vec![(None, test)],
+            rejected: false,
+        }
+    }
+
+    /// The average e-value.
+    fn e_value(&self) -> f64 {
+        let sum: f64 = self.parts.iter().map(|(_, t)| t.e_value()).sum();
+        sum / self.parts.len().max(1) as f64
+    }
+
+    /// 1/α_e, the same for every part.
+    fn threshold(&self) -> f64 {
+        self.parts
+            .first()
+            .map_or(f64::INFINITY, |(_, t)| t.threshold())
+    }
+
+    /// The first part's null rate.
+    fn null_rate(&self) -> f64 {
+        self.parts.first().map_or(0.0, |(_, t)| t.null_rate())
+    }
+
+    /// The first part's dispersion factor.
+    fn dispersion(&self) -> f64 {
+        self.parts.first().map_or(1.0, |(_, t)| t.dispersion())
+    }
+
+    /// Feeds `(events, bad)` to the only part.
+    fn update_counts(&mut self, total: f64, bad: f64) {
+        if let Some((_, test)) = self.parts.first_mut() {
+            test.update(Some((total, bad)));
+        }
+        self.settle();
+    }
+
+    /// Feeds one value: one event per part, bad beyond its bound.
+    fn update_value(&mut self, direction: Direction, value: f64) {
+        for (bound, test) in &mut self.parts {
+            let beyond = bound.is_some_and(|b| orient(direction, value) > orient(direction, b));
+            test.update(Some((1.0, if beyond { 1.0 } else { 0.0 })));
+        }
+        self.settle();
+    }
+
+    fn settle(&mut self) {
+        if self.e_value() >= self.threshold() {
+            self.rejected = true;
+        }
+    }
+}
+
 /// One sequential check's state over one release.
 #[derive(Debug, Clone, Default)]
 pub(super) struct SequentialCheck {
     /// The test, once the baseline is known.
-    test: Option<ErrorRateTest>,
+    test: Option<Tests>,
     /// The metric with the thresholds the severity is read against (the
     /// configured ones, or [`DEFAULT_RATE_LEVELS`] made absolute).
     reading: Option<MetricConfig>,
     /// The baseline: the rate of a count metric, the median of a value
     /// metric; `None` when the metric has no baseline.
     baseline: Option<f64>,
-    /// A value metric's bound: ticks above it are the events counted.
+    /// A value metric's first bound: the tolerance beyond the baseline.
     bound: Option<f64>,
     /// Cumulative counts at the previous tick with data.
     last: Option<Counts>,
@@ -120,7 +190,7 @@ impl SequentialCheck {
             let Some(&(_, mildest)) = metric.thresholds.levels().last() else {
                 return;
             };
-            self.test = Some(ErrorRateTest::against(mildest, 1.0, settings));
+            self.test = Some(Tests::one(ErrorRateTest::against(mildest, 1.0, settings)));
             self.reading = Some(metric.clone());
             return;
         }
@@ -132,7 +202,7 @@ impl SequentialCheck {
         let Some(baseline) = ErrorBaseline::from_ticks(&ticks, settings.alpha) else {
             return;
         };
-        self.test = Some(ErrorRateTest::new(&baseline, settings));
+        self.test = Some(Tests::one(ErrorRateTest::new(&baseline, settings)));
         self.baseline = Some(baseline.rate);
         let mut reading = metric.clone();
         if reading.thresholds.levels().is_empty() {
@@ -160,16 +230,30 @@ impl SequentialCheck {
             .iter()
             .map(|&v| orient(metric.direction, v))
             .collect();
-        let blocks = stats::exceedance_blocks(&series, orient(metric.direction, bound));
-        let Some(baseline) = ErrorBaseline::from_ticks(&blocks, settings.alpha) else {
-            return;
-        };
         let exceedance = ErrorRateSettings {
             delta: settings.delta,
             min_increase: EXCEEDANCE_MIN_INCREASE,
             ..*settings
         };
-        self.test = Some(ErrorRateTest::new(&baseline, &exceedance));
+        // Each part's baseline bound gets α/(2J), Ville's bound on the
+        // average α/2: the check's α holds as a whole.
+        let per_part = settings.alpha / BOUND_STEPS.len() as f64;
+        let mut parts = Vec::with_capacity(BOUND_STEPS.len());
+        for step in BOUND_STEPS {
+            let b = match metric.direction {
+                Direction::Increase => bound * step,
+                Direction::Decrease => bound / step,
+            };
+            let blocks = stats::exceedance_blocks(&series, orient(metric.direction, b));
+            let Some(baseline) = ErrorBaseline::from_ticks(&blocks, per_part) else {
+                return;
+            };
+            parts.push((Some(b), ErrorRateTest::new(&baseline, &exceedance)));
+        }
+        self.test = Some(Tests {
+            parts,
+            rejected: false,
+        });
         self.baseline = Some(median);
         self.bound = Some(bound);
         self.reading = Some(metric.clone());
@@ -212,13 +296,19 @@ pub fn default_levels(baseline: f64) -> Thresholds {
     }
 }
 
-/// The `q` quantile of the Jeffreys posterior of `bad` of `total` events.
-fn rate_bound(total: f64, bad: f64, q: f64) -> f64 {
-    Beta::new(bad + 0.5, (total - bad).max(0.0) + 0.5)
-        .map(|beta| beta.inverse_cdf(q))
-        .ok()
-        .filter(|v| v.is_finite())
-        .unwrap_or(0.0)
+/// The Wilson score bound of a rate from `bad` of `total` events: the
+/// lower bound at `z` standard errors (negative `z`: the upper one). Closed
+/// form, so that a tick of a thousand targets stays cheap, and increasing
+/// in `bad`.
+fn rate_bound(total: f64, bad: f64, z: f64) -> f64 {
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let p = (bad / total).clamp(0.0, 1.0);
+    let z2 = z * z;
+    let centre = p + z2 / (2.0 * total);
+    let spread = z * (p * (1.0 - p) / total + z2 / (4.0 * total * total)).sqrt();
+    ((centre - spread) / (1.0 + z2 / total)).clamp(0.0, 1.0)
 }
 
 /// What one tick brought: the value the severity is read from and whether
@@ -263,10 +353,10 @@ pub(super) fn judge(
         e_value: t.e_value(),
         threshold: t.threshold(),
         null_rate: t.null_rate(),
-        rejected: t.rejected(),
+        rejected: t.rejected,
     });
 
-    if !tick.any && check.test.as_ref().is_none_or(|t| !t.rejected()) {
+    if !tick.any && check.test.as_ref().is_none_or(|t| !t.rejected) {
         check.fast = Streak::default();
         return no_data(metric, evidence, format!("{name}: no data"));
     }
@@ -298,7 +388,7 @@ pub(super) fn judge(
     if reading.severity == Severity::None {
         check.pending = 0;
         evidence.verdict = Verdict::Pass;
-        evidence.reason = if test.rejected() {
+        evidence.reason = if test.rejected {
             format!(
                 "{}; worse than before the release ({e}), but below every level: not worth acting on",
                 reading.text
@@ -309,7 +399,7 @@ pub(super) fn judge(
         return evidence;
     }
     evidence.breached_severity = reading.severity;
-    if test.rejected() {
+    if test.rejected {
         check.pending = 0;
         evidence.verdict = Verdict::Fail(reading.severity);
         evidence.reason = format!(
@@ -344,16 +434,16 @@ fn take_tick(
             };
         };
         let new = check.increment(counts);
-        let dispersion = check.test.as_ref().map_or(1.0, ErrorRateTest::dispersion);
+        let dispersion = check.test.as_ref().map_or(1.0, Tests::dispersion);
         if let Some(test) = &mut check.test {
-            test.update(Some((new.total, new.bad)));
+            test.update_counts(new.total, new.bad);
         }
         check.recent = (
             RECENT_DISCOUNT * check.recent.0 + new.total / dispersion,
             RECENT_DISCOUNT * check.recent.1 + new.bad / dispersion,
         );
         let proven = (new.total >= metric.min_requests.max(1.0)).then(|| {
-            let lower = rate_bound(new.total, new.bad, 1.0 - FAST_PATH_CONFIDENCE);
+            let lower = rate_bound(new.total, new.bad, FAST_PATH_Z);
             (new.bad / new.total, lower, new.total)
         });
         return TickData {
@@ -364,9 +454,8 @@ fn take_tick(
     }
     let value = sample.value.filter(|v| v.is_finite());
     if let Some(v) = value {
-        if let (Some(test), Some(bound)) = (&mut check.test, check.bound) {
-            let above = orient(metric.direction, v) > orient(metric.direction, bound);
-            test.update(Some((1.0, if above { 1.0 } else { 0.0 })));
+        if let Some(test) = &mut check.test {
+            test.update_value(metric.direction, v);
         }
         check.values.push_back(v);
         while check.values.len() > RECENT_VALUES {
@@ -381,11 +470,17 @@ fn take_tick(
     }
 }
 
-/// The recent rate's lower bound at [`SEVERITY_CONFIDENCE`]: the rate the
-/// severity is read from.
+/// The rate the severity is read from: the lower bound at [`SEVERITY_Z`]
+/// of the recent rate or, when it says more (at low traffic, where the
+/// recent ticks hold few requests), of the rate since the release; on
+/// counts deflated by the dispersion factor.
 fn recent_rate(check: &SequentialCheck) -> Option<f64> {
     let (total, bad) = check.recent;
-    (total > 0.0).then(|| rate_bound(total, bad, 1.0 - SEVERITY_CONFIDENCE))
+    let dispersion = check.test.as_ref().map_or(1.0, Tests::dispersion);
+    let since = check
+        .last
+        .map(|c| rate_bound(c.total / dispersion, c.bad / dispersion, SEVERITY_Z));
+    (total > 0.0).then(|| rate_bound(total, bad, SEVERITY_Z).max(since.unwrap_or(0.0)))
 }
 
 /// The fast path of a count metric: this tick's errors alone prove the

@@ -199,10 +199,7 @@ impl ErrorRateTest {
         let alpha_e = (settings.alpha / 2.0).clamp(1e-12, 0.5);
         let p0 = if p0.is_finite() { p0 } else { 0.99 };
         let p0 = p0.clamp(1e-9, 0.99);
-        let mut qs: Vec<f64> = ALTERNATIVES
-            .iter()
-            .map(|r| (r * p0).min((1.0 + 0.99 * p0) / 2.0).min(0.995))
-            .collect();
+        let mut qs: Vec<f64> = ALTERNATIVES.iter().map(|r| (r * p0).min(0.99)).collect();
         qs.dedup_by(|a, b| (*a - *b).abs() < 1e-12);
         let bets: Vec<(f64, f64)> = qs
             .iter()
