@@ -156,6 +156,49 @@ async fn a_bad_release_is_rolled_back_once_and_the_restored_version_only_verifie
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_count_metric_rolls_a_bad_release_back_on_the_sequential_test() {
+    let world = World::start().await;
+    let mut setup = TargetSetup::enforce(world.steps());
+    setup.probe = false;
+    setup.counts = true;
+    world.wait_for_traffic(6).await;
+    let daemon = world.start_daemon(&world.config(&setup)).await;
+    world.deploy(BAD);
+    let release_id = daemon.wait_release(BAD).await;
+    daemon
+        .wait_until("the rollback finishes", |d| {
+            !d.find(is_rollback_finished).is_empty()
+        })
+        .await;
+    assert_eq!(outcome_of(&daemon), ["completed"], "{}", daemon.timeline());
+    assert_eq!(world.running(), GOOD);
+    let decisions = daemon.find(|e| {
+        matches!(e, Event::DecisionMade { release_id: id, decision: Decision::Rollback, .. } if *id == release_id)
+    });
+    let Event::DecisionMade { reasons, .. } = &decisions[0].event else {
+        unreachable!("filtered on DecisionMade");
+    };
+    assert!(
+        reasons.iter().any(|r| r.starts_with("error_rate")
+            && (r.contains("significantly worse") || r.contains("fast path"))),
+        "{reasons:?}"
+    );
+    // The journaled evidence carries the test's statistic.
+    let assessments =
+        daemon.find(|e| matches!(e, Event::Assessment { release_id: id, .. } if *id == release_id));
+    let Some(Event::Assessment { evidence, .. }) = assessments.last().map(|r| &r.event) else {
+        panic!("no assessment journaled: {}", daemon.timeline());
+    };
+    let statistic = &evidence["evidence"][0]["statistic"];
+    assert!(statistic["e_value"].as_f64().is_some(), "{evidence}");
+    assert!(
+        statistic["threshold"].as_f64().is_some_and(|t| t > 1.0),
+        "{evidence}"
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shadow_mode_runs_nothing_and_says_what_would_have_run() {
     let world = World::start().await;
     let mut setup = TargetSetup::enforce(world.steps());

@@ -249,3 +249,78 @@ async fn a_prometheus_that_never_answers_times_out() {
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     silent.abort();
 }
+
+/// Failed requests over the window.
+const ERRORS: &str = r#"sum(increase(demo_http_requests_total{code="500"}[{{window}}]))"#;
+
+/// All requests over the window.
+const REQUESTS: &str = r#"sum(increase(demo_http_requests_total[{{window}}]))"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn count_metrics_count_since_the_release_with_a_baseline_per_step() {
+    let (service, addr) = demo(200.0, 0.1, "v1").await;
+    let prometheus = prometheus(&[addr]).await;
+    let before = ERROR_RATIO.replace("{{window}}", "5s");
+    prometheus
+        .wait_for(&before, |v| near(v, 0.1), PATIENCE)
+        .await;
+    // Six seconds of baseline at 10% errors.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let release_at = SystemTime::now();
+    service.set_version("v2");
+    service.set_error_ratio(0.5);
+    let counts = metric(&format!(
+        "errors_query = '{ERRORS}'\ntotal_query = '{REQUESTS}'\nbaseline_window = \"6s\"\n"
+    ));
+    assert!(counts.is_count());
+    let querier = querier(&prometheus.url(), Duration::from_secs(5));
+    let ctx = context("v2", "v1", release_at);
+    let first = sample_until(&querier, &counts, ctx.clone(), |m| {
+        m.sample.counts.is_some_and(|c| c.total > 0.0)
+    })
+    .await;
+    assert_eq!(first.sample.error, None, "{first:?}");
+    // Counts are taken over steps of at least a minute, here capped at
+    // the 6 s baseline window: one point.
+    let baseline = &first.sample.baseline_counts;
+    assert_eq!(baseline.len(), 1, "{first:?}");
+    let (n, k) = baseline
+        .iter()
+        .fold((0.0, 0.0), |(n, k), c| (n + c.total, k + c.bad));
+    assert!(n > 100.0 && (k / n - 0.1).abs() < TOLERANCE, "{baseline:?}");
+    assert!(near(first.sample.baseline, 0.1), "{first:?}");
+    // The counts grow from tick to tick (since the release), and their
+    // ratio reaches the new error rate.
+    let later = sample_until(&querier, &counts, ctx.clone(), |m| {
+        m.sample
+            .counts
+            .is_some_and(|c| c.total > first.sample.counts.map_or(0.0, |f| f.total) + 200.0)
+            && near(m.sample.value, 0.5)
+    })
+    .await;
+    assert!(
+        later.sample.baseline_counts == *baseline,
+        "the baseline is cached per release"
+    );
+    assert_eq!(
+        later.durations.len(),
+        2,
+        "cached: only the two count queries ran"
+    );
+
+    // A sequential value metric: one value per tick window, and the
+    // baseline series per step of min_window (3 s): two points.
+    let series = metric(&format!(
+        "query = '{ERROR_RATIO}'\ntest = \"sequential\"\nbaseline_window = \"6s\"\nthresholds = {{ high = 0.3 }}\n"
+    ));
+    let measured = sample_until(&querier, &series, ctx, |m| near(m.sample.value, 0.5)).await;
+    assert_eq!(measured.sample.baseline_series.len(), 2, "{measured:?}");
+    assert!(
+        measured
+            .sample
+            .baseline_series
+            .iter()
+            .all(|v| (v - 0.1).abs() < TOLERANCE),
+        "{measured:?}"
+    );
+}

@@ -401,3 +401,63 @@ fn kubernetes_version_keys_and_leader_election_are_checked() {
         "whole seconds",
     );
 }
+
+#[test]
+fn count_and_sequential_metrics_are_checked() {
+    let text = format!(
+        "{BASE}\n[[target.metric]]\nname = \"half\"\nerrors_query = \"e\"   # alone\n\n\
+         [[target.metric]]\nname = \"both\"\nquery = \"q\"   # as well\nerrors_query = \"e\"\ntotal_query = \"t\"\n\n\
+         [[target.metric]]\nname = \"canary\"\nerrors_query = \"e\"\ntotal_query = \"t\"\nbaseline = \"canary\"   # counts\nstable_query = \"s\"\n\n\
+         [[target.metric]]\nname = \"fails\"\nerrors_query = \"e\"\ntotal_query = \"t\"\non_no_data = \"fail\"   # counts\ntolerance = -1.0   # negative\n\n\
+         [[target.metric]]\nname = \"latency\"\nquery = \"q\"\ntest = \"sequential\"   # no baseline\nbaseline = \"none\"\nthresholds = {{ high = 1.0 }}\n\n\
+         [[target.metric]]\nname = \"fine\"\nerrors_query = 'x{{{{window}}}}'\ntotal_query = 'y{{{{window}}}}'\n"
+    );
+    let text = text.replace("[[target]]\n", "[[target]]\nalpha = 0.9   # too big\n");
+    let errs = errors(&text);
+    expect(
+        &errs,
+        "target[0].alpha",
+        line_of(&text, "# too big"),
+        "at most 0.5",
+    );
+    expect(
+        &errs,
+        "target[0].metric[0].errors_query",
+        line_of(&text, "# alone"),
+        "needs `total_query` too",
+    );
+    expect(
+        &errs,
+        "target[0].metric[1].query",
+        line_of(&text, "# as well"),
+        "remove `query`",
+    );
+    expect(
+        &errs,
+        "target[0].metric[2].baseline",
+        line_of(&text, "\"canary\"   # counts"),
+        "not supported for them yet",
+    );
+    expect(
+        &errs,
+        "target[0].metric[3].on_no_data",
+        line_of(&text, "\"fail\"   # counts"),
+        "`hold` or `pass`",
+    );
+    expect(
+        &errs,
+        "target[0].metric[3].tolerance",
+        line_of(&text, "# negative"),
+        "at least 0",
+    );
+    expect(
+        &errs,
+        "target[0].metric[4].test",
+        line_of(&text, "# no baseline"),
+        "needs baseline `pre_release`",
+    );
+    assert!(
+        !errs.iter().any(|e| e.to_string().contains("metric[5]")),
+        "a count metric needs no thresholds: {errs:#?}"
+    );
+}

@@ -45,6 +45,8 @@ mod fixtures;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_sequential;
+#[cfg(test)]
 pub(crate) mod tests_stats;
 
 pub use policy::{decide, default_rules, effective_rules};

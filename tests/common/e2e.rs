@@ -41,6 +41,12 @@ const POLL: Duration = Duration::from_millis(50);
 /// The share of failed requests over the window, across versions.
 pub const ERROR_RATIO: &str = r#"sum(rate(demo_http_requests_total{code="500"}[{{window}}])) / sum(rate(demo_http_requests_total[{{window}}]))"#;
 
+/// Failed requests over the window (a count metric's `errors_query`).
+pub const ERRORS: &str = r#"sum(increase(demo_http_requests_total{code="500"}[{{window}}]))"#;
+
+/// All requests over the window (a count metric's `total_query`).
+pub const REQUESTS: &str = r#"sum(increase(demo_http_requests_total[{{window}}]))"#;
+
 /// The world a daemon watches.
 pub struct World {
     /// Releases, the link, scripts, the journal; removed on drop.
@@ -194,6 +200,17 @@ impl World {
         world
     }
 
+    /// Waits until Prometheus holds `seconds` of the service's traffic: a
+    /// count metric's baseline is taken over whole seconds, and
+    /// `increase()` needs two samples in its window.
+    pub async fn wait_for_traffic(&self, seconds: u32) {
+        let query = REQUESTS.replace("{{window}}", &format!("{seconds}s"));
+        let enough = 50.0 * f64::from(seconds.saturating_sub(1));
+        self.prometheus
+            .wait_for(&query, |v| v.is_some_and(|v| v >= enough), PATIENCE)
+            .await;
+    }
+
     /// Waits until the error ratio over the last 5 s satisfies `pred`.
     pub async fn wait_for_ratio(&self, pred: impl Fn(Option<f64>) -> bool) {
         let query = ERROR_RATIO.replace("{{window}}", "5s");
@@ -297,8 +314,20 @@ severity = "critical"
                 self.service_addr
             ));
         }
-        text.push_str(&format!(
-            r#"
+        if target.counts {
+            text.push_str(&format!(
+                r#"
+[[target.metric]]
+name = "error_rate"
+errors_query = '{ERRORS}'
+total_query = '{REQUESTS}'
+baseline = "pre_release"
+baseline_window = "5s"
+"#
+            ));
+        } else {
+            text.push_str(&format!(
+                r#"
 [[target.metric]]
 name = "error_rate"
 query = '{ERROR_RATIO}'
@@ -308,7 +337,8 @@ thresholds = {{ critical = 0.2, high = 0.1 }}
 min_ratio = 2.0
 confirm = 2
 "#
-        ));
+            ));
+        }
         text.push_str(&target.steps.replace("@ROOT@", &root));
         text
     }
@@ -389,6 +419,9 @@ pub struct TargetSetup {
     pub bake_window: &'static str,
     /// The cooldown.
     pub cooldown: &'static str,
+    /// Judge the error rate as a count metric (the sequential test on
+    /// failed and all requests) instead of thresholds on the ratio.
+    pub counts: bool,
 }
 
 impl TargetSetup {
@@ -402,6 +435,7 @@ impl TargetSetup {
             steps,
             bake_window: "60s",
             cooldown: "1s",
+            counts: false,
         }
     }
 }

@@ -7,7 +7,7 @@
 //!   errors (a `code=~"5.."` selector matches no series until the first
 //!   error), not no data.
 //! - A **sequential value metric** runs `query` over the tick's own window
-//!   (`interval`, at least `prometheus.min_window`, never reaching back
+//!   (`interval`, at least `prometheus.min_window`, but never reaching back
 //!   before the release): one value per tick, as the test needs, not a
 //!   value over everything since the release.
 //! - Their **baseline** is a range query over `baseline_window` before the
@@ -16,7 +16,7 @@
 //!   couple of scrapes is mostly extrapolation), each point over its own
 //!   step. It is cached per target, metric and release.
 
-use super::{Measurement, MetricQuerier, QueryContext, describe_query_error, post_release_window};
+use super::{Measurement, MetricQuerier, QueryContext, describe_query_error};
 use super::{render, single_value};
 use crate::config::{BaselineKind, MetricConfig};
 use crate::model::{Counts, MetricSample};
@@ -42,8 +42,9 @@ enum Baseline {
     Series(Vec<f64>),
 }
 
-/// Which baseline: target, metric, release time in ms.
-type Key = (String, String, u128);
+/// Which baseline: target, metric, release time in ms, and the metric's
+/// queries (a reload may change them under the same name).
+type Key = (String, String, u128, String);
 
 /// Baselines already fetched; shared by clones of the querier.
 #[derive(Debug, Clone, Default)]
@@ -81,7 +82,12 @@ impl MetricQuerier {
         let mut errors = Vec::new();
         let timeout = metric.timeout.unwrap_or(self.timeout);
         let start = ctx.window_start.unwrap_or(ctx.release_at);
-        let since = post_release_window(start, ctx.now, self.min_window);
+        // Exactly since the window start, never reaching back before it:
+        // `min_window` does not apply, since a longer window would slide
+        // over the previous version's requests for its first seconds. A
+        // window too short for `increase()` or `rate()` gives no data, and
+        // the test waits.
+        let since = ctx.now.duration_since(start).unwrap_or_default();
         let current = async {
             if let (Some(errors_q), Some(total_q)) = (&metric.errors_query, &metric.total_query) {
                 let (bad, total) = tokio::join!(
@@ -159,7 +165,14 @@ impl MetricQuerier {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis();
-        let key = (ctx.target.clone(), metric.name.clone(), release_ms);
+        let queries = [
+            Some(&metric.query),
+            metric.errors_query.as_ref(),
+            metric.total_query.as_ref(),
+        ]
+        .map(|q| q.map_or("", String::as_str))
+        .join("\n");
+        let key = (ctx.target.clone(), metric.name.clone(), release_ms, queries);
         if let Some(cached) = self.baselines.get(&key) {
             return (Ok(Some(cached)), Vec::new());
         }

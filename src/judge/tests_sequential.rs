@@ -1,0 +1,220 @@
+//! Metrics judged by the sequential test, tick by tick through the
+//! [`Judge`]: what the verdicts say and when.
+
+use super::Judge;
+use super::fixtures::target;
+use crate::model::{
+    CheckEvidence, Counts, DataImpact, MetricSample, Observation, Severity, Verdict,
+};
+use std::time::Duration;
+
+const COUNT: &str =
+    "[[metric]]\nname = \"error_rate\"\nerrors_query = \"e\"\ntotal_query = \"t\"\n";
+
+/// 30 baseline minutes at `rate` with `per_block` requests each.
+fn baseline(per_block: f64, rate: f64) -> Vec<Counts> {
+    vec![
+        Counts {
+            total: per_block,
+            bad: per_block * rate,
+        };
+        30
+    ]
+}
+
+/// A judge and the cumulative counts it has been fed.
+struct Run {
+    judge: Judge,
+    so_far: Counts,
+    tick: u64,
+    baseline: Vec<Counts>,
+}
+
+impl Run {
+    fn new(extra: &str, baseline: Vec<Counts>) -> Run {
+        Run {
+            judge: Judge::new(&target(&format!("{COUNT}{extra}"))),
+            so_far: Counts {
+                total: 0.0,
+                bad: 0.0,
+            },
+            tick: 0,
+            baseline,
+        }
+    }
+
+    /// One tick of `requests` with `errors`; the evidence of `error_rate`.
+    fn tick(&mut self, requests: f64, errors: f64) -> CheckEvidence {
+        self.so_far.total += requests;
+        self.so_far.bad += errors;
+        let sample = MetricSample {
+            counts: Some(self.so_far),
+            baseline_counts: self.baseline.clone(),
+            ..MetricSample::named("error_rate")
+        };
+        self.feed(sample)
+    }
+
+    fn feed(&mut self, sample: MetricSample) -> CheckEvidence {
+        let obs = Observation {
+            tick: self.tick,
+            metrics: vec![sample],
+            ..Observation::default()
+        };
+        self.tick += 1;
+        let a = self
+            .judge
+            .assess(&obs, DataImpact::None, Duration::from_secs(3600));
+        a.evidence[0].clone()
+    }
+}
+
+#[test]
+fn a_clear_regression_fails_only_once_significant_and_says_why() {
+    // 1% before, 6% after, 1000 requests a tick: high (at least 5x and +2
+    // points is high, even for the rate's lower bound; critical is 10x).
+    let mut run = Run::new("", baseline(6000.0, 0.01));
+    let first = run.tick(1000.0, 60.0);
+    assert!(
+        matches!(first.verdict, Verdict::Pending { .. }),
+        "{first:?}"
+    );
+    let statistic = first.statistic.expect("a statistic");
+    assert!(!statistic.rejected && statistic.threshold > 100.0);
+    let mut verdicts = vec![first.verdict];
+    for _ in 0..5 {
+        verdicts.push(run.tick(1000.0, 60.0).verdict);
+    }
+    let failed_at = verdicts
+        .iter()
+        .position(|v| matches!(v, Verdict::Fail(_)))
+        .expect("fails");
+    assert!(failed_at >= 2, "never before the third tick: {verdicts:?}");
+    assert!(
+        matches!(verdicts[failed_at], Verdict::Fail(Severity::High)),
+        "{verdicts:?}"
+    );
+    let last = run.tick(1000.0, 60.0);
+    assert!(
+        last.reason.contains("significantly worse") && last.reason.contains("e-value"),
+        "{}",
+        last.reason
+    );
+}
+
+#[test]
+fn significant_but_below_every_level_passes() {
+    // 1% → 2%: clearly worse than 1.25x at this traffic, but the
+    // operator's mildest level is 3%.
+    let mut run = Run::new("thresholds = { low = 0.03 }\n", baseline(60_000.0, 0.01));
+    let mut last = None;
+    for _ in 0..20 {
+        last = Some(run.tick(10_000.0, 200.0));
+    }
+    let last = last.expect("ticks");
+    assert_eq!(last.verdict, Verdict::Pass, "{last:?}");
+    assert!(last.statistic.is_some_and(|s| s.rejected), "{last:?}");
+    assert!(last.reason.contains("not worth acting"), "{}", last.reason);
+}
+
+#[test]
+fn the_fast_path_needs_three_ticks_enough_requests_and_a_healthy_baseline() {
+    let mut run = Run::new("", baseline(6000.0, 0.01));
+    let verdicts: Vec<Verdict> = (0..3).map(|_| run.tick(500.0, 400.0).verdict).collect();
+    assert!(!matches!(verdicts[1], Verdict::Fail(_)), "{verdicts:?}");
+    assert_eq!(verdicts[2], Verdict::Fail(Severity::Critical));
+    // Ten requests a tick: below min_requests, the statistics decide alone.
+    let mut quiet = Run::new("", baseline(6000.0, 0.01));
+    for _ in 0..3 {
+        let e = quiet.tick(10.0, 9.0);
+        assert!(!e.reason.contains("fast path"), "{}", e.reason);
+    }
+    // A baseline already above the critical level: not this release's doing.
+    let mut bad_before = Run::new("thresholds = { critical = 0.2 }\n", baseline(6000.0, 0.3));
+    for _ in 0..4 {
+        let e = bad_before.tick(500.0, 160.0);
+        assert!(!e.reason.contains("fast path"), "{}", e.reason);
+    }
+}
+
+#[test]
+fn missing_data_and_failed_queries_never_fail_and_never_count() {
+    let mut run = Run::new("", baseline(6000.0, 0.01));
+    run.tick(1000.0, 10.0);
+    let e_before = run.tick(1000.0, 10.0).statistic.expect("statistic").e_value;
+    let failed = run.feed(MetricSample {
+        error: Some("connection refused".to_owned()),
+        ..MetricSample::named("error_rate")
+    });
+    assert_eq!(failed.verdict, Verdict::Error);
+    let empty = run.feed(MetricSample::named("error_rate"));
+    assert_eq!(empty.verdict, Verdict::NoData, "{empty:?}");
+    let after = run.tick(0.0, 0.0);
+    assert_eq!(
+        after.statistic.expect("statistic").e_value,
+        e_before,
+        "no events, no evidence"
+    );
+    // With on_no_data = "pass", no data is healthy.
+    let mut lenient = Run::new("on_no_data = \"pass\"\n", baseline(6000.0, 0.01));
+    assert_eq!(
+        lenient.feed(MetricSample::named("error_rate")).verdict,
+        Verdict::Pass
+    );
+    // No baseline data: the test cannot start, and says so.
+    let mut blind = Run::new("", Vec::new());
+    let e = blind.tick(1000.0, 500.0);
+    assert_eq!(e.verdict, Verdict::NoData);
+    assert!(e.reason.contains("no baseline"), "{}", e.reason);
+}
+
+#[test]
+fn a_window_that_starts_again_is_counted_from_its_new_start() {
+    // Counts since the window start drop (verification measures from the
+    // rollback): the new counts are new events, not negative ones.
+    let mut run = Run::new("", baseline(6000.0, 0.01));
+    for _ in 0..3 {
+        run.tick(1000.0, 10.0);
+    }
+    run.so_far = Counts {
+        total: 0.0,
+        bad: 0.0,
+    };
+    let e = run.tick(800.0, 8.0);
+    assert_eq!(e.verdict, Verdict::Pass, "{e:?}");
+    assert!(e.value.is_some_and(|v| v < 0.02), "{e:?}");
+}
+
+#[test]
+fn without_a_baseline_the_mildest_threshold_is_the_null() {
+    let config = "baseline = \"none\"\nthresholds = { critical = 0.2, low = 0.05 }\n";
+    let mut fine = Run::new(config, Vec::new());
+    for _ in 0..30 {
+        assert_eq!(fine.tick(1000.0, 30.0).verdict, Verdict::Pass);
+    }
+    let mut bad = Run::new(config, Vec::new());
+    let verdicts: Vec<Verdict> = (0..10).map(|_| bad.tick(1000.0, 120.0).verdict).collect();
+    assert!(
+        verdicts.contains(&Verdict::Fail(Severity::Low)),
+        "{verdicts:?}"
+    );
+}
+
+#[test]
+fn alpha_is_split_across_the_sequential_checks() {
+    let one = Run::new("", baseline(6000.0, 0.01));
+    let mut two = Run {
+        judge: Judge::new(&target(&format!(
+            "{COUNT}[[metric]]\nname = \"p99\"\nquery = \"q\"\ntest = \"sequential\"\nthresholds = {{ high = 1.0 }}\n"
+        ))),
+        ..Run::new("", baseline(6000.0, 0.01))
+    };
+    let mut one = one;
+    let threshold = |e: CheckEvidence| e.statistic.expect("statistic").threshold;
+    let alone = threshold(one.tick(100.0, 1.0));
+    let shared = threshold(two.tick(100.0, 1.0));
+    assert!(
+        (shared / alone - 2.0).abs() < 1e-9,
+        "half the alpha, twice the threshold: {alone} vs {shared}"
+    );
+}
