@@ -9,7 +9,7 @@
 //! new version, lets it serve healthily for a few seconds, sets the error
 //! ratio to 0.5 at T0, and measures T0 → the script's start.
 //!
-//! `cargo bench --bench detection -- --runs 20 [--confirm 2] [--time-to-fix 1h]`
+//! `cargo bench --bench detection -- --runs 20 [--confirm 2] [--time-to-fix 1h] [--thresholds C,H] [--counts]`
 //!
 //! See docs/performance.md for what bounds the result.
 
@@ -55,6 +55,9 @@ struct Options {
     time_to_fix: String,
     /// The metric's `critical` and `high` thresholds (`--thresholds C,H`).
     thresholds: (f64, f64),
+    /// Judge the error rate as a count metric (`--counts`): the sequential
+    /// test and its fast path instead of thresholds on a ratio.
+    counts: bool,
 }
 
 fn options() -> Options {
@@ -63,6 +66,7 @@ fn options() -> Options {
         confirm: 2,
         time_to_fix: "1h".to_owned(),
         thresholds: (0.2, 0.05),
+        counts: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -74,6 +78,7 @@ fn options() -> Options {
             "--runs" => options.runs = value("--runs").parse().expect("--runs N"),
             "--confirm" => options.confirm = value("--confirm").parse().expect("--confirm N"),
             "--time-to-fix" => options.time_to_fix = value("--time-to-fix"),
+            "--counts" => options.counts = true,
             "--thresholds" => {
                 let text = value("--thresholds");
                 let (critical, high) = text
@@ -322,6 +327,32 @@ fn config_text(
     let confirm = options.confirm;
     let time_to_fix = &options.time_to_fix;
     let (critical, high) = options.thresholds;
+    let metric = if options.counts {
+        // Failed and all requests exactly since the release, judged by the
+        // sequential test against the 5 s before it; levels relative to the
+        // baseline (critical at 10x and +5 points), the fast path at 3 ticks.
+        r#"[[target.metric]]
+name = "error_ratio"
+errors_query = 'sum(increase(demo_http_requests_total{code="500"}[{{window}}]))'
+total_query = 'sum(increase(demo_http_requests_total[{{window}}]))'
+baseline_window = "5s"
+"#
+        .to_owned()
+    } else {
+        format!(
+            r#"# A fixed [5s] window: five scrapes, and no healthy post-release time to
+# dilute a breakage. The pre_release baseline is the same query evaluated
+# at the release (the 5 s before it).
+[[target.metric]]
+name = "error_ratio"
+query = 'sum(rate(demo_http_requests_total{{code="500"}}[5s])) / sum(rate(demo_http_requests_total[5s]))'
+baseline = "pre_release"
+thresholds = {{ critical = {critical}, high = {high} }}
+min_ratio = 2.0
+confirm = {confirm}
+"#
+        )
+    };
     format!(
         r#"[daemon]
 listen = "127.0.0.1:0"
@@ -345,17 +376,7 @@ kind = "version_url"
 url = "http://{service}/version"
 json_pointer = "/version"
 
-# A fixed [5s] window: five scrapes, and no healthy post-release time to
-# dilute a breakage. The pre_release baseline is the same query evaluated
-# at the release (the 5 s before it).
-[[target.metric]]
-name = "error_ratio"
-query = 'sum(rate(demo_http_requests_total{{code="500"}}[5s])) / sum(rate(demo_http_requests_total[5s]))'
-baseline = "pre_release"
-thresholds = {{ critical = {critical}, high = {high} }}
-min_ratio = 2.0
-confirm = {confirm}
-
+{metric}
 [[target.step]]
 phase = "rollback"
 kind = "command"

@@ -57,7 +57,7 @@ use crate::model::{
     Severity, Verdict,
 };
 use severity::{num, read_metric, worst_configured};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 /// Judges one target tick by tick; holds the streaks that confirmation needs.
@@ -72,12 +72,13 @@ pub struct Judge {
     metrics: Vec<MetricConfig>,
     /// The target's default time to fix, for callers without an override.
     time_to_fix: Duration,
-    /// Consecutive failures per probe name.
-    probe_streaks: HashMap<String, u32>,
-    /// Consecutive breaches per metric name.
-    metric_streaks: HashMap<String, Streak>,
-    /// The sequential tests per metric name, for this release.
-    sequential: HashMap<String, sequential::SequentialCheck>,
+    /// Consecutive failures per probe, in config order.
+    probe_streaks: Vec<u32>,
+    /// Consecutive breaches per metric, in config order.
+    metric_streaks: Vec<Streak>,
+    /// The sequential tests per metric, for this release (unused for a
+    /// threshold metric).
+    sequential: Vec<sequential::SequentialCheck>,
     /// Each sequential test's share of the target's `alpha`.
     alpha_per_test: f64,
 }
@@ -112,18 +113,18 @@ impl Judge {
             probes: target.probe.clone(),
             metrics: target.metric.clone(),
             time_to_fix: target.time_to_fix,
-            probe_streaks: HashMap::new(),
-            metric_streaks: HashMap::new(),
-            sequential: HashMap::new(),
+            probe_streaks: vec![0; target.probe.len()],
+            metric_streaks: vec![Streak::default(); target.metric.len()],
+            sequential: vec![sequential::SequentialCheck::default(); target.metric.len()],
             alpha_per_test: target.alpha / tests.max(1) as f64,
         }
     }
 
     /// Forgets every streak and test, as for a new release.
     pub fn reset(&mut self) {
-        self.probe_streaks.clear();
-        self.metric_streaks.clear();
-        self.sequential.clear();
+        self.probe_streaks.fill(0);
+        self.metric_streaks.fill(Streak::default());
+        self.sequential.fill(sequential::SequentialCheck::default());
     }
 
     /// The target's configured time to fix: what to pass to
@@ -141,15 +142,15 @@ impl Judge {
         time_to_fix: Duration,
     ) -> Assessment {
         let mut evidence = Vec::with_capacity(self.probes.len() + self.metrics.len());
-        for probe in &self.probes {
+        for (i, probe) in self.probes.iter().enumerate() {
             let result = obs.probes.iter().find(|p| p.name == probe.name);
-            let streak = self.probe_streaks.entry(probe.name.clone()).or_default();
+            let streak = &mut self.probe_streaks[i];
             evidence.push(judge_probe(probe, result, streak));
         }
-        for metric in &self.metrics {
+        for (i, metric) in self.metrics.iter().enumerate() {
             let sample = obs.metrics.iter().find(|m| m.name == metric.name);
             if metric.is_sequential() {
-                let check = self.sequential.entry(metric.name.clone()).or_default();
+                let check = &mut self.sequential[i];
                 evidence.push(sequential::judge(
                     metric,
                     sample,
@@ -157,7 +158,7 @@ impl Judge {
                     self.alpha_per_test,
                 ));
             } else {
-                let streak = self.metric_streaks.entry(metric.name.clone()).or_default();
+                let streak = &mut self.metric_streaks[i];
                 evidence.push(judge_metric(metric, sample, streak));
             }
         }
