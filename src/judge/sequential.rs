@@ -14,8 +14,8 @@
 //!   tick): each tick is one event, bad when the value is above
 //!   `max((1 + tolerance) × baseline median, median + min_increase)`; the
 //!   same e-process tests that such ticks are no more frequent than before
-//!   the release. The severity is the median of the last three values read
-//!   against the thresholds.
+//!   the release. The severity is the median of the last five values read
+//!   against the thresholds, so that one or two slow ticks never set it.
 //!
 //! A check fails when its test has rejected **and** the current severity is
 //! above `none`: a release that is significantly but only slightly worse
@@ -62,8 +62,10 @@ const EXCEEDANCE_MIN_INCREASE: f64 = 0.05;
 /// metric's severity: about the last ten ticks count.
 const RECENT_DISCOUNT: f64 = 0.9;
 
-/// Values whose median sets a value metric's severity.
-const RECENT_VALUES: usize = 3;
+/// Values whose median sets a value metric's severity: five, so that a
+/// one- or two-tick spike never sets it, even on top of evidence that a
+/// slow drift has built up.
+const RECENT_VALUES: usize = 5;
 
 /// Multiples of a value metric's first bound at which its further tests
 /// count slow ticks: a tick far beyond the baseline is much stronger
