@@ -278,20 +278,11 @@ fn backtest(
 ) -> ExitCode {
     let mut settings = rollguard::backtest::Settings::default();
     if let Some(name) = target {
-        let config = match load(config_path) {
-            Ok(config) => config,
+        let (config, index) = match load_target(config_path, name) {
+            Ok(found) => found,
             Err(code) => return code,
         };
-        let Some(target) = config.targets.iter().find(|t| t.name == name) else {
-            eprintln!(
-                "rollguard backtest: no target {name:?} in {}",
-                config_path.display()
-            );
-            return ExitCode::from(2);
-        };
-        settings.rules = rollguard::judge::effective_rules(&config.policy);
-        settings.time_to_fix = target.time_to_fix;
-        settings.bake_window = target.bake_window;
+        settings = target_settings(&config, index);
     }
     let mut failed = false;
     let mut outcomes = Vec::new();
@@ -328,6 +319,33 @@ fn backtest(
     }
 }
 
+/// The configuration at `config_path` and the index of its target `name`;
+/// the exit code to return when either is missing.
+fn load_target(config_path: &std::path::Path, name: &str) -> Result<(Config, usize), ExitCode> {
+    let config = load(config_path)?;
+    match config.targets.iter().position(|t| t.name == name) {
+        Some(index) => Ok((config, index)),
+        None => {
+            eprintln!(
+                "rollguard backtest: no target {name:?} in {}",
+                config_path.display()
+            );
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// What a backtest judges with besides the checks: the file's decision
+/// matrix, the target's time to fix and bake window.
+fn target_settings(config: &Config, index: usize) -> rollguard::backtest::Settings {
+    let target = &config.targets[index];
+    rollguard::backtest::Settings {
+        rules: rollguard::judge::effective_rules(&config.policy),
+        time_to_fix: target.time_to_fix,
+        bake_window: target.bake_window,
+    }
+}
+
 /// `backtest --target NAME --release-at TIME`: a past release, from
 /// Prometheus.
 fn backtest_past(
@@ -338,17 +356,11 @@ fn backtest_past(
     previous: Option<String>,
     format: BacktestFormat,
 ) -> ExitCode {
-    let config = match load(config_path) {
-        Ok(config) => config,
+    let (config, index) = match load_target(config_path, name) {
+        Ok(found) => found,
         Err(code) => return code,
     };
-    let Some(target) = config.targets.iter().find(|t| t.name == name) else {
-        eprintln!(
-            "rollguard backtest: no target {name:?} in {}",
-            config_path.display()
-        );
-        return ExitCode::from(2);
-    };
+    let target = &config.targets[index];
     let release = match rollguard::backtest::prometheus::parse_time(release_at) {
         Ok(at) => rollguard::backtest::prometheus::PastRelease {
             release_at: at,
@@ -360,11 +372,7 @@ fn backtest_past(
             return ExitCode::from(2);
         }
     };
-    let settings = rollguard::backtest::Settings {
-        rules: rollguard::judge::effective_rules(&config.policy),
-        time_to_fix: target.time_to_fix,
-        bake_window: target.bake_window,
-    };
+    let settings = target_settings(&config, index);
     if !target.probe.is_empty() {
         eprintln!(
             "rollguard backtest: {name}'s probes are left out: nothing recorded what they answered"

@@ -52,6 +52,12 @@ impl PrometheusHarness {
             targets.join(", ")
         );
         std::fs::write(dir.path().join("prometheus.yml"), config).expect("write prometheus.yml");
+        PrometheusHarness::launch_in(dir, scrape_targets.len()).await
+    }
+
+    /// Starts the server on a free port over `dir` (its configuration and
+    /// storage), waiting for `targets` scrape targets to be up.
+    async fn launch_in(dir: tempfile::TempDir, targets: usize) -> PrometheusHarness {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -60,7 +66,7 @@ impl PrometheusHarness {
             port,
             dir,
             child: None,
-            targets: scrape_targets.len(),
+            targets,
             http: reqwest::Client::new(),
             ready_after: Duration::ZERO,
             data_after: Duration::ZERO,
@@ -94,21 +100,7 @@ impl PrometheusHarness {
             "promtool: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let mut harness = PrometheusHarness {
-            port,
-            dir,
-            child: None,
-            targets: 0,
-            http: reqwest::Client::new(),
-            ready_after: Duration::ZERO,
-            data_after: Duration::ZERO,
-        };
-        harness.launch().await;
-        harness
+        PrometheusHarness::launch_in(dir, 0).await
     }
 
     /// `http://127.0.0.1:PORT`.
