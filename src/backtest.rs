@@ -1,6 +1,6 @@
 //! `rollguard backtest --replay FILE...`: the judge and the decision matrix
 //! run over recorded releases, tick by tick, exactly as the daemon runs them
-//! ([`Judge::assess`] over an [`Observation`], then [`judge::decide`]), so
+//! ([`Judge::assess`] over an [`Observation`](crate::model::Observation), then [`judge::decide`]), so
 //! that a policy can be tried on past releases before it is trusted.
 //!
 //! - [`replay`]: the replay file.

@@ -23,7 +23,7 @@ pub struct ProbeOutcome {
     /// Time from sending the request to the end of reading the body (or to
     /// the failure): a slow health endpoint is itself a signal.
     pub latency: Duration,
-    /// Why the probe failed, in a few words ("status 503, expected [200]").
+    /// Why the probe failed, in a few words ("status 503, expected \[200\]").
     /// `None` exactly when `ok`.
     pub error: Option<String>,
 }

@@ -1,0 +1,255 @@
+//! A sequential check's state over one release: its test, built once from
+//! the baseline, and what the judge remembers from tick to tick.
+
+use super::super::Streak;
+use super::super::stats::{self, ErrorBaseline, ErrorRateSettings, ErrorRateTest};
+use crate::config::{BaselineKind, Direction, MetricConfig, Thresholds};
+use crate::model::{Counts, MetricSample, Severity};
+use std::collections::VecDeque;
+
+/// Levels of a count metric without thresholds: (severity, ratio to the
+/// baseline rate, absolute increase). Each level is at
+/// `max(ratio × baseline, baseline + increase)`: critical at 10x and +5
+/// points (failing for a large share of users), low at 1.5x and +0.5
+/// points (noticeable, harmless).
+pub const DEFAULT_RATE_LEVELS: [(Severity, f64, f64); 4] = [
+    (Severity::Critical, 10.0, 0.05),
+    (Severity::High, 5.0, 0.02),
+    (Severity::Medium, 2.0, 0.01),
+    (Severity::Low, 1.5, 0.005),
+];
+
+/// The smallest increase in the share of slow ticks a value metric's test
+/// looks for: 5 points more ticks above the bound than before.
+const EXCEEDANCE_MIN_INCREASE: f64 = 0.05;
+
+/// Multiples of a value metric's first bound at which its further tests
+/// count slow ticks: a tick far beyond the baseline is much stronger
+/// evidence than one just above it, and one count of "above" cannot say so.
+const BOUND_STEPS: [f64; 3] = [1.0, 2.0, 4.0];
+
+/// A check's sequential test: one e-process, or for a value metric the
+/// average of one per bound (an average of e-processes is one).
+#[derive(Debug, Clone)]
+pub(super) struct Tests {
+    /// The e-processes, with the bound each counts ticks beyond (value
+    /// metrics only).
+    pub(super) parts: Vec<(Option<f64>, ErrorRateTest)>,
+    /// Whether the average has reached the threshold on some tick.
+    pub(super) rejected: bool,
+}
+
+impl Tests {
+    fn one(test: ErrorRateTest) -> Tests {
+        Tests {
+            parts: vec![(None, test)],
+            rejected: false,
+        }
+    }
+
+    /// The average e-value.
+    pub(super) fn e_value(&self) -> f64 {
+        let sum: f64 = self.parts.iter().map(|(_, t)| t.e_value()).sum();
+        sum / self.parts.len().max(1) as f64
+    }
+
+    /// 1/α_e, the same for every part.
+    pub(super) fn threshold(&self) -> f64 {
+        self.parts
+            .first()
+            .map_or(f64::INFINITY, |(_, t)| t.threshold())
+    }
+
+    /// The first part's null rate.
+    pub(super) fn null_rate(&self) -> f64 {
+        self.parts.first().map_or(0.0, |(_, t)| t.null_rate())
+    }
+
+    /// The first part's dispersion factor.
+    pub(super) fn dispersion(&self) -> f64 {
+        self.parts.first().map_or(1.0, |(_, t)| t.dispersion())
+    }
+
+    /// Feeds `(events, bad)` to the only part.
+    pub(super) fn update_counts(&mut self, total: f64, bad: f64) {
+        if let Some((_, test)) = self.parts.first_mut() {
+            test.update(Some((total, bad)));
+        }
+        self.settle();
+    }
+
+    /// Feeds one value: one event per part, bad beyond its bound.
+    pub(super) fn update_value(&mut self, direction: Direction, value: f64) {
+        for (bound, test) in &mut self.parts {
+            let beyond = bound.is_some_and(|b| orient(direction, value) > orient(direction, b));
+            test.update(Some((1.0, if beyond { 1.0 } else { 0.0 })));
+        }
+        self.settle();
+    }
+
+    fn settle(&mut self) {
+        if self.e_value() >= self.threshold() {
+            self.rejected = true;
+        }
+    }
+}
+
+/// One sequential check's state over one release.
+#[derive(Debug, Clone, Default)]
+pub(in crate::judge) struct SequentialCheck {
+    /// The test, once the baseline is known.
+    pub(super) test: Option<Tests>,
+    /// The metric with the thresholds the severity is read against (the
+    /// configured ones, or [`DEFAULT_RATE_LEVELS`] made absolute).
+    pub(super) reading: Option<MetricConfig>,
+    /// The baseline: the rate of a count metric, the median of a value
+    /// metric; `None` when the metric has no baseline.
+    pub(super) baseline: Option<f64>,
+    /// A value metric's first bound: the tolerance beyond the baseline.
+    pub(super) bound: Option<f64>,
+    /// Cumulative counts at the previous tick with data.
+    pub(super) last: Option<Counts>,
+    /// Discounted recent `(events, bad)` of a count metric, deflated.
+    pub(super) recent: (f64, f64),
+    /// Last values of a value metric, oldest first.
+    pub(super) values: VecDeque<f64>,
+    /// The fast path's run of ticks that prove the critical level.
+    pub(super) fast: Streak,
+    /// Ticks in a row with a reading above `none` before the test rejects.
+    pub(super) pending: u32,
+}
+
+impl SequentialCheck {
+    /// Builds the test from the sample's baseline, once. `alpha` is this
+    /// check's share of the target's budget.
+    pub(super) fn prepare(&mut self, metric: &MetricConfig, sample: &MetricSample, alpha: f64) {
+        if self.test.is_some() {
+            return;
+        }
+        let settings = ErrorRateSettings {
+            delta: metric.tolerance,
+            min_increase: metric.min_increase(),
+            alpha,
+        };
+        if metric.is_count() {
+            self.prepare_counts(metric, sample, &settings);
+        } else {
+            self.prepare_series(metric, sample, &settings);
+        }
+    }
+
+    fn prepare_counts(
+        &mut self,
+        metric: &MetricConfig,
+        sample: &MetricSample,
+        settings: &ErrorRateSettings,
+    ) {
+        if metric.baseline == BaselineKind::None {
+            let Some(&(_, mildest)) = metric.thresholds.levels().last() else {
+                return;
+            };
+            self.test = Some(Tests::one(ErrorRateTest::against(mildest, 1.0, settings)));
+            self.reading = Some(metric.clone());
+            return;
+        }
+        let ticks: Vec<(f64, f64)> = sample
+            .baseline_counts
+            .iter()
+            .map(|c| (c.total, c.bad))
+            .collect();
+        let Some(baseline) = ErrorBaseline::from_ticks(&ticks, settings.alpha) else {
+            return;
+        };
+        self.test = Some(Tests::one(ErrorRateTest::new(&baseline, settings)));
+        self.baseline = Some(baseline.rate);
+        let mut reading = metric.clone();
+        if reading.thresholds.levels().is_empty() {
+            reading.thresholds = default_levels(baseline.rate);
+        }
+        self.reading = Some(reading);
+    }
+
+    fn prepare_series(
+        &mut self,
+        metric: &MetricConfig,
+        sample: &MetricSample,
+        settings: &ErrorRateSettings,
+    ) {
+        let Some(median) = stats::median(&sample.baseline_series) else {
+            return;
+        };
+        let (tolerance, floor) = (metric.tolerance, metric.min_increase());
+        let bound = match metric.direction {
+            Direction::Increase => ((1.0 + tolerance) * median).max(median + floor),
+            Direction::Decrease => (median / (1.0 + tolerance)).min(median - floor),
+        };
+        let series: Vec<f64> = sample
+            .baseline_series
+            .iter()
+            .map(|&v| orient(metric.direction, v))
+            .collect();
+        let exceedance = ErrorRateSettings {
+            delta: settings.delta,
+            min_increase: EXCEEDANCE_MIN_INCREASE,
+            ..*settings
+        };
+        // Each part's baseline bound gets α/(2J), Ville's bound on the
+        // average α/2: the check's α holds as a whole.
+        let per_part = settings.alpha / BOUND_STEPS.len() as f64;
+        let mut parts = Vec::with_capacity(BOUND_STEPS.len());
+        for step in BOUND_STEPS {
+            let b = match metric.direction {
+                Direction::Increase => bound * step,
+                Direction::Decrease => bound / step,
+            };
+            let blocks = stats::exceedance_blocks(&series, orient(metric.direction, b));
+            let Some(baseline) = ErrorBaseline::from_ticks(&blocks, per_part) else {
+                return;
+            };
+            parts.push((Some(b), ErrorRateTest::new(&baseline, &exceedance)));
+        }
+        self.test = Some(Tests {
+            parts,
+            rejected: false,
+        });
+        self.baseline = Some(median);
+        self.bound = Some(bound);
+        self.reading = Some(metric.clone());
+    }
+
+    /// This tick's new events: the difference from the last cumulative
+    /// counts, or the counts themselves after a restart of the window.
+    pub(super) fn increment(&mut self, counts: Counts) -> Counts {
+        let new = match self.last {
+            Some(last) if counts.total >= last.total && counts.bad >= last.bad => Counts {
+                total: counts.total - last.total,
+                bad: (counts.bad - last.bad).min(counts.total - last.total),
+            },
+            _ => counts,
+        };
+        self.last = Some(counts);
+        new
+    }
+}
+
+/// A value in "higher is worse" orientation.
+pub(super) fn orient(direction: Direction, value: f64) -> f64 {
+    match direction {
+        Direction::Increase => value,
+        Direction::Decrease => -value,
+    }
+}
+
+/// [`DEFAULT_RATE_LEVELS`] made absolute for a baseline rate, at most 1.
+pub fn default_levels(baseline: f64) -> Thresholds {
+    let level = |i: usize| {
+        let (_, ratio, increase) = DEFAULT_RATE_LEVELS[i];
+        Some((ratio * baseline).max(baseline + increase).min(1.0))
+    };
+    Thresholds {
+        critical: level(0),
+        high: level(1),
+        medium: level(2),
+        low: level(3),
+    }
+}
