@@ -8,8 +8,8 @@
 //!   or against [`DEFAULT_RATE_LEVELS`] relative to the baseline when the
 //!   metric has none. A **fast path** needs no test: when one tick's errors
 //!   alone prove the rate is at the critical level (its lower bound, with at
-//!   least `min_requests` requests) for `confirm` ticks in a row, the check
-//!   fails as critical.
+//!   least `min_requests` requests) for `confirm` ticks in a row, and at
+//!   least three, the check fails as critical.
 //! - **Value metrics** with `test = "sequential"` (a latency quantile per
 //!   tick): each tick is one event, bad when the value is above
 //!   `max((1 + tolerance) × baseline median, median + min_increase)`; the
@@ -139,6 +139,17 @@ pub(in crate::judge) fn judge(
     };
     evidence.threshold = reading.threshold;
     evidence.ratio = reading.ratio;
+    let mut reading = reading;
+    if let (true, Some(so_far)) = (metric.is_count(), check.last) {
+        // The value read is a lower bound, not the rate itself: say so,
+        // with what was counted.
+        reading.text = format!(
+            "{} (the rate's 90% lower bound; {} of {} requests failed since the release)",
+            reading.text,
+            num(so_far.bad),
+            num(so_far.total)
+        );
+    }
     let e = format!(
         "e-value {} of {} against ≤ {}",
         num(test.e_value()),
