@@ -218,3 +218,37 @@ fn alpha_is_split_across_the_sequential_checks() {
         "half the alpha, twice the threshold: {alone} vs {shared}"
     );
 }
+
+#[test]
+fn extrapolation_dips_are_no_events_and_nothing_is_counted_twice() {
+    let mut run = Run::new("", baseline(6000.0, 0.01));
+    run.tick(1000.0, 10.0);
+    run.tick(1000.0, 10.0);
+    // increase() over a longer window with no new sample: a little less.
+    run.so_far = Counts {
+        total: 1999.2,
+        bad: 19.9,
+    };
+    let dipped = run.feed(MetricSample {
+        counts: Some(run.so_far),
+        baseline_counts: run.baseline.clone(),
+        ..MetricSample::named("error_rate")
+    });
+    let e = dipped.statistic.expect("statistic").e_value;
+    // Back to 2000 and then 1000 more: only those 1000 are new.
+    run.so_far = Counts {
+        total: 2000.0,
+        bad: 20.0,
+    };
+    let back = run.tick(1000.0, 10.0);
+    assert_eq!(back.verdict, Verdict::Pass, "{back:?}");
+    assert!(
+        back.statistic.expect("statistic").e_value <= e * 1.01,
+        "a normal tick adds no evidence: {back:?}"
+    );
+    assert!(
+        back.reason.contains("30 of 3000 requests"),
+        "{}",
+        back.reason
+    );
+}

@@ -217,18 +217,30 @@ impl SequentialCheck {
         self.reading = Some(metric.clone());
     }
 
-    /// This tick's new events: the difference from the last cumulative
-    /// counts, or the counts themselves after a restart of the window.
+    /// This tick's new events: the difference from the highest counts seen
+    /// so far, or the counts themselves after a restart of the window.
+    ///
+    /// Prometheus' `increase()` extrapolates, so counts since the release
+    /// may dip a little from one tick to the next while nothing happens;
+    /// a dip is no events (and the highest counts stay the reference, so
+    /// nothing is counted twice when they climb back). Only a fall below
+    /// half of what was counted is a window that started again.
     pub(super) fn increment(&mut self, counts: Counts) -> Counts {
-        let new = match self.last {
-            Some(last) if counts.total >= last.total && counts.bad >= last.bad => Counts {
-                total: counts.total - last.total,
-                bad: (counts.bad - last.bad).min(counts.total - last.total),
-            },
-            _ => counts,
+        let Some(last) = self.last else {
+            self.last = Some(counts);
+            return counts;
         };
-        self.last = Some(counts);
-        new
+        if counts.total < 0.5 * last.total {
+            self.last = Some(counts);
+            return counts;
+        }
+        let total = (counts.total - last.total).max(0.0);
+        let bad = (counts.bad - last.bad).max(0.0).min(total);
+        self.last = Some(Counts {
+            total: counts.total.max(last.total),
+            bad: counts.bad.max(last.bad),
+        });
+        Counts { total, bad }
     }
 }
 
