@@ -34,6 +34,16 @@ fn outcome_of(daemon: &Daemon) -> Vec<String> {
         .collect()
 }
 
+/// Waits until a rollback has finished; the outcome of each one so far.
+async fn finished_rollbacks(daemon: &Daemon) -> Vec<String> {
+    daemon
+        .wait_until("the rollback finishes", |d| {
+            !d.find(is_rollback_finished).is_empty()
+        })
+        .await;
+    outcome_of(daemon)
+}
+
 /// The release rollguard's own rollback brought back; returns its id.
 async fn wait_restored(daemon: &Daemon, version: &str) -> String {
     let record = daemon
@@ -78,12 +88,12 @@ async fn a_bad_release_is_rolled_back_once_and_the_restored_version_only_verifie
 
     world.deploy(BAD);
     let release_id = daemon.wait_release(BAD).await;
-    daemon
-        .wait_until("the rollback finishes", |d| {
-            !d.find(is_rollback_finished).is_empty()
-        })
-        .await;
-    assert_eq!(outcome_of(&daemon), ["completed"], "{}", daemon.timeline());
+    assert_eq!(
+        finished_rollbacks(&daemon).await,
+        ["completed"],
+        "{}",
+        daemon.timeline()
+    );
     assert_eq!(world.running(), GOOD, "the link points at the good release");
 
     let started = daemon.find(|e| matches!(e, Event::RollbackStarted { .. }));
@@ -165,12 +175,12 @@ async fn a_count_metric_rolls_a_bad_release_back_on_the_sequential_test() {
     let daemon = world.start_daemon(&world.config(&setup)).await;
     world.deploy(BAD);
     let release_id = daemon.wait_release(BAD).await;
-    daemon
-        .wait_until("the rollback finishes", |d| {
-            !d.find(is_rollback_finished).is_empty()
-        })
-        .await;
-    assert_eq!(outcome_of(&daemon), ["completed"], "{}", daemon.timeline());
+    assert_eq!(
+        finished_rollbacks(&daemon).await,
+        ["completed"],
+        "{}",
+        daemon.timeline()
+    );
     assert_eq!(world.running(), GOOD);
     let decisions = daemon.find(|e| {
         matches!(e, Event::DecisionMade { release_id: id, decision: Decision::Rollback, .. } if *id == release_id)
@@ -285,12 +295,12 @@ async fn a_prometheus_outage_holds_until_data_is_back_then_judges_again() {
         .await;
     // The release is still bad: once data is back it is judged again, the
     // breach is confirmed afresh, and it is rolled back.
-    daemon
-        .wait_until("the rollback finishes", |d| {
-            !d.find(is_rollback_finished).is_empty()
-        })
-        .await;
-    assert_eq!(outcome_of(&daemon), ["completed"], "{}", daemon.timeline());
+    assert_eq!(
+        finished_rollbacks(&daemon).await,
+        ["completed"],
+        "{}",
+        daemon.timeline()
+    );
     assert_eq!(world.running(), GOOD);
     let events = world.hooks.events();
     let position = |event: &str| events.iter().position(|e| e == event);
@@ -427,12 +437,12 @@ async fn approve_mode_waits_for_a_human_then_rolls_back() {
         answer,
         format!("approved: rolling back {TARGET} from {BAD} to {GOOD}")
     );
-    daemon
-        .wait_until("the rollback finishes", |d| {
-            !d.find(is_rollback_finished).is_empty()
-        })
-        .await;
-    assert_eq!(outcome_of(&daemon), ["completed"], "{}", daemon.timeline());
+    assert_eq!(
+        finished_rollbacks(&daemon).await,
+        ["completed"],
+        "{}",
+        daemon.timeline()
+    );
     assert_eq!(world.running(), GOOD);
     let started = daemon.find(|e| matches!(e, Event::RollbackStarted { .. }));
     assert!(
@@ -546,12 +556,12 @@ argv = ["{}", "{{{{target}}}}"]
 
     world.deploy(BAD);
     let release_id = daemon.wait_release(BAD).await;
-    daemon
-        .wait_until("the rollback finishes", |d| {
-            !d.find(is_rollback_finished).is_empty()
-        })
-        .await;
-    assert_eq!(outcome_of(&daemon), ["failed"], "{}", daemon.timeline());
+    assert_eq!(
+        finished_rollbacks(&daemon).await,
+        ["failed"],
+        "{}",
+        daemon.timeline()
+    );
     let failed = world
         .hooks
         .wait("rollback_failed", |b| {
@@ -596,12 +606,12 @@ async fn a_restarted_daemon_does_not_repeat_a_finished_rollback() {
     let first = world.start_daemon(&config).await;
     world.deploy(BAD);
     first.wait_release(BAD).await;
-    first
-        .wait_until("the rollback finishes", |d| {
-            !d.find(is_rollback_finished).is_empty()
-        })
-        .await;
-    assert_eq!(outcome_of(&first), ["completed"], "{}", first.timeline());
+    assert_eq!(
+        finished_rollbacks(&first).await,
+        ["completed"],
+        "{}",
+        first.timeline()
+    );
     let restored = wait_restored(&first, GOOD).await;
     first.stop().await;
 
