@@ -37,7 +37,8 @@ pub struct ReplayChecks {
     pub error_baseline: Option<f64>,
     /// Baseline p99 latency (median), when the baseline has any.
     pub p99_baseline: Option<f64>,
-    /// The baseline's counts, tick by tick.
+    /// The baseline's counts per one-minute block (as the daemon counts
+    /// them), oldest first.
     baseline_counts: Vec<Counts>,
     /// The baseline's p99 values, tick by tick.
     baseline_p99: Vec<f64>,

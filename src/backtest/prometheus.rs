@@ -68,10 +68,16 @@ pub async fn run(
     let mut outcome = Tracker::new(&name);
     let present = SystemTime::now();
     for tick in 0..ticks {
-        let now = release.release_at + target.interval * (tick as u32 + 1);
-        if now > present {
+        let after = target
+            .interval
+            .saturating_mul(u32::try_from(tick + 1).unwrap_or(u32::MAX));
+        let Some(now) = release
+            .release_at
+            .checked_add(after)
+            .filter(|t| *t <= present)
+        else {
             break;
-        }
+        };
         let obs = observe(&querier, &checks, release, now, tick).await;
         let assessment = judge.assess(&obs, DataImpact::None, settings.time_to_fix);
         if outcome.see(tick, judge::decide(&settings.rules, &assessment)) {
@@ -119,11 +125,13 @@ async fn observe(
 /// A release time from the command line: RFC 3339 (`2026-11-24T14:05:00Z`),
 /// or Unix seconds.
 pub fn parse_time(text: &str) -> Result<SystemTime, String> {
-    if let Ok(seconds) = text.parse::<f64>()
-        && seconds.is_finite()
-        && seconds >= 0.0
-    {
-        return Ok(UNIX_EPOCH + Duration::from_secs_f64(seconds));
+    if let Ok(seconds) = text.parse::<f64>() {
+        // Up to the year 9999, like RFC 3339: no overflow, no panic.
+        return (seconds.is_finite() && (0.0..=253_402_300_799.0).contains(&seconds))
+            .then(|| UNIX_EPOCH + Duration::from_secs_f64(seconds))
+            .ok_or_else(|| {
+                format!("{text:?} is not a time: Unix seconds from 0 to the year 9999")
+            });
     }
     humantime::parse_rfc3339_weak(text).map_err(|e| {
         format!(
@@ -144,5 +152,7 @@ mod tests {
         let e = parse_time("last tuesday").expect_err("not a time");
         assert!(e.contains("RFC 3339"), "{e}");
         assert!(parse_time("-5").is_err());
+        assert!(parse_time("1e300").is_err(), "no overflow");
+        assert!(parse_time("NaN").is_err());
     }
 }
