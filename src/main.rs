@@ -284,19 +284,33 @@ fn backtest(
         };
         settings = target_settings(&config, index);
     }
+    let results = files
+        .iter()
+        .map(|file| {
+            rollguard::backtest::Replay::load(file)
+                .map_err(|e| e.to_string())
+                .and_then(|replay| rollguard::backtest::run(&replay, &settings))
+        })
+        .collect();
+    report(results, format)
+}
+
+/// Prints what a backtest judged (a JSON line per release, or one table)
+/// and every error on stderr; fails when any release could not be judged.
+fn report(
+    results: Vec<Result<rollguard::backtest::Outcome, String>>,
+    format: BacktestFormat,
+) -> ExitCode {
     let mut failed = false;
     let mut outcomes = Vec::new();
-    for file in files {
-        let judged = rollguard::backtest::Replay::load(file)
-            .map_err(|e| e.to_string())
-            .and_then(|replay| rollguard::backtest::run(&replay, &settings));
-        match judged {
+    for result in results {
+        match result {
             Ok(outcome) => {
                 if let BacktestFormat::Json = format {
                     match serde_json::to_string(&outcome) {
                         Ok(line) => println!("{line}"),
                         Err(error) => {
-                            eprintln!("rollguard backtest: {}: {error}", file.display());
+                            eprintln!("rollguard backtest: {}: {error}", outcome.name);
                             failed = true;
                         }
                     }
@@ -386,27 +400,7 @@ fn backtest_past(
                 &config, target, &release, &settings, http,
             ))
         });
-    match judged {
-        Ok(outcome) => {
-            match format {
-                BacktestFormat::Json => match serde_json::to_string(&outcome) {
-                    Ok(line) => println!("{line}"),
-                    Err(error) => {
-                        eprintln!("rollguard backtest: {error}");
-                        return ExitCode::FAILURE;
-                    }
-                },
-                BacktestFormat::Table => {
-                    print!("{}", rollguard::backtest::render_table(&[outcome]))
-                }
-            }
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("rollguard backtest: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    report(vec![judged], format)
 }
 
 fn demo(mode: DemoMode, keep: bool) -> ExitCode {

@@ -5,6 +5,7 @@
 #[allow(dead_code)]
 mod common;
 
+use common::e2e::{ERROR_RATIO, ERRORS, REQUESTS};
 use common::prometheus::PrometheusHarness;
 use rollguard::config::{MetricConfig, PrometheusConfig};
 use rollguard::demo::DemoService;
@@ -12,9 +13,6 @@ use rollguard::probe::http_client;
 use rollguard::probe::prometheus::{Measurement, MetricQuerier, QueryContext};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
-
-/// The share of failed requests, per the demo service's counters.
-const ERROR_RATIO: &str = r#"sum(rate(demo_http_requests_total{code="500"}[{{window}}])) / sum(rate(demo_http_requests_total[{{window}}]))"#;
 
 /// The same, for one version.
 const VERSION_ERROR_RATIO: &str = r#"sum(rate(demo_http_requests_total{version="{{version}}",code="500"}[{{window}}])) / sum(rate(demo_http_requests_total{version="{{version}}"}[{{window}}]))"#;
@@ -109,7 +107,7 @@ async fn ten_then_fifty_percent(history: &str) -> (DemoService, PrometheusHarnes
         .wait_for(&before, |v| near(v, 0.1), PATIENCE)
         .await;
     let seconds: f64 = history.trim_end_matches('s').parse().expect("seconds");
-    let requests = r#"sum(increase(demo_http_requests_total[WINDOW]))"#.replace("WINDOW", history);
+    let requests = REQUESTS.replace("{{window}}", history);
     prometheus
         .wait_for(
             &requests,
@@ -265,12 +263,6 @@ async fn a_prometheus_that_never_answers_times_out() {
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     silent.abort();
 }
-
-/// Failed requests over the window.
-const ERRORS: &str = r#"sum(increase(demo_http_requests_total{code="500"}[{{window}}]))"#;
-
-/// All requests over the window.
-const REQUESTS: &str = r#"sum(increase(demo_http_requests_total[{{window}}]))"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn count_metrics_count_since_the_release_with_a_baseline_per_step() {
