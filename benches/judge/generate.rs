@@ -19,14 +19,14 @@
 //! each release its expected severity and says whether it is detectable.
 
 use super::rng::Rng;
-use label::judge_label;
+use label::{judge_label, oracle_catches};
 use rollguard::backtest::{Replay, Sample};
 use rollguard::model::Severity;
 
 #[path = "label.rs"]
 mod label;
 
-pub use label::{DETECTABLE_COUNT, DETECTABLE_SD};
+pub use label::{DETECTABLE_COUNT, Z_ALPHA, Z_POWER};
 
 /// Seconds between samples.
 pub const TICK_SECONDS: f64 = 10.0;
@@ -34,6 +34,8 @@ pub const TICK_SECONDS: f64 = 10.0;
 pub const BASELINE_TICKS: usize = 360;
 /// Samples after it: the 15 min bake window.
 pub const BAKE_TICKS: usize = 90;
+/// The first 150 s of the bake window: the p90 time to detect.
+pub const EARLY_TICKS: usize = 15;
 /// Correlation time of the drift, seconds.
 const DRIFT_SECONDS: f64 = 300.0;
 
@@ -141,6 +143,12 @@ pub struct Release {
     /// Whether the bake window holds enough evidence to catch it
     /// (`label.rs` says when).
     pub detectable: bool,
+    /// Whether it is detectable over the first [`EARLY_TICKS`] alone: no
+    /// judge can be expected to catch it sooner when it is not.
+    pub detectable_early: bool,
+    /// For a detectable error regression: whether the label's oracle test
+    /// caught it on this release's data (a check of the label).
+    pub oracle: Option<bool>,
     /// The service's mean traffic, requests per second.
     pub rps: f64,
 }
@@ -241,17 +249,22 @@ pub fn release(scenario: Scenario, name: String, drift: f64, rng: &mut Rng) -> R
             sample(&profile, &effect, rng, &mut latencies)
         })
         .collect();
-    let (expected, detectable) = judge_label(scenario, &plan, &profile);
+    let (expected, detectable) = judge_label(scenario, &plan, &profile, BAKE_TICKS);
+    let (_, detectable_early) = judge_label(scenario, &plan, &profile, EARLY_TICKS);
+    let replay = Replay {
+        name,
+        interval_seconds: Some(TICK_SECONDS),
+        release_index: BASELINE_TICKS,
+        samples,
+    };
+    let errors = matches!(plan, Plan::ErrorStep(_) | Plan::SlowBurn { .. });
     Release {
         scenario,
-        replay: Replay {
-            name,
-            interval_seconds: Some(TICK_SECONDS),
-            release_index: BASELINE_TICKS,
-            samples,
-        },
+        oracle: (errors && detectable).then(|| oracle_catches(&profile, &replay)),
+        replay,
         expected,
         detectable,
+        detectable_early,
         rps: profile.requests_per_tick / TICK_SECONDS,
     }
 }

@@ -78,6 +78,13 @@ pub struct Summary {
     pub ttd_median_s: Option<f64>,
     /// 90th percentile of the same.
     pub ttd_p90_s: Option<f64>,
+    /// % of the regressions acted on that are not detectable within the
+    /// first 150 s at all: the judge's p90 can be at most 150 s only when
+    /// this is under 10%.
+    pub late_only_pct: f64,
+    /// 90th percentile of seconds to act over the regressions acted on that
+    /// are detectable within 150 s.
+    pub ttd_p90_early_s: Option<f64>,
 }
 
 /// One scenario class: the second table's row.
@@ -108,6 +115,8 @@ pub struct ClassJudge {
     pub detectable_acted_pct: Option<f64>,
     /// Median seconds to act, over those acted on.
     pub median_s: Option<f64>,
+    /// 90th percentile of the same.
+    pub p90_s: Option<f64>,
 }
 
 /// Percentage of `part` in `whole` (0 for an empty whole).
@@ -155,10 +164,14 @@ pub fn summaries(scored: &[Scored]) -> Vec<Summary> {
                 &Verdict::acted,
             );
             let caught_all = count(&mut of(Label::Regression), &Verdict::acted);
-            let ttd: Vec<f64> = of(Label::Regression)
-                .map(|s| s.verdicts[j])
-                .filter(|v| v.acted())
-                .map(|v| v.seconds)
+            let acted: Vec<&Scored> = of(Label::Regression)
+                .filter(|s| s.verdicts[j].acted())
+                .collect();
+            let ttd: Vec<f64> = acted.iter().map(|s| s.verdicts[j].seconds).collect();
+            let early: Vec<f64> = acted
+                .iter()
+                .filter(|s| s.release.detectable_early)
+                .map(|s| s.verdicts[j].seconds)
                 .collect();
             Summary {
                 judge,
@@ -172,6 +185,8 @@ pub fn summaries(scored: &[Scored]) -> Vec<Summary> {
                 detected_all_pct: pct(caught_all, regressions),
                 ttd_median_s: quantile(&ttd, 0.5),
                 ttd_p90_s: quantile(&ttd, 0.9),
+                late_only_pct: pct(acted.len() - early.len(), acted.len()),
+                ttd_p90_early_s: quantile(&early, 0.9),
             }
         })
         .collect()
@@ -227,6 +242,7 @@ pub fn classes(scored: &[Scored]) -> Vec<ClassRow> {
                         rollback_pct: pct(rolled, rows.len()),
                         detectable_acted_pct: regression.then(|| pct(detected, detectable)),
                         median_s: quantile(&acted, 0.5),
+                        p90_s: quantile(&acted, 0.9),
                     }
                 })
                 .collect();
@@ -322,18 +338,18 @@ pub fn targets(rollguard: &Summary) -> Vec<(&'static str, bool, String, &'static
 }
 
 /// The second table: per judge, % acted on, % of detectable acted on,
-/// median seconds (rollguard also % rolled back).
+/// median seconds (rollguard also % rolled back and the 90th percentile).
 pub fn render_classes(rows: &[ClassRow]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<19} {:<9} {:>4} {:>4} | {:>24} | {:>18} | {:>18}",
+        "{:<19} {:<9} {:>4} {:>4} | {:>30} | {:>18} | {:>18}",
         "", "", "", "", "rollguard", "flagger-style", "kayenta-style"
     );
     let _ = write!(
         out,
-        "{:<19} {:<9} {:>4} {:>4} | {:>5} {:>5} {:>6} {:>5}",
-        "CLASS", "EXPECTED", "N", "DET", "RB%", "ACT%", "DET%", "P50s"
+        "{:<19} {:<9} {:>4} {:>4} | {:>5} {:>5} {:>6} {:>5} {:>5}",
+        "CLASS", "EXPECTED", "N", "DET", "RB%", "ACT%", "DET%", "P50s", "P90s"
     );
     for _ in 1..JUDGES.len() {
         let _ = write!(out, " | {:>5} {:>6} {:>5}", "ACT%", "DET%", "P50s");
@@ -354,6 +370,9 @@ pub fn render_classes(rows: &[ClassRow]) -> String {
                 opt(j.detectable_acted_pct, 1),
                 opt(j.median_s, 0)
             );
+            if i == 0 {
+                let _ = write!(out, " {:>5}", opt(j.p90_s, 0));
+            }
         }
         out.push('\n');
     }
