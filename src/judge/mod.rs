@@ -45,6 +45,8 @@ mod fixtures;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_profile;
+#[cfg(test)]
 mod tests_sequential;
 #[cfg(test)]
 pub(crate) mod tests_stats;

@@ -213,6 +213,12 @@ fn take_tick(
             RECENT_DISCOUNT * check.recent.0 + new.total / dispersion,
             RECENT_DISCOUNT * check.recent.1 + new.bad / dispersion,
         );
+        if new.total > 0.0 {
+            remember(
+                check,
+                rate_bound(new.total / dispersion, new.bad / dispersion, SEVERITY_Z),
+            );
+        }
         let proven = (new.total >= metric.min_requests.max(1.0)).then(|| {
             let lower = rate_bound(new.total, new.bad, FAST_PATH_Z);
             (new.bad / new.total, lower, new.total)
@@ -228,10 +234,7 @@ fn take_tick(
         if let Some(test) = &mut check.test {
             test.update_value(metric.direction, v);
         }
-        check.values.push_back(v);
-        while check.values.len() > RECENT_VALUES {
-            check.values.pop_front();
-        }
+        remember(check, v);
     }
     let recent: Vec<f64> = check.values.iter().copied().collect();
     TickData {
@@ -241,17 +244,40 @@ fn take_tick(
     }
 }
 
-/// The rate the severity is read from: the lower bound at [`SEVERITY_Z`]
-/// of the recent rate or, when it says more (at low traffic, where the
-/// recent ticks hold few requests), of the rate since the release; on
-/// counts deflated by the dispersion factor.
+/// Keeps `value` among the last [`RECENT_VALUES`] of the check.
+fn remember(check: &mut SequentialCheck, value: f64) {
+    check.values.push_back(value);
+    while check.values.len() > RECENT_VALUES {
+        check.values.pop_front();
+    }
+}
+
+/// The rate the severity is read from: the highest of three lower bounds
+/// at [`SEVERITY_Z`], on counts deflated by the dispersion factor:
+///
+/// - the median of the last five ticks' own bounds, which follows a rate
+///   that climbs (a slow burn) within three ticks at high traffic, and
+///   which one or two spiking ticks cannot set;
+/// - the discounted recent rate's, which pools about ten ticks at moderate
+///   traffic;
+/// - the rate since the release's, which says the most at low traffic.
 fn recent_rate(check: &SequentialCheck) -> Option<f64> {
     let (total, bad) = check.recent;
     let dispersion = check.test.as_ref().map_or(1.0, Tests::dispersion);
     let since = check
         .last
         .map(|c| rate_bound(c.total / dispersion, c.bad / dispersion, SEVERITY_Z));
-    (total > 0.0).then(|| rate_bound(total, bad, SEVERITY_Z).max(since.unwrap_or(0.0)))
+    let ticks: Vec<f64> = check.values.iter().copied().collect();
+    let per_tick = if ticks.len() == RECENT_VALUES {
+        stats::median(&ticks)
+    } else {
+        None
+    };
+    (total > 0.0).then(|| {
+        rate_bound(total, bad, SEVERITY_Z)
+            .max(since.unwrap_or(0.0))
+            .max(per_tick.unwrap_or(0.0))
+    })
 }
 
 /// The fast path of a count metric: this tick's errors alone prove the

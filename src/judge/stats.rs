@@ -51,6 +51,9 @@
 //! Missing ticks contribute nothing (`f = 1`); low traffic gives factors
 //! close to 1: both hold rather than decide.
 
+mod profile;
+
+pub use profile::ProfiledTest;
 use statrs::distribution::{Beta, ContinuousCDF};
 
 /// Settings of the error-rate test.
@@ -150,8 +153,14 @@ pub struct ErrorRateTest {
     ln_cap: f64,
     /// Per alternative: (ln(q/p0), ln((1−q)/(1−p0))).
     bets: Vec<(f64, f64)>,
-    /// Per alternative: ln A_j, the start-time mixture of its products.
-    ln_sums: Vec<f64>,
+    /// Per alternative: A_j, the start-time mixture of its products, as
+    /// `A_j · e^-scale` (linear, so that a tick costs one `exp` per
+    /// alternative rather than a log-add).
+    sums: Vec<f64>,
+    /// ln of the common scale of `sums`, moved when they drift far from 1.
+    scale: f64,
+    /// ln J: each alternative's weight is 1/J.
+    ln_alternatives: f64,
     /// ln E_t.
     ln_e: f64,
     /// Ticks with data so far.
@@ -164,22 +173,42 @@ pub struct ErrorRateTest {
 }
 
 /// ln(e^a + e^b), exact for -∞.
+/// How far the linear sums of [`ErrorRateTest`] may drift from 1 before
+/// they are rescaled: far from overflow, however large one tick's factors.
+const RESCALE: f64 = 1e100;
+
+/// Below `e^-LN_NEGLIGIBLE` of the larger term, the smaller one changes
+/// nothing in an f64 (2^-53 ≈ e^-36.7), and is not computed.
 fn ln_add(a: f64, b: f64) -> f64 {
+    const LN_NEGLIGIBLE: f64 = 37.0;
     let (hi, lo) = if a >= b { (a, b) } else { (b, a) };
-    if lo == f64::NEG_INFINITY {
+    if lo < hi - LN_NEGLIGIBLE {
         hi
     } else {
         hi + (lo - hi).exp().ln_1p()
     }
 }
 
-/// ln π_s: the prior weight of a regression starting at tick `s` (from 1).
-fn ln_start_weight(s: u32) -> f64 {
-    if s <= 1 {
-        0.5f64.ln()
-    } else {
-        let s = f64::from(s);
-        -(2.0 * (s - 1.0) * s).ln()
+/// The start-time mixture's weights at tick `t` (from 1).
+struct StartWeights {
+    /// ln π_t: a regression starting at tick `t`.
+    ln_start: f64,
+    /// ln Σ_{s>t} π_s = ln 1/(2t): starts still to come, which have bet
+    /// nothing yet and count at 1 (so that E = 1 before any data).
+    ln_unstarted: f64,
+}
+
+impl StartWeights {
+    fn at(t: u32) -> StartWeights {
+        let t = f64::from(t.max(1));
+        StartWeights {
+            ln_start: if t <= 1.0 {
+                0.5f64.ln()
+            } else {
+                -(2.0 * (t - 1.0) * t).ln()
+            },
+            ln_unstarted: -(2.0 * t).ln(),
+        }
     }
 }
 
@@ -197,6 +226,12 @@ impl ErrorRateTest {
     /// [`ErrorRateTest::new`] (the other half is the baseline's).
     pub fn against(p0: f64, dispersion: f64, settings: &ErrorRateSettings) -> ErrorRateTest {
         let alpha_e = (settings.alpha / 2.0).clamp(1e-12, 0.5);
+        ErrorRateTest::at_level(p0, dispersion, (1.0 / alpha_e).ln())
+    }
+
+    /// A test of "the rate is at most `p0`" that rejects when ln E reaches
+    /// `ln_threshold`.
+    pub(super) fn at_level(p0: f64, dispersion: f64, ln_threshold: f64) -> ErrorRateTest {
         let p0 = if p0.is_finite() { p0 } else { 0.99 };
         let p0 = p0.clamp(1e-9, 0.99);
         let mut qs: Vec<f64> = ALTERNATIVES.iter().map(|r| (r * p0).min(0.99)).collect();
@@ -205,7 +240,6 @@ impl ErrorRateTest {
             .iter()
             .map(|q| ((q / p0).ln(), ((1.0 - q) / (1.0 - p0)).ln()))
             .collect();
-        let ln_threshold = (1.0 / alpha_e).ln();
         // The strongest component's weight is 1/(2J): reaching the
         // threshold in three capped ticks needs 3 ln c ≥ L + ln 2J; two
         // ticks must never do it, whatever the weights: 2 ln c < L.
@@ -220,7 +254,9 @@ impl ErrorRateTest {
             },
             ln_threshold,
             ln_cap,
-            ln_sums: vec![f64::NEG_INFINITY; bets.len()],
+            sums: vec![0.0; bets.len()],
+            scale: 0.0,
+            ln_alternatives: (bets.len() as f64).ln(),
             bets,
             ln_e: 0.0,
             ticks: 0,
@@ -237,20 +273,40 @@ impl ErrorRateTest {
         else {
             return;
         };
+        let weights = StartWeights::at(self.ticks + 1);
+        self.take(n, k, &weights);
+    }
+
+    /// Takes a tick already checked, with the start-time weights of its
+    /// number (shared by the tests of a [`ProfiledTest`]'s cells).
+    fn take(&mut self, n: f64, k: f64, weights: &StartWeights) {
         let (n_d, k_d) = (n / self.dispersion, k / self.dispersion);
         self.ticks += 1;
-        let ln_pi = ln_start_weight(self.ticks);
-        let ln_w = -(self.bets.len() as f64).ln();
-        let mut ln_e = f64::NEG_INFINITY;
-        for (ln_sum, &(up, down)) in self.ln_sums.iter_mut().zip(&self.bets) {
-            let ln_factor = (k_d * up + (n_d - k_d) * down).min(self.ln_cap);
-            *ln_sum = ln_add(*ln_sum, ln_pi) + ln_factor;
-            ln_e = ln_add(ln_e, ln_w + *ln_sum);
+        let ln_pi = weights.ln_start;
+        // A start at this tick, on the sums' scale. Far above them (the
+        // sums decayed), the scale moves to it first; far below (the sums
+        // are e^700 times larger) it underflows to 0, where it can never
+        // matter.
+        if ln_pi - self.scale > RESCALE.ln() {
+            let shift = (self.scale - ln_pi).exp();
+            self.sums.iter_mut().for_each(|s| *s *= shift);
+            self.scale = ln_pi;
         }
-        // Starts still to come (s > t, total weight 1/(2t)) have bet
-        // nothing yet: they count at 1, so that E = 1 before any data.
-        let unstarted = -(2.0 * f64::from(self.ticks)).ln();
-        self.ln_e = ln_add(ln_e, unstarted);
+        let fresh = (ln_pi - self.scale).exp();
+        let mut total = 0.0;
+        let mut largest = 0.0f64;
+        for (sum, &(up, down)) in self.sums.iter_mut().zip(&self.bets) {
+            let ln_factor = (k_d * up + (n_d - k_d) * down).min(self.ln_cap);
+            *sum = (*sum + fresh) * ln_factor.exp();
+            total += *sum;
+            largest = largest.max(*sum);
+        }
+        let ln_started = self.scale + total.ln() - self.ln_alternatives;
+        if largest > RESCALE || (largest > 0.0 && largest < 1.0 / RESCALE) {
+            self.scale += largest.ln();
+            self.sums.iter_mut().for_each(|s| *s /= largest);
+        }
+        self.ln_e = ln_add(ln_started, weights.ln_unstarted);
         self.total = (self.total.0 + n, self.total.1 + k);
         if self.crossed_at.is_none() && self.ln_e >= self.ln_threshold {
             self.crossed_at = Some(self.ticks);
@@ -260,6 +316,11 @@ impl ErrorRateTest {
     /// The current e-value E_t (1 before any data).
     pub fn e_value(&self) -> f64 {
         self.ln_e.exp()
+    }
+
+    /// ln E_t, which does not overflow.
+    pub fn ln_e_value(&self) -> f64 {
+        self.ln_e
     }
 
     /// The e-value at which the test rejects: 1/α_e.

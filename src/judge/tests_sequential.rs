@@ -252,3 +252,25 @@ fn extrapolation_dips_are_no_events_and_nothing_is_counted_twice() {
         back.reason
     );
 }
+
+#[test]
+fn the_severity_follows_a_climbing_rate_within_three_ticks_at_high_traffic() {
+    // 1% before; medium is 2%, high 5%. 3% for twenty ticks (significant,
+    // medium), then 7%: the last five ticks' own bounds see it on the third
+    // tick, where the discounted rate of about ten ticks would still say
+    // about 5.6% less its margin.
+    let mut run = Run::new("", baseline(60_000.0, 0.01));
+    for _ in 0..20 {
+        let e = run.tick(10_000.0, 300.0);
+        assert!(e.breached_severity <= Severity::Medium, "{e:?}");
+    }
+    let medium = run.tick(10_000.0, 300.0);
+    assert_eq!(
+        medium.verdict,
+        Verdict::Fail(Severity::Medium),
+        "{medium:?}"
+    );
+    let after: Vec<Verdict> = (0..3).map(|_| run.tick(10_000.0, 700.0).verdict).collect();
+    assert_eq!(after[0], Verdict::Fail(Severity::Medium), "{after:?}");
+    assert_eq!(after[2], Verdict::Fail(Severity::High), "{after:?}");
+}

@@ -34,7 +34,7 @@ pub(crate) fn normal(rng: &mut SplitMix64) -> f64 {
 
 /// One tick of `n` requests at mean rate `p`; with `sigma > 0` the tick's
 /// own rate varies lognormally around `p` (overdispersion).
-fn tick(rng: &mut SplitMix64, n: u64, p: f64, sigma: f64) -> (f64, f64) {
+pub(crate) fn tick(rng: &mut SplitMix64, n: u64, p: f64, sigma: f64) -> (f64, f64) {
     let rate = if sigma > 0.0 {
         (p * (sigma * normal(rng) - sigma * sigma / 2.0).exp()).min(1.0)
     } else {

@@ -2,7 +2,7 @@
 //! the baseline, and what the judge remembers from tick to tick.
 
 use super::super::Streak;
-use super::super::stats::{self, ErrorBaseline, ErrorRateSettings, ErrorRateTest};
+use super::super::stats::{self, ErrorBaseline, ErrorRateSettings, ErrorRateTest, ProfiledTest};
 use crate::config::{BaselineKind, Direction, MetricConfig, Thresholds};
 use crate::model::{Counts, MetricSample, Severity};
 use std::collections::VecDeque;
@@ -28,19 +28,66 @@ const EXCEEDANCE_MIN_INCREASE: f64 = 0.05;
 /// evidence than one just above it, and one count of "above" cannot say so.
 const BOUND_STEPS: [f64; 3] = [1.0, 2.0, 4.0];
 
+/// One e-process of a check.
+#[derive(Debug, Clone)]
+pub(super) enum Process {
+    /// Against a fixed null rate (an upper bound of the baseline's, or the
+    /// mildest threshold).
+    Bound(ErrorRateTest),
+    /// Against the baseline, its rate profiled out.
+    Profiled(ProfiledTest),
+}
+
+impl Process {
+    fn update(&mut self, counts: (f64, f64)) {
+        match self {
+            Process::Bound(t) => t.update(Some(counts)),
+            Process::Profiled(t) => t.update(Some(counts)),
+        }
+    }
+
+    fn e_value(&self) -> f64 {
+        match self {
+            Process::Bound(t) => t.e_value(),
+            Process::Profiled(t) => t.e_value(),
+        }
+    }
+
+    fn threshold(&self) -> f64 {
+        match self {
+            Process::Bound(t) => t.threshold(),
+            Process::Profiled(t) => t.threshold(),
+        }
+    }
+
+    fn null_rate(&self) -> f64 {
+        match self {
+            Process::Bound(t) => t.null_rate(),
+            Process::Profiled(t) => t.null_rate(),
+        }
+    }
+
+    fn dispersion(&self) -> f64 {
+        match self {
+            Process::Bound(t) => t.dispersion(),
+            Process::Profiled(t) => t.dispersion(),
+        }
+    }
+}
+
 /// A check's sequential test: one e-process, or for a value metric the
 /// average of one per bound (an average of e-processes is one).
 #[derive(Debug, Clone)]
 pub(super) struct Tests {
     /// The e-processes, with the bound each counts ticks beyond (value
     /// metrics only).
-    pub(super) parts: Vec<(Option<f64>, ErrorRateTest)>,
+    pub(super) parts: Vec<(Option<f64>, Process)>,
     /// Whether the average has reached the threshold on some tick.
     pub(super) rejected: bool,
 }
 
 impl Tests {
-    fn one(test: ErrorRateTest) -> Tests {
+    fn one(test: Process) -> Tests {
         Tests {
             parts: vec![(None, test)],
             rejected: false,
@@ -73,7 +120,7 @@ impl Tests {
     /// Feeds `(events, bad)` to the only part.
     pub(super) fn update_counts(&mut self, total: f64, bad: f64) {
         if let Some((_, test)) = self.parts.first_mut() {
-            test.update(Some((total, bad)));
+            test.update((total, bad));
         }
         self.settle();
     }
@@ -82,7 +129,7 @@ impl Tests {
     pub(super) fn update_value(&mut self, direction: Direction, value: f64) {
         for (bound, test) in &mut self.parts {
             let beyond = bound.is_some_and(|b| orient(direction, value) > orient(direction, b));
-            test.update(Some((1.0, if beyond { 1.0 } else { 0.0 })));
+            test.update((1.0, if beyond { 1.0 } else { 0.0 }));
         }
         self.settle();
     }
@@ -111,7 +158,8 @@ pub(in crate::judge) struct SequentialCheck {
     pub(super) last: Option<Counts>,
     /// Discounted recent `(events, bad)` of a count metric, deflated.
     pub(super) recent: (f64, f64),
-    /// Last values of a value metric, oldest first.
+    /// Last values of a value metric, or a count metric's per-tick rate
+    /// bounds, oldest first.
     pub(super) values: VecDeque<f64>,
     /// The fast path's run of ticks that prove the critical level.
     pub(super) fast: Streak,
@@ -148,7 +196,9 @@ impl SequentialCheck {
             let Some(&(_, mildest)) = metric.thresholds.levels().last() else {
                 return;
             };
-            self.test = Some(Tests::one(ErrorRateTest::against(mildest, 1.0, settings)));
+            self.test = Some(Tests::one(Process::Bound(ErrorRateTest::against(
+                mildest, 1.0, settings,
+            ))));
             self.reading = Some(metric.clone());
             return;
         }
@@ -157,14 +207,23 @@ impl SequentialCheck {
             .iter()
             .map(|c| (c.total, c.bad))
             .collect();
-        let Some(baseline) = ErrorBaseline::from_ticks(&ticks, settings.alpha) else {
-            return;
+        // The profiled test where the baseline has the blocks for it; a
+        // baseline of a few minutes gets the union bound.
+        let (rate, process) = match ProfiledTest::new(&ticks, settings) {
+            Some(profiled) => (profiled.baseline_rate(), Process::Profiled(profiled)),
+            None => {
+                let Some(baseline) = ErrorBaseline::from_ticks(&ticks, settings.alpha) else {
+                    return;
+                };
+                let test = ErrorRateTest::new(&baseline, settings);
+                (baseline.rate, Process::Bound(test))
+            }
         };
-        self.test = Some(Tests::one(ErrorRateTest::new(&baseline, settings)));
-        self.baseline = Some(baseline.rate);
+        self.test = Some(Tests::one(process));
+        self.baseline = Some(rate);
         let mut reading = metric.clone();
         if reading.thresholds.levels().is_empty() {
-            reading.thresholds = default_levels(baseline.rate);
+            reading.thresholds = default_levels(rate);
         }
         self.reading = Some(reading);
     }
@@ -206,7 +265,10 @@ impl SequentialCheck {
             let Some(baseline) = ErrorBaseline::from_ticks(&blocks, per_part) else {
                 return;
             };
-            parts.push((Some(b), ErrorRateTest::new(&baseline, &exceedance)));
+            parts.push((
+                Some(b),
+                Process::Bound(ErrorRateTest::new(&baseline, &exceedance)),
+            ));
         }
         self.test = Some(Tests {
             parts,
