@@ -31,8 +31,9 @@
 //!    nonnegative supermartingale and so is their fixed-weight mixture. By
 //!    Ville's inequality `P(sup_t E_t ≥ 1/α_e) ≤ α_e`: the test rejects
 //!    when `E_t ≥ 1/α_e`, on any tick, as often as it is looked at.
-//!    The per-alternative sums follow `A_j ← (A_j + π_t) · f_j(t)`, in logs:
-//!    O(J) per tick whatever the history.
+//!    The per-alternative sums follow `A_j ← (A_j + π_t) · f_j(t)`: O(J)
+//!    per tick whatever the history, one `exp` each (kept linear on a
+//!    common scale that moves when they drift far from 1).
 //!    - Fixed alternatives make the test **monotone**: more errors on any
 //!      tick never give a smaller e-value, then or later (a plug-in
 //!      estimate of the rate would bet harder after bad ticks and could lose
@@ -48,12 +49,17 @@
 //!    bound and α_e = α/2 for Ville, so the false-alarm rate of the whole
 //!    check is at most α (union bound), given the quasi-binomial model.
 //!
+//! This is the *union-bound* test. [`ProfiledTest`] (`stats/profile.rs`)
+//! puts the baseline's uncertainty inside the e-value instead, with one
+//! such e-process per reading of the baseline rate, and is what a count
+//! metric with a baseline of four blocks or more uses.
+//!
 //! Missing ticks contribute nothing (`f = 1`); low traffic gives factors
 //! close to 1: both hold rather than decide.
 
 mod profile;
 
-pub use profile::ProfiledTest;
+pub use profile::{MIN_BLOCKS, PRIOR_SHARE, ProfiledTest};
 use statrs::distribution::{Beta, ContinuousCDF};
 
 /// Settings of the error-rate test.
@@ -172,13 +178,13 @@ pub struct ErrorRateTest {
     total: (f64, f64),
 }
 
-/// ln(e^a + e^b), exact for -∞.
 /// How far the linear sums of [`ErrorRateTest`] may drift from 1 before
 /// they are rescaled: far from overflow, however large one tick's factors.
 const RESCALE: f64 = 1e100;
 
-/// Below `e^-LN_NEGLIGIBLE` of the larger term, the smaller one changes
-/// nothing in an f64 (2^-53 ≈ e^-36.7), and is not computed.
+/// ln(e^a + e^b), exact for -∞. Below `e^-LN_NEGLIGIBLE` of the larger
+/// term, the smaller one changes nothing in an f64 (2^-53 ≈ e^-36.7), and
+/// is not computed.
 fn ln_add(a: f64, b: f64) -> f64 {
     const LN_NEGLIGIBLE: f64 = 37.0;
     let (hi, lo) = if a >= b { (a, b) } else { (b, a) };
