@@ -4,7 +4,7 @@
 //! input. Run with `--nocapture` to see the measured rates.
 
 use super::stats::{ErrorBaseline, ErrorRateSettings, ErrorRateTest, ProfiledTest};
-use super::tests_stats::tick;
+use super::tests_stats::{assert_monotone, tick, tolerance};
 use crate::demo::traffic::SplitMix64;
 
 /// One-minute baseline blocks (six ticks of `n` requests) over an hour.
@@ -33,11 +33,6 @@ fn alarm_rate(seeds: u64, n: u64, p: f64, post: f64, sigma: f64) -> f64 {
         alarms += u32::from(test.rejected());
     }
     f64::from(alarms) / seeds as f64
-}
-
-/// α = 0.01 plus three Monte Carlo standard errors at `seeds` runs.
-fn tolerance(seeds: u64) -> f64 {
-    0.01 + 3.0 * (0.01 * 0.99 / seeds as f64).sqrt()
 }
 
 #[test]
@@ -163,18 +158,13 @@ fn more_errors_never_give_a_smaller_e_value() {
     let mut rng = SplitMix64::new(7);
     for _ in 0..100 {
         let blocks = baseline(&mut rng, 200, 0.005, 0.3);
-        let mut test = ProfiledTest::new(&blocks, &settings).expect("blocks");
-        for _ in 0..(rng.next_u64() % 20) {
-            let p = 0.005 * (1.0 + 4.0 * rng.next_f64());
-            test.update(Some(tick(&mut rng, 200, p, 0.0)));
-        }
-        let mut previous = 0.0;
-        for k in 0..=200 {
-            let mut next = test.clone();
-            next.update(Some((200.0, f64::from(k))));
-            assert!(next.e_value() >= previous, "k = {k}");
-            previous = next.e_value();
-        }
+        let test = ProfiledTest::new(&blocks, &settings).expect("blocks");
+        assert_monotone(
+            &mut rng,
+            test,
+            |t, counts| t.update(Some(counts)),
+            ProfiledTest::e_value,
+        );
     }
 }
 
