@@ -149,6 +149,9 @@ pub struct Release {
     /// For a detectable error regression: whether the label's oracle test
     /// caught it on this release's data (a check of the label).
     pub oracle: Option<bool>,
+    /// For an error regression: whether that oracle, testing once at
+    /// [`EARLY_TICKS`], catches it on this release's data.
+    pub oracle_early: Option<bool>,
     /// The service's mean traffic, requests per second.
     pub rps: f64,
 }
@@ -260,7 +263,8 @@ pub fn release(scenario: Scenario, name: String, drift: f64, rng: &mut Rng) -> R
     let errors = matches!(plan, Plan::ErrorStep(_) | Plan::SlowBurn { .. });
     Release {
         scenario,
-        oracle: (errors && detectable).then(|| oracle_catches(&profile, &replay)),
+        oracle: (errors && detectable).then(|| oracle_catches(&profile, &replay, BAKE_TICKS)),
+        oracle_early: errors.then(|| oracle_catches(&profile, &replay, EARLY_TICKS)),
         replay,
         expected,
         detectable,

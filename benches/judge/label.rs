@@ -35,7 +35,7 @@
 //! - A failed health endpoint is always detectable: probes do not depend
 //!   on traffic.
 
-use super::{BAKE_TICKS, BASELINE_TICKS, Plan, Profile, Scenario, burn_rate};
+use super::{BASELINE_TICKS, Plan, Profile, Scenario, burn_rate};
 use crate::generate::Label;
 use rollguard::backtest::{Replay, Sample};
 use rollguard::model::Severity;
@@ -117,7 +117,7 @@ fn null(profile: &Profile, window: usize) -> Null {
 /// oracle knows the noise, and that the regression starts at the release).
 /// For detectable regressions it should say yes 99% of the time: the bench
 /// reports how often it does, as a check of the label.
-pub(super) fn oracle_catches(profile: &Profile, replay: &Replay) -> bool {
+pub(super) fn oracle_catches(profile: &Profile, replay: &Replay, window: usize) -> bool {
     let sum = |samples: &[Sample]| {
         samples
             .iter()
@@ -126,15 +126,15 @@ pub(super) fn oracle_catches(profile: &Profile, replay: &Replay) -> bool {
     };
     let (n_b, k_b) = sum(replay.baseline());
     let after = &replay.samples[replay.release_index..];
-    let (n, k) = sum(&after[..after.len().min(BAKE_TICKS)]);
+    let (n, k) = sum(&after[..after.len().min(window)]);
     if n_b <= 0.0 {
         return false;
     }
-    k - (1.0 + TOLERANCE) * k_b / n_b * n >= Z_ALPHA * null(profile, BAKE_TICKS).sd
+    k - (1.0 + TOLERANCE) * k_b / n_b * n >= Z_ALPHA * null(profile, window).sd
 }
 
 /// The expected severity of a release and whether it is detectable over
-/// the first `window` ticks of the bake window (all [`BAKE_TICKS`] for the
+/// the first `window` ticks of the bake window (all 90 for the
 /// label; fewer to ask whether it can be caught that early at all).
 pub(super) fn judge_label(
     scenario: Scenario,

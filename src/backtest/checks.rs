@@ -64,6 +64,7 @@ impl ReplayChecks {
         let error_baseline = (n > 0.0).then(|| k / n);
         let baseline_p99: Vec<f64> = baseline.iter().filter_map(Sample::p99).collect();
         let p99_baseline = crate::judge::stats::median(&baseline_p99);
+        let floor_factor = p99_baseline.map_or(1.0, |median| median / p99_scale(baseline, median));
         let health = replay.samples.iter().any(|s| s.health().is_some());
         let errors = replay.samples.iter().any(|s| s.counts().is_some());
         let p99 = replay.samples.iter().any(|s| s.p99().is_some());
@@ -86,7 +87,7 @@ impl ReplayChecks {
             );
         }
         if p99 {
-            let thresholds: Vec<String> = levels(&P99_LEVELS, p99_baseline, f64::INFINITY)
+            let thresholds: Vec<String> = levels(&P99_LEVELS, p99_baseline, floor_factor)
                 .iter()
                 .map(|(s, v)| format!("{s} = {v:?}"))
                 .collect();
@@ -188,12 +189,52 @@ fn blocks(baseline: &[Sample], per_block: f64) -> Vec<Counts> {
 /// Absolute thresholds from `(severity, ratio, floor)` levels and a
 /// baseline: each level at `max(ratio × baseline, baseline + floor)`, at most
 /// `cap`.
-fn levels(table: &[(Severity, f64, f64)], baseline: Option<f64>, cap: f64) -> Vec<(Severity, f64)> {
+fn levels(
+    table: &[(Severity, f64, f64)],
+    baseline: Option<f64>,
+    floor_factor: f64,
+) -> Vec<(Severity, f64)> {
     let b = baseline.unwrap_or(0.0);
     table
         .iter()
-        .map(|&(s, ratio, floor)| (s, (ratio * b).max(b + floor).min(cap)))
+        .map(|&(s, ratio, floor)| (s, (ratio * b).max(b + floor * floor_factor)))
         .collect()
+}
+
+/// Requests a tick below which a tick's p99 is about the slowest of its
+/// few requests rather than a 99th percentile (for a sample quantile, and
+/// for Prometheus' `histogram_quantile` alike).
+const FEW_REQUESTS: f64 = 20.0;
+
+/// Baseline p99 values the pooled estimate of [`p99_scale`] needs.
+const MIN_POOLED: usize = 30;
+
+/// The scale on which the p99 levels' absolute floors are read. Where the
+/// baseline's ticks hold enough requests, their median p99 (the levels'
+/// own base). Where they hold a few each (`n`), a tick's p99 is about the
+/// slowest of them, so its median is far below the requests' 99th
+/// percentile (at one request a tick, about their median), and a slowdown
+/// by a factor `r` adds only `(r − 1)` times *that* to it: the floors
+/// (+250 ms for medium) would then ask for a much larger slowdown than
+/// they mean. The requests' 99th percentile is estimated from the pooled
+/// baseline ticks instead: the slowest of `n` is below it with
+/// probability `0.99^n`, so it is that quantile of the tick values. The
+/// floors are scaled by `median / scale`; the ratios are untouched.
+fn p99_scale(baseline: &[Sample], median: f64) -> f64 {
+    let ticks: Vec<(f64, f64)> = baseline
+        .iter()
+        .filter_map(|s| Some((s.p99()?, s.requests.filter(|n| n.is_finite() && *n > 0.0)?)))
+        .collect();
+    let requests: Vec<f64> = ticks.iter().map(|t| t.1).collect();
+    let typical = crate::judge::stats::median(&requests).unwrap_or(f64::INFINITY);
+    if ticks.len() < MIN_POOLED || typical >= FEW_REQUESTS || median <= 0.0 {
+        return median;
+    }
+    let mut values: Vec<f64> = ticks.iter().map(|t| t.0).collect();
+    values.sort_by(f64::total_cmp);
+    let q = 0.99f64.powf(typical.max(1.0));
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    values[rank - 1].max(median)
 }
 
 #[cfg(test)]
@@ -202,11 +243,99 @@ mod tests {
 
     #[test]
     fn levels_are_relative_with_absolute_floors() {
-        let l = levels(&P99_LEVELS, Some(100.0), f64::INFINITY);
+        let l = levels(&P99_LEVELS, Some(100.0), 1.0);
         assert_eq!(l[0], (Severity::Critical, 2100.0), "the floor: +2 s");
         assert_eq!(l[3], (Severity::Low, 150.0), "the ratio: 1.5x");
-        let l = levels(&P99_LEVELS, None, 1000.0);
-        assert_eq!(l[0], (Severity::Critical, 1000.0), "capped");
+        let l = levels(&P99_LEVELS, None, 1.0);
         assert_eq!(l[3], (Severity::Low, 50.0), "no baseline: the floor alone");
+        let l = levels(&P99_LEVELS, Some(40.0), 0.4);
+        assert_eq!(
+            l[2],
+            (Severity::Medium, 140.0),
+            "the floor read on a scale 2.5x the median"
+        );
+    }
+
+    /// A service with one request every tick whose latency is lognormal
+    /// (median 40 ms, σ 0.6: a true p99 of 162 ms), every request `factor`
+    /// times slower after the release; `requests: None` drops the counts.
+    fn one_request_a_tick(factor: f64, requests: Option<f64>) -> Replay {
+        let mut rng = crate::demo::traffic::SplitMix64::new(5);
+        let samples = (0..450)
+            .map(|i| {
+                let slow = if i >= 360 { factor } else { 1.0 };
+                let z = crate::judge::tests_stats::normal(&mut rng);
+                Sample {
+                    requests,
+                    p99_ms: Some(40.0 * slow * (0.6 * z).exp()),
+                    ..Sample::default()
+                }
+            })
+            .collect();
+        Replay {
+            name: "trickle".to_owned(),
+            interval_seconds: Some(10.0),
+            release_index: 360,
+            samples,
+        }
+    }
+
+    #[test]
+    fn at_a_few_requests_a_tick_the_floors_are_read_on_the_pooled_p99() {
+        let trickle = one_request_a_tick(1.0, Some(1.0));
+        let median = crate::judge::stats::median(
+            &trickle
+                .baseline()
+                .iter()
+                .filter_map(Sample::p99)
+                .collect::<Vec<_>>(),
+        )
+        .expect("values");
+        let scale = p99_scale(trickle.baseline(), median);
+        assert!(
+            (120.0..220.0).contains(&scale) && median < 50.0,
+            "one request a tick: the tick values' 99th percentile ({scale}) is about the true \
+             p99 of 162 ms, the median ({median}) about the requests' median"
+        );
+        let busy: Vec<Sample> = trickle
+            .baseline()
+            .iter()
+            .map(|s| Sample {
+                requests: Some(500.0),
+                ..*s
+            })
+            .collect();
+        assert_eq!(p99_scale(&busy, median), median, "enough requests a tick");
+        assert_eq!(
+            p99_scale(&busy[..20], median),
+            median,
+            "too few ticks to pool"
+        );
+        let unknown = one_request_a_tick(1.0, None);
+        assert_eq!(p99_scale(unknown.baseline(), median), median, "no counts");
+
+        // Three times slower: the true p99 goes from 162 to 486 ms, medium
+        // (2x and +250 ms). The tick values go from about 40 to 120 ms.
+        let settings = crate::backtest::Settings {
+            time_to_fix: Duration::from_secs(4 * 3600),
+            ..crate::backtest::Settings::default()
+        };
+        let judged = |replay: &Replay| crate::backtest::run(replay, &settings).expect("judged");
+        let slower = judged(&one_request_a_tick(3.0, Some(1.0)));
+        assert_eq!(
+            (slower.decision, slower.severity),
+            (crate::model::Decision::ConsiderRollback, Severity::Medium),
+            "{slower:?}"
+        );
+        let blind = judged(&one_request_a_tick(3.0, None));
+        assert_eq!(
+            blind.severity,
+            Severity::Low,
+            "without counts the floor of +250 ms is out of reach of ~120 ms values: {blind:?}"
+        );
+        for factor in [1.0, 1.1] {
+            let o = judged(&one_request_a_tick(factor, Some(1.0)));
+            assert_eq!(o.severity, Severity::None, "x{factor}: {o:?}");
+        }
     }
 }

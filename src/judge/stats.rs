@@ -157,16 +157,27 @@ pub struct ErrorRateTest {
     ln_threshold: f64,
     /// ln c: the cap of one tick's factor.
     ln_cap: f64,
-    /// Per alternative: (ln(q/p0), ln((1−q)/(1−p0))).
-    bets: Vec<(f64, f64)>,
+    /// The distinct alternatives (fewer than [`ALTERNATIVES`] where
+    /// `r · p0` reaches 0.99); the arrays below hold them first.
+    alternatives: usize,
+    /// Per alternative. Arrays rather than vectors: a profiled test holds
+    /// some 30 of these tests a check, and a thousand targets' state is
+    /// read every tick; inline, it is read in one sweep.
+    bets: [Bet; ALTERNATIVES.len()],
     /// Per alternative: A_j, the start-time mixture of its products, as
     /// `A_j · e^-scale` (linear, so that a tick costs one `exp` per
     /// alternative rather than a log-add).
-    sums: Vec<f64>,
+    sums: [f64; ALTERNATIVES.len()],
     /// ln of the common scale of `sums`, moved when they drift far from 1.
     scale: f64,
+    /// `e^-scale`, kept with it (a start's weight on the sums' scale
+    /// without an `exp` a tick).
+    unscale: f64,
     /// ln J: each alternative's weight is 1/J.
     ln_alternatives: f64,
+    /// `Σ_j A_j` on the sums' scale after the last tick (for the part of
+    /// E_t that has started betting, `Σ_j w_j A_j`).
+    started: f64,
     /// ln E_t.
     ln_e: f64,
     /// Ticks with data so far.
@@ -176,6 +187,20 @@ pub struct ErrorRateTest {
     /// Undiscounted post-release errors and requests (not deflated), for the
     /// observed rate.
     total: (f64, f64),
+}
+
+/// One alternative `q` of an [`ErrorRateTest`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Bet {
+    /// ln(q/p0): a bad event's log-likelihood ratio.
+    up: f64,
+    /// ln((1−q)/(1−p0)): a good event's.
+    down: f64,
+    /// The capped factor of one good event (a value metric's tick, whose
+    /// events are one a tick), computed once.
+    good: f64,
+    /// The same for one bad event.
+    bad: f64,
 }
 
 /// How far the linear sums of [`ErrorRateTest`] may drift from 1 before
@@ -197,7 +222,9 @@ fn ln_add(a: f64, b: f64) -> f64 {
 
 /// The start-time mixture's weights at tick `t` (from 1).
 struct StartWeights {
-    /// ln π_t: a regression starting at tick `t`.
+    /// π_t: a regression starting at tick `t`.
+    start: f64,
+    /// ln π_t.
     ln_start: f64,
     /// ln Σ_{s>t} π_s = ln 1/(2t): starts still to come, which have bet
     /// nothing yet and count at 1 (so that E = 1 before any data).
@@ -207,12 +234,14 @@ struct StartWeights {
 impl StartWeights {
     fn at(t: u32) -> StartWeights {
         let t = f64::from(t.max(1));
+        let start = if t <= 1.0 {
+            0.5
+        } else {
+            1.0 / (2.0 * (t - 1.0) * t)
+        };
         StartWeights {
-            ln_start: if t <= 1.0 {
-                0.5f64.ln()
-            } else {
-                -(2.0 * (t - 1.0) * t).ln()
-            },
+            start,
+            ln_start: start.ln(),
             ln_unstarted: -(2.0 * t).ln(),
         }
     }
@@ -242,27 +271,39 @@ impl ErrorRateTest {
         let p0 = p0.clamp(1e-9, 0.99);
         let mut qs: Vec<f64> = ALTERNATIVES.iter().map(|r| (r * p0).min(0.99)).collect();
         qs.dedup_by(|a, b| (*a - *b).abs() < 1e-12);
-        let bets: Vec<(f64, f64)> = qs
-            .iter()
-            .map(|q| ((q / p0).ln(), ((1.0 - q) / (1.0 - p0)).ln()))
-            .collect();
+        let alternatives = qs.len();
         // The strongest component's weight is 1/(2J): reaching the
         // threshold in three capped ticks needs 3 ln c ≥ L + ln 2J; two
         // ticks must never do it, whatever the weights: 2 ln c < L.
-        let ln_weight = (2.0 * bets.len() as f64).ln();
+        let ln_weight = (2.0 * alternatives as f64).ln();
         let ln_cap = ((ln_threshold + ln_weight) / 3.0 + 0.01).min(0.49 * ln_threshold);
+        let dispersion = if dispersion.is_finite() {
+            dispersion.max(1.0)
+        } else {
+            1.0
+        };
+        let mut bets = [Bet::default(); ALTERNATIVES.len()];
+        for (bet, q) in bets.iter_mut().zip(&qs) {
+            let (up, down) = ((q / p0).ln(), ((1.0 - q) / (1.0 - p0)).ln());
+            let factor = |ln: f64| (ln / dispersion).min(ln_cap).exp();
+            *bet = Bet {
+                up,
+                down,
+                good: factor(down),
+                bad: factor(up),
+            };
+        }
         ErrorRateTest {
             p0,
-            dispersion: if dispersion.is_finite() {
-                dispersion.max(1.0)
-            } else {
-                1.0
-            },
+            dispersion,
             ln_threshold,
             ln_cap,
-            sums: vec![0.0; bets.len()],
+            alternatives,
+            sums: [0.0; ALTERNATIVES.len()],
             scale: 0.0,
-            ln_alternatives: (bets.len() as f64).ln(),
+            unscale: 1.0,
+            ln_alternatives: (alternatives as f64).ln(),
+            started: 0.0,
             bets,
             ln_e: 0.0,
             ticks: 0,
@@ -281,10 +322,16 @@ impl ErrorRateTest {
         };
         let weights = StartWeights::at(self.ticks + 1);
         self.take(n, k, &weights);
+        self.ln_e = ln_add(self.ln_started(), weights.ln_unstarted);
+        if self.crossed_at.is_none() && self.ln_e >= self.ln_threshold {
+            self.crossed_at = Some(self.ticks);
+        }
     }
 
     /// Takes a tick already checked, with the start-time weights of its
-    /// number (shared by the tests of a [`ProfiledTest`]'s cells).
+    /// number (shared by the tests of a [`ProfiledTest`]'s cells): the
+    /// sums, not yet `ln_e` (a profiled test needs it for a few of its
+    /// cells only).
     fn take(&mut self, n: f64, k: f64, weights: &StartWeights) {
         let (n_d, k_d) = (n / self.dispersion, k / self.dispersion);
         self.ticks += 1;
@@ -296,27 +343,33 @@ impl ErrorRateTest {
         if ln_pi - self.scale > RESCALE.ln() {
             let shift = (self.scale - ln_pi).exp();
             self.sums.iter_mut().for_each(|s| *s *= shift);
-            self.scale = ln_pi;
+            self.rescale(ln_pi);
         }
-        let fresh = (ln_pi - self.scale).exp();
+        let fresh = weights.start * self.unscale;
         let mut total = 0.0;
         let mut largest = 0.0f64;
-        for (sum, &(up, down)) in self.sums.iter_mut().zip(&self.bets) {
-            let ln_factor = (k_d * up + (n_d - k_d) * down).min(self.ln_cap);
-            *sum = (*sum + fresh) * ln_factor.exp();
+        // One event, good or bad: the factors are known; otherwise one
+        // `exp` per alternative.
+        let event = (n == 1.0 && (k == 0.0 || k == 1.0)).then_some(k == 1.0);
+        let used = self.alternatives;
+        for (sum, bet) in self.sums[..used].iter_mut().zip(&self.bets[..used]) {
+            let factor = match event {
+                Some(true) => bet.bad,
+                Some(false) => bet.good,
+                None => (k_d * bet.up + (n_d - k_d) * bet.down)
+                    .min(self.ln_cap)
+                    .exp(),
+            };
+            *sum = (*sum + fresh) * factor;
             total += *sum;
             largest = largest.max(*sum);
         }
-        let ln_started = self.scale + total.ln() - self.ln_alternatives;
+        self.started = total;
         if largest > RESCALE || (largest > 0.0 && largest < 1.0 / RESCALE) {
-            self.scale += largest.ln();
+            self.rescale(self.scale + largest.ln());
             self.sums.iter_mut().for_each(|s| *s /= largest);
         }
-        self.ln_e = ln_add(ln_started, weights.ln_unstarted);
         self.total = (self.total.0 + n, self.total.1 + k);
-        if self.crossed_at.is_none() && self.ln_e >= self.ln_threshold {
-            self.crossed_at = Some(self.ticks);
-        }
     }
 
     /// The current e-value E_t (1 before any data).
@@ -324,9 +377,31 @@ impl ErrorRateTest {
         self.ln_e.exp()
     }
 
-    /// ln E_t, which does not overflow.
-    pub fn ln_e_value(&self) -> f64 {
-        self.ln_e
+    /// Moves the sums' scale to `scale` (the caller divides them).
+    fn rescale(&mut self, scale: f64) {
+        self.scale = scale;
+        // At most e^-709 (the sums e^709 times larger than a start's
+        // weight, which never matters then); never above e^250 (the scale
+        // moves up to a start's weight first).
+        self.unscale = (-scale).exp();
+    }
+
+    /// ln of the part of E_t that has started betting (−∞ before data);
+    /// E_t adds the starts still to come.
+    pub(super) fn ln_started(&self) -> f64 {
+        self.scale + self.started.ln() - self.ln_alternatives
+    }
+
+    /// A lower bound of [`ErrorRateTest::ln_started`] within ln 2 of it,
+    /// from the binary exponent alone (no `ln`).
+    pub(super) fn ln_started_floor(&self) -> f64 {
+        let bits = self.started.to_bits();
+        let exponent = ((bits >> 52) & 0x7ff) as i64;
+        if self.started <= 0.0 || exponent == 0 || exponent == 0x7ff {
+            // Zero, subnormal, infinite or NaN: exactly.
+            return self.ln_started();
+        }
+        self.scale + (exponent - 1023) as f64 * std::f64::consts::LN_2 - self.ln_alternatives
     }
 
     /// The e-value at which the test rejects: 1/α_e.

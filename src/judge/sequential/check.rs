@@ -32,8 +32,8 @@ const BOUND_STEPS: [f64; 3] = [1.0, 2.0, 4.0];
 #[derive(Debug, Clone)]
 pub(super) enum Process {
     /// Against a fixed null rate (an upper bound of the baseline's, or the
-    /// mildest threshold).
-    Bound(ErrorRateTest),
+    /// mildest threshold). Boxed: its alternatives are inline.
+    Bound(Box<ErrorRateTest>),
     /// Against the baseline, its rate profiled out.
     Profiled(ProfiledTest),
 }
@@ -196,8 +196,8 @@ impl SequentialCheck {
             let Some(&(_, mildest)) = metric.thresholds.levels().last() else {
                 return;
             };
-            self.test = Some(Tests::one(Process::Bound(ErrorRateTest::against(
-                mildest, 1.0, settings,
+            self.test = Some(Tests::one(Process::Bound(Box::new(
+                ErrorRateTest::against(mildest, 1.0, settings),
             ))));
             self.reading = Some(metric.clone());
             return;
@@ -216,7 +216,7 @@ impl SequentialCheck {
                     return;
                 };
                 let test = ErrorRateTest::new(&baseline, settings);
-                (baseline.rate, Process::Bound(test))
+                (baseline.rate, Process::Bound(Box::new(test)))
             }
         };
         self.test = Some(Tests::one(process));
@@ -252,24 +252,44 @@ impl SequentialCheck {
             min_increase: EXCEEDANCE_MIN_INCREASE,
             ..*settings
         };
-        // Each part's baseline bound gets α/(2J), Ville's bound on the
-        // average α/2: the check's α holds as a whole.
-        let per_part = settings.alpha / BOUND_STEPS.len() as f64;
-        let mut parts = Vec::with_capacity(BOUND_STEPS.len());
-        for step in BOUND_STEPS {
-            let b = match metric.direction {
+        let bounds: Vec<f64> = BOUND_STEPS
+            .iter()
+            .map(|step| match metric.direction {
                 Direction::Increase => bound * step,
                 Direction::Decrease => bound / step,
-            };
-            let blocks = stats::exceedance_blocks(&series, orient(metric.direction, b));
-            let Some(baseline) = ErrorBaseline::from_ticks(&blocks, per_part) else {
-                return;
-            };
-            parts.push((
-                Some(b),
-                Process::Bound(ErrorRateTest::new(&baseline, &exceedance)),
-            ));
-        }
+            })
+            .collect();
+        let blocks: Vec<Vec<(f64, f64)>> = bounds
+            .iter()
+            .map(|&b| stats::exceedance_blocks(&series, orient(metric.direction, b)))
+            .collect();
+        // Profiled parts where every part has the blocks for it: the
+        // average then rejects at 1/α. Otherwise the union bound: each
+        // part's baseline bound gets α/(2J), Ville's bound on the average
+        // α/2, so that the check's α holds as a whole.
+        let profiled: Option<Vec<Process>> = blocks
+            .iter()
+            .map(|b| ProfiledTest::new(b, &exceedance).map(Process::Profiled))
+            .collect();
+        let processes = match profiled {
+            Some(processes) => processes,
+            None => {
+                let per_part = settings.alpha / BOUND_STEPS.len() as f64;
+                let Some(processes) = blocks
+                    .iter()
+                    .map(|b| {
+                        let baseline = ErrorBaseline::from_ticks(b, per_part)?;
+                        let test = ErrorRateTest::new(&baseline, &exceedance);
+                        Some(Process::Bound(Box::new(test)))
+                    })
+                    .collect::<Option<Vec<Process>>>()
+                else {
+                    return;
+                };
+                processes
+            }
+        };
+        let parts = bounds.into_iter().map(Some).zip(processes).collect();
         self.test = Some(Tests {
             parts,
             rejected: false,
