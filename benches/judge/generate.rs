@@ -143,8 +143,8 @@ pub struct Release {
     /// Whether the bake window holds enough evidence to catch it
     /// (`label.rs` says when).
     pub detectable: bool,
-    /// Whether it is detectable over the first [`EARLY_TICKS`] alone: no
-    /// judge can be expected to catch it sooner when it is not.
+    /// Whether it is detectable over the first [`EARLY_TICKS`] alone (the
+    /// label's oracle would catch it 99% of the time by then).
     pub detectable_early: bool,
     /// For a detectable error regression: whether the label's oracle test
     /// caught it on this release's data (a check of the label).

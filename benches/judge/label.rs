@@ -23,9 +23,10 @@
 //!   Until this version the label used `sd₀` for both terms; at a ×3–×9
 //!   step that oracle caught only 84–96% of the "detectable" regressions,
 //!   not 99% (the count's variance under the regression is 3–9 times the
-//!   null's). The bench now checks the label: `oracle_pct` in the summary
-//!   is the share of detectable error regressions that the oracle's test
-//!   catches on the release's own data.
+//!   null's). The bench now checks the label: its "label check" line
+//!   (`oracle_caught` of `oracle_checked` in the JSON) counts the
+//!   detectable error regressions that the oracle's test catches on the
+//!   release's own data.
 //! - A latency regression (every request slower by the same factor) is
 //!   detectable when the window holds at least [`DETECTABLE_COUNT`]
 //!   requests and the shift of the median log latency beyond `ln(1 + δ)` is
@@ -134,8 +135,8 @@ pub(super) fn oracle_catches(profile: &Profile, replay: &Replay, window: usize) 
 }
 
 /// The expected severity of a release and whether it is detectable over
-/// the first `window` ticks of the bake window (all 90 for the
-/// label; fewer to ask whether it can be caught that early at all).
+/// the first `window` ticks of the bake window (all 90 for the label;
+/// fewer to ask whether it can be caught that early at all).
 pub(super) fn judge_label(
     scenario: Scenario,
     plan: &Plan,
@@ -152,9 +153,8 @@ pub(super) fn judge_label(
     let Null {
         base_errors,
         var_estimate,
-        sd,
+        sd: sd_null,
     } = null(profile, window);
-    let sd_null = sd;
     // `extra`: the regression's expected extra errors over the window;
     // `var_regressed`: the variance of the window's count under it.
     let errors_detectable = |extra: f64, var_regressed: f64| {

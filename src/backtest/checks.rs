@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `health` | `health` | below 1 is a failed probe; 3 in a row → critical |
 //! | `error_rate` | `requests`, `errors` | the sequential error-rate test against the baseline; severity from [`DEFAULT_RATE_LEVELS`] (each level at `ratio × baseline` *and* `baseline + floor`); the fast path at the critical level |
-//! | `p99_latency` | `p99_ms` | the sequential test of ticks above 1.25 × the baseline median; severity from [`P99_LEVELS`] |
+//! | `p99_latency` | `p99_ms` | the sequential test of ticks above 1.25 × the baseline median; severity from [`P99_LEVELS`], their absolute floors read on the pooled p99 where ticks hold a few requests each (`p99_scale`) |
 //!
 //! A check is only configured when the replay has data for it somewhere, so
 //! a file without `health` is not inconclusive at every tick. The target's
@@ -187,8 +187,9 @@ fn blocks(baseline: &[Sample], per_block: f64) -> Vec<Counts> {
 }
 
 /// Absolute thresholds from `(severity, ratio, floor)` levels and a
-/// baseline: each level at `max(ratio × baseline, baseline + floor)`, at most
-/// `cap`.
+/// baseline: each level at `max(ratio × baseline, baseline + floor ×
+/// floor_factor)` (the factor from [`p99_scale`], 1 where ticks hold
+/// enough requests).
 fn levels(
     table: &[(Severity, f64, f64)],
     baseline: Option<f64>,
