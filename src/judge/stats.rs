@@ -108,11 +108,7 @@ impl ErrorBaseline {
     /// The baseline from `(requests, errors)` per tick (ticks without data
     /// left out); `None` when it has no requests.
     pub fn from_ticks(ticks: &[(f64, f64)], alpha: f64) -> Option<ErrorBaseline> {
-        let ticks: Vec<(f64, f64)> = ticks
-            .iter()
-            .copied()
-            .filter(|&(n, k)| n.is_finite() && k.is_finite() && n > 0.0 && (0.0..=n).contains(&k))
-            .collect();
+        let ticks: Vec<(f64, f64)> = ticks.iter().copied().filter(usable).collect();
         let n: f64 = ticks.iter().map(|t| t.0).sum();
         let k: f64 = ticks.iter().map(|t| t.1).sum();
         if n <= 0.0 {
@@ -131,6 +127,12 @@ impl ErrorBaseline {
             requests: n,
         })
     }
+}
+
+/// Whether `(requests, errors)` can be counted: finite, some requests, and
+/// no more errors than requests.
+fn usable(&(n, k): &(f64, f64)) -> bool {
+    n.is_finite() && k.is_finite() && n > 0.0 && (0.0..=n).contains(&k)
 }
 
 /// Pearson's X² / (m − 1) around `rate`, at least 1; 1 with too few ticks
@@ -315,9 +317,7 @@ impl ErrorRateTest {
     /// Takes one tick's `(requests, errors)`; `None` (no data, or numbers
     /// that make no sense) leaves the e-value as it is.
     pub fn update(&mut self, counts: Option<(f64, f64)>) {
-        let Some((n, k)) = counts
-            .filter(|&(n, k)| n.is_finite() && k.is_finite() && n > 0.0 && (0.0..=n).contains(&k))
-        else {
+        let Some((n, k)) = counts.filter(usable) else {
             return;
         };
         let weights = StartWeights::at(self.ticks + 1);

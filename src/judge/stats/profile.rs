@@ -48,7 +48,7 @@
 //! tick for an extreme regression (the prior's cost), which the fast path
 //! does not wait for.
 
-use super::{ErrorRateSettings, ErrorRateTest, StartWeights, dispersion, ln_add};
+use super::{ErrorRateSettings, ErrorRateTest, StartWeights, dispersion, ln_add, usable};
 use statrs::function::beta::ln_beta;
 
 /// Share of the baseline's blocks (every tenth) that sets the prior of the
@@ -118,11 +118,7 @@ impl ProfiledTest {
     /// first; `None` with fewer than [`MIN_BLOCKS`] blocks with data or no
     /// requests after the prior's share.
     pub fn new(blocks: &[(f64, f64)], settings: &ErrorRateSettings) -> Option<ProfiledTest> {
-        let blocks: Vec<(f64, f64)> = blocks
-            .iter()
-            .copied()
-            .filter(|&(n, k)| n.is_finite() && k.is_finite() && n > 0.0 && (0.0..=n).contains(&k))
-            .collect();
+        let blocks: Vec<(f64, f64)> = blocks.iter().copied().filter(usable).collect();
         if blocks.len() < MIN_BLOCKS {
             return None;
         }
@@ -203,9 +199,7 @@ impl ProfiledTest {
     /// Takes one tick's `(requests, errors)`; `None` (no data, or numbers
     /// that make no sense) leaves the e-value as it is.
     pub fn update(&mut self, counts: Option<(f64, f64)>) {
-        let Some(counts) = counts
-            .filter(|&(n, k)| n.is_finite() && k.is_finite() && n > 0.0 && (0.0..=n).contains(&k))
-        else {
+        let Some(counts) = counts.filter(usable) else {
             return;
         };
         self.ticks += 1;
