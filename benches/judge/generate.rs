@@ -19,7 +19,7 @@
 //! each release its expected severity and says whether it is detectable.
 
 use super::rng::Rng;
-use label::{judge_label, oracle_catches};
+use label::{judge_label, oracle_catches, oracle_power};
 use rollguard::backtest::{Replay, Sample};
 use rollguard::model::Severity;
 
@@ -146,6 +146,9 @@ pub struct Release {
     /// Whether it is detectable over the first [`EARLY_TICKS`] alone (the
     /// label's oracle would catch it 99% of the time by then).
     pub detectable_early: bool,
+    /// For a regression: how likely an oracle better than any judge is to
+    /// catch it within the first [`EARLY_TICKS`] (`label::oracle_power`).
+    pub early_power: Option<f64>,
     /// For a detectable error regression: whether the label's oracle test
     /// caught it on this release's data (a check of the label).
     pub oracle: Option<bool>,
@@ -254,6 +257,8 @@ pub fn release(scenario: Scenario, name: String, drift: f64, rng: &mut Rng) -> R
         .collect();
     let (expected, detectable) = judge_label(scenario, &plan, &profile, BAKE_TICKS);
     let (_, detectable_early) = judge_label(scenario, &plan, &profile, EARLY_TICKS);
+    let early_power =
+        (scenario.label() == Label::Regression).then(|| oracle_power(&plan, &profile, EARLY_TICKS));
     let replay = Replay {
         name,
         interval_seconds: Some(TICK_SECONDS),
@@ -269,6 +274,7 @@ pub fn release(scenario: Scenario, name: String, drift: f64, rng: &mut Rng) -> R
         expected,
         detectable,
         detectable_early,
+        early_power,
         rps: profile.requests_per_tick / TICK_SECONDS,
     }
 }

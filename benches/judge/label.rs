@@ -40,6 +40,7 @@ use super::{BASELINE_TICKS, Plan, Profile, Scenario, burn_rate};
 use crate::generate::Label;
 use rollguard::backtest::{Replay, Sample};
 use rollguard::model::Severity;
+use statrs::distribution::{ContinuousCDF, DiscreteCDF, Normal, Poisson};
 
 /// The issue's error-rate levels: (severity, ratio to baseline, absolute
 /// increase). A copy, so that labels do not move when the judge changes.
@@ -73,6 +74,9 @@ pub const Z_ALPHA: f64 = 2.81;
 /// time. At a lower bar ("3 sd") it would catch only about 60%, and "99% of
 /// those" would be out of any valid judge's reach.
 pub const Z_POWER: f64 = 2.33;
+
+/// The oracle's level, whose one-sided z is [`Z_ALPHA`].
+const ALPHA: f64 = 0.0025;
 
 /// The severity `value` reaches against `baseline` by `levels`.
 fn level(levels: &[(Severity, f64, f64)], baseline: f64, value: f64) -> Severity {
@@ -149,7 +153,6 @@ pub(super) fn judge_label(
     let b = profile.error_rate;
     let lambda = profile.requests_per_tick;
     let ticks = window as f64;
-    let baseline_ticks = BASELINE_TICKS as f64;
     let Null {
         base_errors,
         var_estimate,
@@ -165,15 +168,10 @@ pub(super) fn judge_label(
     // One tick's count at `rate`: Poisson plus the overdispersion.
     let tick_variance =
         |rate: f64| lambda * rate + (lambda * rate).powi(2) / profile.dispersion_shape;
-    // A latency step moves every request's log latency by ln(factor); a
-    // median over N requests has a standard deviation of 1.2533 σ / √N (σ:
-    // the per-request log-latency spread).
     let requests = ticks * lambda;
-    let sigma = (profile.p99_ms / profile.p50_ms).ln() / 2.326;
     let latency_detectable = |factor: f64| {
-        let sd = 1.2533 * sigma * (1.0 / requests + 1.0 / (baseline_ticks * lambda)).sqrt();
         requests >= DETECTABLE_COUNT
-            && (factor.ln() - (1.0 + TOLERANCE).ln()) >= (Z_ALPHA + Z_POWER) * sd
+            && beyond_tolerance(factor) >= (Z_ALPHA + Z_POWER) * median_shift_sd(profile, window)
     };
     match *plan {
         Plan::ErrorStep(rate) => (
@@ -182,7 +180,7 @@ pub(super) fn judge_label(
         ),
         Plan::SlowBurn { ramp, target } => {
             let rates = (0..window).map(|j| burn_rate(profile, j, ramp, target));
-            let extra: f64 = rates.clone().map(|r| lambda * (r - b)).sum();
+            let extra = burn_errors(profile, window, ramp, target) - base_errors;
             let variance: f64 = rates.map(tick_variance).sum();
             (
                 level(&ERROR_LEVELS, b, target),
@@ -195,5 +193,73 @@ pub(super) fn judge_label(
         ),
         Plan::HealthDown => (Severity::Critical, true),
         _ => (Severity::None, false),
+    }
+}
+
+/// The log-latency shift of a latency step beyond the tolerance.
+fn beyond_tolerance(factor: f64) -> f64 {
+    factor.ln() - (1.0 + TOLERANCE).ln()
+}
+
+/// The standard deviation of the difference between the sample medians of
+/// log latency over the first `window` ticks and over the baseline. A
+/// latency step moves every request's log latency by ln(factor); a median
+/// over N requests has a standard deviation of 1.2533 σ / √N (σ: the
+/// per-request log-latency spread).
+fn median_shift_sd(profile: &Profile, window: usize) -> f64 {
+    median_sd(profile, window) * (1.0 + window as f64 / BASELINE_TICKS as f64).sqrt()
+}
+
+/// The standard deviation of the sample median of log latency over the
+/// first `window` ticks' requests.
+fn median_sd(profile: &Profile, window: usize) -> f64 {
+    let sigma = (profile.p99_ms / profile.p50_ms).ln() / 2.326;
+    1.2533 * sigma / (window as f64 * profile.requests_per_tick).sqrt()
+}
+
+/// The errors a slow burn is expected to make over the first `window`
+/// ticks.
+fn burn_errors(profile: &Profile, window: usize, ramp: usize, target: f64) -> f64 {
+    (0..window)
+        .map(|j| profile.requests_per_tick * burn_rate(profile, j, ramp, target))
+        .sum()
+}
+
+/// How likely a better oracle than the label's is to catch a regression
+/// over the first `window` ticks: it knows the true base rate, not just
+/// the baseline's estimate, and when the regression started, and tests
+/// once, at [`ALPHA`]: an exact Poisson test of the window's errors
+/// against `(1 + δ)` times the base rate (overdispersion left out), or the
+/// shift of the requests' median log latency from the true one. A judge that keeps its level cannot expect to
+/// catch more by then, whatever it does: the bench reads the mean of this
+/// over the regressions a judge acted on as the most it could have caught
+/// within the issue's 150 s.
+pub(super) fn oracle_power(plan: &Plan, profile: &Profile, window: usize) -> f64 {
+    let base = window as f64 * profile.requests_per_tick * profile.error_rate;
+    let errors = |mean: f64| {
+        let (Ok(null), Ok(regressed)) =
+            (Poisson::new((1.0 + TOLERANCE) * base), Poisson::new(mean))
+        else {
+            return 0.0;
+        };
+        // It rejects above `c`, the fewest errors with P(K > c) <= ALPHA.
+        let mut c = base.floor() as u64;
+        while null.sf(c) > ALPHA {
+            c += 1;
+        }
+        regressed.sf(c)
+    };
+    match *plan {
+        Plan::ErrorStep(rate) => errors(window as f64 * profile.requests_per_tick * rate),
+        Plan::SlowBurn { ramp, target } => errors(burn_errors(profile, window, ramp, target)),
+        Plan::LatencyStep(factor) => {
+            if window as f64 * profile.requests_per_tick < 1.0 {
+                return 0.0;
+            }
+            let z = beyond_tolerance(factor) / median_sd(profile, window) - Z_ALPHA;
+            Normal::standard().cdf(z)
+        }
+        Plan::HealthDown => 1.0,
+        _ => 0.0,
     }
 }

@@ -1,13 +1,16 @@
 //! Scoring the judges' verdicts against the labels: the per-judge table
 //! with rollguard's targets and the per-class table.
 
-use crate::generate::{Label, Release, Scenario};
+use crate::generate::{EARLY_TICKS, Label, Release, Scenario, TICK_SECONDS};
 use rollguard::model::Severity;
 use serde::Serialize;
 use std::fmt::Write as _;
 
 /// The judges, in column order.
 pub const JUDGES: [&str; 3] = ["rollguard", "flagger-style", "kayenta-style"];
+
+/// The p90 time to detect, seconds: the first [`EARLY_TICKS`].
+const EARLY_SECONDS: f64 = EARLY_TICKS as f64 * TICK_SECONDS;
 
 /// What a judge did about a release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +87,13 @@ pub struct Summary {
     /// 90th percentile of seconds to act over the regressions acted on that
     /// are detectable within 150 s.
     pub ttd_p90_early_s: Option<f64>,
+    /// The mean, over the regressions acted on, of the chance that an
+    /// oracle better than any judge catches them within 150 s
+    /// (`early_power`), %: the most a judge could expect to have acted on
+    /// by then. A p90 time to detect of 150 s needs 90.
+    pub oracle_early_pct: f64,
+    /// % of the regressions acted on that the judge acted on within 150 s.
+    pub acted_early_pct: f64,
     /// Error regressions (steps and slow burns) acted on.
     pub errors_acted: usize,
     /// % of those that the label's oracle, testing once at 150 s and
@@ -104,6 +114,9 @@ pub struct ClassRow {
     pub releases: usize,
     /// Detectable ones (regressions only).
     pub detectable: usize,
+    /// Regressions only: the mean chance that an oracle better than any
+    /// judge catches one within 150 s (`Release::early_power`), %.
+    pub oracle_early_pct: Option<f64>,
     /// Per judge, in [`JUDGES`] order.
     pub judges: Vec<ClassJudge>,
 }
@@ -123,6 +136,8 @@ pub struct ClassJudge {
     pub median_s: Option<f64>,
     /// 90th percentile of the same.
     pub p90_s: Option<f64>,
+    /// % of the class acted on within 150 s.
+    pub early_pct: f64,
 }
 
 /// Percentage of `part` in `whole` (0 for an empty whole).
@@ -179,6 +194,7 @@ pub fn summaries(scored: &[Scored]) -> Vec<Summary> {
                 .filter(|s| s.release.detectable_early)
                 .map(|s| s.verdicts[j].seconds)
                 .collect();
+            let power: f64 = acted.iter().filter_map(|s| s.release.early_power).sum();
             let errors: Vec<&Scored> = acted
                 .iter()
                 .copied()
@@ -190,7 +206,7 @@ pub fn summaries(scored: &[Scored]) -> Vec<Summary> {
                 .count();
             let judge_early = errors
                 .iter()
-                .filter(|s| s.verdicts[j].seconds <= 150.0)
+                .filter(|s| s.verdicts[j].seconds <= EARLY_SECONDS)
                 .count();
             Summary {
                 judge,
@@ -206,6 +222,11 @@ pub fn summaries(scored: &[Scored]) -> Vec<Summary> {
                 ttd_p90_s: quantile(&ttd, 0.9),
                 late_only_pct: pct(acted.len() - early.len(), acted.len()),
                 ttd_p90_early_s: quantile(&early, 0.9),
+                oracle_early_pct: 100.0 * power / acted.len().max(1) as f64,
+                acted_early_pct: pct(
+                    ttd.iter().filter(|&&t| t <= EARLY_SECONDS).count(),
+                    acted.len(),
+                ),
                 errors_acted: errors.len(),
                 errors_oracle_early_pct: pct(oracle_early, errors.len()),
                 errors_early_pct: pct(judge_early, errors.len()),
@@ -265,14 +286,20 @@ pub fn classes(scored: &[Scored]) -> Vec<ClassRow> {
                         detectable_acted_pct: regression.then(|| pct(detected, detectable)),
                         median_s: quantile(&acted, 0.5),
                         p90_s: quantile(&acted, 0.9),
+                        early_pct: pct(
+                            acted.iter().filter(|&&t| t <= EARLY_SECONDS).count(),
+                            rows.len(),
+                        ),
                     }
                 })
                 .collect();
+            let power: f64 = rows.iter().filter_map(|s| s.release.early_power).sum();
             ClassRow {
                 class: scenario.name(),
                 expected: expected.join("/"),
                 releases: rows.len(),
                 detectable,
+                oracle_early_pct: regression.then(|| 100.0 * power / rows.len().max(1) as f64),
                 judges,
             }
         })
@@ -360,18 +387,19 @@ pub fn targets(rollguard: &Summary) -> Vec<(&'static str, bool, String, &'static
 }
 
 /// The second table: per judge, % acted on, % of detectable acted on,
-/// median seconds (rollguard also % rolled back and the 90th percentile).
+/// median seconds (rollguard also % rolled back, the 90th percentile, and
+/// % acted on within 150 s next to what the oracle would catch by then).
 pub fn render_classes(rows: &[ClassRow]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<19} {:<9} {:>4} {:>4} | {:>30} | {:>18} | {:>18}",
+        "{:<19} {:<9} {:>4} {:>4} | {:>43} | {:>18} | {:>18}",
         "", "", "", "", "rollguard", "flagger-style", "kayenta-style"
     );
     let _ = write!(
         out,
-        "{:<19} {:<9} {:>4} {:>4} | {:>5} {:>5} {:>6} {:>5} {:>5}",
-        "CLASS", "EXPECTED", "N", "DET", "RB%", "ACT%", "DET%", "P50s", "P90s"
+        "{:<19} {:<9} {:>4} {:>4} | {:>5} {:>5} {:>6} {:>5} {:>5} {:>6} {:>5}",
+        "CLASS", "EXPECTED", "N", "DET", "RB%", "ACT%", "DET%", "P50s", "P90s", "150s%", "ORC%"
     );
     for _ in 1..JUDGES.len() {
         let _ = write!(out, " | {:>5} {:>6} {:>5}", "ACT%", "DET%", "P50s");
@@ -393,7 +421,13 @@ pub fn render_classes(rows: &[ClassRow]) -> String {
                 opt(j.median_s, 0)
             );
             if i == 0 {
-                let _ = write!(out, " {:>5}", opt(j.p90_s, 0));
+                let _ = write!(
+                    out,
+                    " {:>5} {:>6.1} {:>5}",
+                    opt(j.p90_s, 0),
+                    j.early_pct,
+                    opt(r.oracle_early_pct, 1)
+                );
             }
         }
         out.push('\n');
