@@ -150,22 +150,27 @@ fn release_seed(seed: u64, class: usize, index: usize) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((class as u64) << 40) ^ index as u64
 }
 
-/// rollguard's verdict through the public backtest API.
-fn rollguard_verdict(release: &Release, settings: &Settings) -> Result<Verdict, String> {
+/// rollguard's verdict through the public backtest API, with its outcome
+/// (reasons included, for `--explain`).
+fn rollguard_verdict(
+    release: &Release,
+    settings: &Settings,
+) -> Result<(Verdict, backtest::Outcome), String> {
     let outcome = backtest::run(&release.replay, settings)?;
     let action = match outcome.decision {
         Decision::Rollback => Action::Rollback,
         Decision::ConsiderRollback => Action::ConsiderRollback,
-        _ => return Ok(Verdict::pass()),
+        _ => return Ok((Verdict::pass(), outcome)),
     };
     let index = outcome
         .decided_at_index
         .unwrap_or(release.replay.release_index);
     let ticks = index.saturating_sub(release.replay.release_index) + 1;
-    Ok(Verdict {
+    let verdict = Verdict {
         action,
         seconds: ticks as f64 * TICK_SECONDS,
-    })
+    };
+    Ok((verdict, outcome))
 }
 
 /// rollguard's target, for the JSON document.
@@ -236,13 +241,15 @@ fn bench(options: &Options) -> Result<(), String> {
     let scored = releases
         .iter()
         .map(|release| {
+            let (verdict, outcome) = rollguard_verdict(release, &settings)?;
             Ok(Scored {
                 release,
                 verdicts: [
-                    rollguard_verdict(release, &settings)?,
+                    verdict,
                     flagger::judge(&release.replay),
                     kayenta::judge(&release.replay),
                 ],
+                outcome,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -259,7 +266,7 @@ fn bench(options: &Options) -> Result<(), String> {
     };
 
     if options.explain {
-        explain(&scored, &settings, options.dump.as_deref())?;
+        explain(&scored, options.dump.as_deref())?;
     }
     let (oracle_caught, oracle_checked) = oracle_check(&releases);
     let better_oracle_check_pct = better_oracle_check(&releases);
@@ -409,11 +416,7 @@ fn better_oracle_check(releases: &[Release]) -> f64 {
 
 /// Every detectable regression rollguard missed and every good release it
 /// alarmed on, with the profile and rollguard's reasons (stderr).
-fn explain(
-    scored: &[Scored<'_>],
-    settings: &Settings,
-    dump: Option<&std::path::Path>,
-) -> Result<(), String> {
+fn explain(scored: &[Scored<'_>], dump: Option<&std::path::Path>) -> Result<(), String> {
     if let Some(dir) = dump {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
@@ -431,7 +434,7 @@ fn explain(
             .iter()
             .filter_map(|x| x.counts())
             .fold((0.0, 0.0), |(n, k), (dn, dk)| (n + dn, k + dk));
-        let outcome = backtest::run(&r.replay, settings)?;
+        let outcome = &s.outcome;
         eprintln!(
             "{} {}: {:.3} rps, baseline error rate {:.4}, expected {}: {} {} at {:?}",
             if missed { "MISSED" } else { "FALSE ALARM" },

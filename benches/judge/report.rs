@@ -54,6 +54,8 @@ pub struct Scored<'a> {
     pub release: &'a Release,
     /// The verdicts.
     pub verdicts: [Verdict; 3],
+    /// rollguard's outcome, with its reasons.
+    pub outcome: rollguard::backtest::Outcome,
 }
 
 /// One judge over the whole bench: the first table's row.
