@@ -108,14 +108,13 @@ impl ErrorBaseline {
     /// The baseline from `(requests, errors)` per tick (ticks without data
     /// left out); `None` when it has no requests.
     pub fn from_ticks(ticks: &[(f64, f64)], alpha: f64) -> Option<ErrorBaseline> {
-        let ticks: Vec<(f64, f64)> = ticks.iter().copied().filter(usable).collect();
-        let n: f64 = ticks.iter().map(|t| t.0).sum();
-        let k: f64 = ticks.iter().map(|t| t.1).sum();
-        if n <= 0.0 {
-            return None;
-        }
-        let rate = k / n;
-        let dispersion = dispersion(&ticks, rate);
+        let Pooled {
+            requests: n,
+            errors: k,
+            rate,
+            dispersion,
+            ..
+        } = Pooled::new(ticks)?;
         let (a, b) = (k / dispersion + 0.5, (n - k) / dispersion + 0.5);
         let upper = Beta::new(a, b)
             .map(|beta| beta.inverse_cdf(1.0 - alpha / 2.0))
@@ -125,6 +124,43 @@ impl ErrorBaseline {
             upper: if upper.is_finite() { upper } else { 1.0 },
             dispersion,
             requests: n,
+        })
+    }
+}
+
+/// A baseline's usable `(requests, errors)` blocks pooled: what both the
+/// union-bound and the profiled test start from.
+struct Pooled {
+    /// The usable blocks, in order.
+    blocks: Vec<(f64, f64)>,
+    /// Σ requests.
+    requests: f64,
+    /// Σ errors.
+    errors: f64,
+    /// Σ errors / Σ requests.
+    rate: f64,
+    /// Dispersion factor φ ≥ 1 around that rate.
+    dispersion: f64,
+}
+
+impl Pooled {
+    /// `blocks` without those that cannot be counted, pooled; `None` when
+    /// none is left.
+    fn new(blocks: &[(f64, f64)]) -> Option<Pooled> {
+        let blocks: Vec<(f64, f64)> = blocks.iter().copied().filter(usable).collect();
+        let requests: f64 = blocks.iter().map(|b| b.0).sum();
+        let errors: f64 = blocks.iter().map(|b| b.1).sum();
+        if requests <= 0.0 {
+            return None;
+        }
+        let rate = errors / requests;
+        let dispersion = dispersion(&blocks, rate);
+        Some(Pooled {
+            blocks,
+            requests,
+            errors,
+            rate,
+            dispersion,
         })
     }
 }

@@ -48,7 +48,7 @@
 //! tick for an extreme regression (the prior's cost), which the fast path
 //! does not wait for.
 
-use super::{ErrorRateSettings, ErrorRateTest, StartWeights, dispersion, ln_add, usable};
+use super::{ErrorRateSettings, ErrorRateTest, Pooled, StartWeights, ln_add, usable};
 use statrs::function::beta::ln_beta;
 
 /// Share of the baseline's blocks (every tenth) that sets the prior of the
@@ -118,14 +118,16 @@ impl ProfiledTest {
     /// first; `None` with fewer than [`MIN_BLOCKS`] blocks with data or no
     /// requests after the prior's share.
     pub fn new(blocks: &[(f64, f64)], settings: &ErrorRateSettings) -> Option<ProfiledTest> {
-        let blocks: Vec<(f64, f64)> = blocks.iter().copied().filter(usable).collect();
+        let Pooled {
+            blocks,
+            requests: n,
+            errors: k,
+            rate,
+            dispersion: phi,
+        } = Pooled::new(blocks)?;
         if blocks.len() < MIN_BLOCKS {
             return None;
         }
-        let n: f64 = blocks.iter().map(|b| b.0).sum();
-        let k: f64 = blocks.iter().map(|b| b.1).sum();
-        let rate = k / n;
-        let phi = dispersion(&blocks, rate);
         // Every block in 1/PRIOR_SHARE, spread over the whole baseline so
         // that a slow drift does not leave the prior unlike the rest, sets
         // the prior.
