@@ -19,7 +19,7 @@
 //! each release its expected severity and says whether it is detectable.
 
 use super::rng::Rng;
-use label::{judge_label, oracle_catches, oracle_power};
+use label::{judge_label, known_rate_catches, oracle_catches, oracle_power};
 use rollguard::backtest::{Replay, Sample};
 use rollguard::model::Severity;
 
@@ -155,6 +155,10 @@ pub struct Release {
     /// For an error regression: whether that oracle, testing once at
     /// [`EARLY_TICKS`], catches it on this release's data.
     pub oracle_early: Option<bool>,
+    /// For an error regression: whether an anytime-valid e-process that
+    /// knew the true base rate rejects within [`EARLY_TICKS`]
+    /// (`label::known_rate_catches`).
+    pub known_rate_early: Option<bool>,
     /// The service's mean traffic, requests per second.
     pub rps: f64,
 }
@@ -270,6 +274,7 @@ pub fn release(scenario: Scenario, name: String, drift: f64, rng: &mut Rng) -> R
         scenario,
         oracle: (errors && detectable).then(|| oracle_catches(&profile, &replay, BAKE_TICKS)),
         oracle_early: errors.then(|| oracle_catches(&profile, &replay, EARLY_TICKS)),
+        known_rate_early: errors.then(|| known_rate_catches(&profile, &replay, EARLY_TICKS)),
         replay,
         expected,
         detectable,

@@ -39,6 +39,7 @@
 use super::{BASELINE_TICKS, Plan, Profile, Scenario, burn_rate};
 use crate::generate::Label;
 use rollguard::backtest::{Replay, Sample};
+use rollguard::judge::stats::{ErrorRateSettings, ErrorRateTest};
 use rollguard::model::Severity;
 use statrs::distribution::{ContinuousCDF, DiscreteCDF, Normal, Poisson};
 
@@ -75,8 +76,14 @@ pub const Z_ALPHA: f64 = 2.81;
 /// those" would be out of any valid judge's reach.
 pub const Z_POWER: f64 = 2.33;
 
-/// The oracle's level, whose one-sided z is [`Z_ALPHA`].
-const ALPHA: f64 = 0.0025;
+/// The better oracle's level (`oracle_power`): the whole share of a
+/// target's α = 0.01 that each of the default policy's two sequential
+/// checks has now, so that the oracle is not held to a stricter level than
+/// the judge it bounds.
+const ORACLE_ALPHA: f64 = 0.005;
+
+/// One-sided z at [`ORACLE_ALPHA`].
+const ORACLE_Z: f64 = 2.5758;
 
 /// The severity `value` reaches against `baseline` by `levels`.
 fn level(levels: &[(Severity, f64, f64)], baseline: f64, value: f64) -> Severity {
@@ -136,6 +143,29 @@ pub(super) fn oracle_catches(profile: &Profile, replay: &Replay, window: usize) 
         return false;
     }
     k - (1.0 + TOLERANCE) * k_b / n_b * n >= Z_ALPHA * null(profile, window).sd
+}
+
+/// Whether an anytime-valid judge that knew the true base rate would have
+/// caught an error regression within the first `window` ticks, on the
+/// release's own data: rollguard's e-process ([`ErrorRateTest`], the whole
+/// [`ORACLE_ALPHA`] for Ville's bound) against the judge's null at that
+/// rate, `max((1 + δ) b, b + 0.001)`, with the true dispersion of a tick.
+/// Between the oracle above and rollguard, it shows what watching every
+/// tick costs apart from estimating the baseline.
+pub(super) fn known_rate_catches(profile: &Profile, replay: &Replay, window: usize) -> bool {
+    let b = profile.error_rate;
+    let p0 = ((1.0 + TOLERANCE) * b).max(b + 0.001);
+    let dispersion = 1.0 + profile.requests_per_tick * b / profile.dispersion_shape;
+    let settings = ErrorRateSettings {
+        alpha: 2.0 * ORACLE_ALPHA,
+        ..ErrorRateSettings::default()
+    };
+    let mut test = ErrorRateTest::against(p0, dispersion, &settings);
+    let after = &replay.samples[replay.release_index..];
+    for sample in &after[..after.len().min(window)] {
+        test.update(sample.counts());
+    }
+    test.rejected()
 }
 
 /// The expected severity of a release and whether it is detectable over
@@ -226,14 +256,16 @@ fn burn_errors(profile: &Profile, window: usize, ramp: usize, target: f64) -> f6
 }
 
 /// How likely a better oracle than the label's is to catch a regression
-/// over the first `window` ticks: it knows the true base rate, not just
-/// the baseline's estimate, and when the regression started, and tests
-/// once, at [`ALPHA`]: an exact Poisson test of the window's errors
-/// against `(1 + δ)` times the base rate (overdispersion left out), or the
-/// shift of the requests' median log latency from the true one. A judge that keeps its level cannot expect to
-/// catch more by then, whatever it does: the bench reads the mean of this
-/// over the regressions a judge acted on as the most it could have caught
-/// within the issue's 150 s.
+/// over the first `window` ticks. It knows the true base rate, not just the
+/// baseline's estimate, and when the regression started; it tests once, at
+/// [`ORACLE_ALPHA`]: an exact Poisson test of the window's errors against
+/// `(1 + δ)` times the base rate, or the shift of the requests' median log
+/// latency from the true one. Everything it leaves out would only make it
+/// slower: overdispersion, the absolute floor of the null, and the
+/// severity a judge must also establish before it acts. A judge that keeps
+/// its level cannot expect to catch more by then, whatever it does: the
+/// bench reads the mean of this over the regressions a judge acted on as
+/// the most it could have caught within the issue's 150 s.
 pub(super) fn oracle_power(plan: &Plan, profile: &Profile, window: usize) -> f64 {
     let base = window as f64 * profile.requests_per_tick * profile.error_rate;
     let errors = |mean: f64| {
@@ -242,9 +274,9 @@ pub(super) fn oracle_power(plan: &Plan, profile: &Profile, window: usize) -> f64
         else {
             return 0.0;
         };
-        // It rejects above `c`, the fewest errors with P(K > c) <= ALPHA.
+        // It rejects above `c`, the fewest errors with P(K > c) <= α.
         let mut c = base.floor() as u64;
-        while null.sf(c) > ALPHA {
+        while null.sf(c) > ORACLE_ALPHA {
             c += 1;
         }
         regressed.sf(c)
@@ -256,7 +288,7 @@ pub(super) fn oracle_power(plan: &Plan, profile: &Profile, window: usize) -> f64
             if window as f64 * profile.requests_per_tick < 1.0 {
                 return 0.0;
             }
-            let z = beyond_tolerance(factor) / median_sd(profile, window) - Z_ALPHA;
+            let z = beyond_tolerance(factor) / median_sd(profile, window) - ORACLE_Z;
             Normal::standard().cdf(z)
         }
         Plan::HealthDown => 1.0,

@@ -101,6 +101,9 @@ pub struct Summary {
     /// % of those that the label's oracle, testing once at 150 s and
     /// knowing when the regression started, catches on their own data.
     pub errors_oracle_early_pct: f64,
+    /// % of those that an anytime-valid e-process knowing the true base
+    /// rate catches within 150 s (`known_rate_early`).
+    pub errors_known_rate_early_pct: f64,
     /// % of those the judge acted on within 150 s.
     pub errors_early_pct: f64,
 }
@@ -206,6 +209,10 @@ pub fn summaries(scored: &[Scored]) -> Vec<Summary> {
                 .iter()
                 .filter(|s| s.release.oracle_early == Some(true))
                 .count();
+            let known_rate_early = errors
+                .iter()
+                .filter(|s| s.release.known_rate_early == Some(true))
+                .count();
             let judge_early = errors
                 .iter()
                 .filter(|s| s.verdicts[j].seconds <= EARLY_SECONDS)
@@ -231,6 +238,7 @@ pub fn summaries(scored: &[Scored]) -> Vec<Summary> {
                 ),
                 errors_acted: errors.len(),
                 errors_oracle_early_pct: pct(oracle_early, errors.len()),
+                errors_known_rate_early_pct: pct(known_rate_early, errors.len()),
                 errors_early_pct: pct(judge_early, errors.len()),
             }
         })
