@@ -26,7 +26,9 @@
 //! one tick of 1,000 targets' judges (`judge/throughput.rs`).
 //!
 //! Output: one row per judge (false rollbacks, false alarms, detection,
-//! time to detect) with rollguard's targets, one row per scenario class
+//! time to detect) with rollguard's targets; what is reachable within the
+//! 150 s of the p90 target, next to references that know more than any
+//! judge (`judge/label.rs`); one row per scenario class
 //! (`judge/report.rs`), one row per traffic decade (`judge/bands.rs`), and
 //! the throughput.
 
