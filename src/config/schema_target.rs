@@ -213,6 +213,19 @@ pub struct MetricConfig {
     /// Absolute levels per severity.
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// Count metrics: the service level objective, as the share of good
+    /// events (0.999 allows 0.1% errors). With it, the error budget burn of
+    /// the increase over the baseline sets the severity too
+    /// (`burn_thresholds`), and `min_increase` defaults to at most the
+    /// budget.
+    #[serde(default)]
+    pub slo: Option<f64>,
+    /// With `slo`: levels per severity of the burn rate the increase over
+    /// the baseline adds, in multiples of the budget (1 spends it exactly
+    /// over the SLO's period). Levels left out take
+    /// [`DEFAULT_BURN_THRESHOLDS`].
+    #[serde(default)]
+    pub burn_thresholds: Thresholds,
     /// And at least this many times the baseline (for `increase`; at most
     /// 1/min_ratio of it for `decrease`).
     #[serde(default)]
@@ -241,12 +254,44 @@ impl MetricConfig {
     }
 
     /// `min_increase`, or its default: 0.001 for a count metric (0.1 points
-    /// of error rate), 0 for a value metric.
+    /// of error rate), or its error budget `1 − slo` where that is less; 0
+    /// for a value metric.
     pub fn min_increase(&self) -> f64 {
-        self.min_increase
-            .unwrap_or(if self.is_count() { 0.001 } else { 0.0 })
+        self.min_increase.unwrap_or(if self.is_count() {
+            self.slo.map_or(0.001, |slo| (1.0 - slo).clamp(0.0, 0.001))
+        } else {
+            0.0
+        })
+    }
+
+    /// With `slo`: the burn rate levels, worst severity first, each
+    /// configured one or its default.
+    pub fn burn_levels(&self) -> Vec<(Severity, f64)> {
+        if self.slo.is_none() {
+            return Vec::new();
+        }
+        let t = &self.burn_thresholds;
+        let d = &DEFAULT_BURN_THRESHOLDS;
+        Thresholds {
+            critical: t.critical.or(d.critical),
+            high: t.high.or(d.high),
+            medium: t.medium.or(d.medium),
+            low: t.low.or(d.low),
+        }
+        .levels()
     }
 }
+
+/// Burn rate levels of an SLO's error budget, after the Google SRE
+/// workbook's multiwindow alerts: 14.4 spends 2% of a 30-day budget in an
+/// hour and 6 spends 5% in six hours (both page there); 3 and 1 are this
+/// project's medium and low (1 spends the budget exactly over the period).
+pub const DEFAULT_BURN_THRESHOLDS: Thresholds = Thresholds {
+    critical: Some(14.4),
+    high: Some(6.0),
+    medium: Some(3.0),
+    low: Some(1.0),
+};
 
 /// How a metric is judged.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

@@ -461,3 +461,43 @@ fn count_and_sequential_metrics_are_checked() {
         "a count metric needs no thresholds: {errs:#?}"
     );
 }
+
+#[test]
+fn an_error_budget_needs_a_count_metric_and_ordered_burn_rates() {
+    let text = format!(
+        "{BASE}\n[[target.metric]]\nname = \"latency\"\nquery = \"q\"\nthresholds = {{ high = 1.0 }}\nslo = 0.999   # on a value\n\n\
+         [[target.metric]]\nname = \"whole\"\nerrors_query = \"e\"\ntotal_query = \"t\"\nslo = 99.9   # a percentage\n\n\
+         [[target.metric]]\nname = \"alone\"\nerrors_query = \"e\"\ntotal_query = \"t\"\nburn_thresholds = {{ high = 6.0 }}   # no slo\n\n\
+         [[target.metric]]\nname = \"upside\"\nerrors_query = \"e\"\ntotal_query = \"t\"\nslo = 0.999\nburn_thresholds = {{ high = 20.0 }}   # above critical\n\n\
+         [[target.metric]]\nname = \"fine\"\nerrors_query = \"e\"\ntotal_query = \"t\"\nslo = 0.9995\nburn_thresholds = {{ critical = 30.0, high = 10.0 }}\n"
+    );
+    let errs = errors(&text);
+    expect(
+        &errs,
+        "target[0].metric[0].slo",
+        line_of(&text, "# on a value"),
+        "needs a count metric",
+    );
+    expect(
+        &errs,
+        "target[0].metric[1].slo",
+        line_of(&text, "# a percentage"),
+        "above 0 and below 1",
+    );
+    expect(
+        &errs,
+        "target[0].metric[2].burn_thresholds",
+        line_of(&text, "# no slo"),
+        "set `slo` too",
+    );
+    expect(
+        &errs,
+        "target[0].metric[3].burn_thresholds",
+        line_of(&text, "# above critical"),
+        "`critical` (14.4) must be strictly above `high` (20)",
+    );
+    assert!(
+        !errs.iter().any(|e| e.to_string().contains("metric[4]")),
+        "defaults fill the levels left out: {errs:#?}"
+    );
+}

@@ -26,6 +26,7 @@ pub(crate) fn metric(m: &MetricConfig, at: &str, problems: &mut Problems) {
         _ => {}
     }
     sequential(m, at, problems);
+    budget(m, at, problems);
     let levels = m.thresholds.levels();
     // A count metric without thresholds gets levels relative to its
     // baseline (docs/judge.md); any other metric needs something to breach.
@@ -112,6 +113,48 @@ fn queries(m: &MetricConfig, at: &str, problems: &mut Problems) {
             "a metric needs `query`, or `errors_query` and `total_query`",
         ),
         _ => {}
+    }
+}
+
+/// `slo` and `burn_thresholds`: a count metric's error budget.
+fn budget(m: &MetricConfig, at: &str, problems: &mut Problems) {
+    let key = |k: &str| format!("{at}.{k}");
+    let burn = m.burn_thresholds.levels();
+    let Some(slo) = m.slo else {
+        if !burn.is_empty() {
+            problems.push(
+                key("burn_thresholds"),
+                "burn rates are multiples of an error budget: set `slo` too (such as 0.999)",
+            );
+        }
+        return;
+    };
+    if !m.is_count() {
+        problems.push(
+            key("slo"),
+            "an error budget is a share of bad events: `slo` needs a count metric (`errors_query` and `total_query`)",
+        );
+    }
+    if !(slo.is_finite() && slo > 0.0 && slo < 1.0) {
+        problems.push(
+            key("slo"),
+            "must be the share of good events the objective promises, above 0 and below 1, such as 0.999",
+        );
+    }
+    if burn.iter().any(|&(_, v)| !(v.is_finite() && v > 0.0)) {
+        problems.push(key("burn_thresholds"), "burn rates must be numbers above 0");
+    }
+    // The levels as the judge reads them, defaults filled in.
+    for pair in m.burn_levels().windows(2) {
+        let ((worse, w), (milder, v)) = (pair[0], pair[1]);
+        if w.is_finite() && v.is_finite() && w <= v {
+            problems.push(
+                key("burn_thresholds"),
+                format!(
+                    "not ordered by severity: `{worse}` ({w}) must be strictly above `{milder}` ({v}) (levels left out take 14.4, 6, 3 and 1)"
+                ),
+            );
+        }
     }
 }
 

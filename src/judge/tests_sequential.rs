@@ -274,3 +274,66 @@ fn the_severity_follows_a_climbing_rate_within_three_ticks_at_high_traffic() {
     assert_eq!(after[0], Verdict::Fail(Severity::Medium), "{after:?}");
     assert_eq!(after[2], Verdict::Fail(Severity::High), "{after:?}");
 }
+
+/// The verdicts of `ticks` ticks of 20,000 requests at 0.12% errors after
+/// a baseline at 0.02%, with `extra` keys on the metric.
+fn budget_run(extra: &str, ticks: usize) -> Vec<CheckEvidence> {
+    let mut run = Run::new(extra, baseline(60_000.0, 0.0002));
+    (0..ticks).map(|_| run.tick(20_000.0, 24.0)).collect()
+}
+
+#[test]
+fn an_slo_lets_the_budget_the_increase_burns_set_the_severity() {
+    // +0.1 points: below every default level (low is +0.5 points), and at
+    // the default min_increase, so without an SLO nothing is significant.
+    let plain = budget_run("", 15);
+    assert!(
+        plain
+            .iter()
+            .all(|e| !matches!(e.verdict, Verdict::Fail(_))
+                && e.statistic.is_some_and(|s| !s.rejected)),
+        "{:?}",
+        plain.last()
+    );
+    // With a budget of 0.01%, the increase burns it about 9 times as fast
+    // as the SLO allows: high (6 to 14.4), and min_increase is the budget.
+    let slo = budget_run("slo = 0.9999\n", 15);
+    let last = slo.last().expect("ticks");
+    assert_eq!(last.verdict, Verdict::Fail(Severity::High), "{last:?}");
+    assert!(last.statistic.is_some_and(|s| s.rejected), "{last:?}");
+    assert!(
+        last.reason.contains("error budget of SLO 99.99% at")
+            && last.reason.contains("(≥ high at 6×)"),
+        "{}",
+        last.reason
+    );
+    // The threshold the evidence shows is the rate at which the burn
+    // reaches high: the baseline plus six budgets.
+    let threshold = last.threshold.expect("a threshold");
+    assert!(
+        (threshold - (0.0002 + 6.0 * 0.0001)).abs() < 1e-9,
+        "{threshold}"
+    );
+    // The operator's own burn levels: 9× is only medium under these.
+    let own = budget_run(
+        "slo = 0.9999\nburn_thresholds = { critical = 50.0, high = 20.0, medium = 5.0, low = 2.0 }\n",
+        15,
+    );
+    let last = own.last().expect("ticks");
+    assert_eq!(last.verdict, Verdict::Fail(Severity::Medium), "{last:?}");
+}
+
+#[test]
+fn the_baselines_own_burn_does_not_count() {
+    // The service already burns ten budgets before the release (0.1% at
+    // SLO 99.99%); the release makes it 0.17%. Its increase burns about
+    // seven budgets (high); counting the baseline's ten as well would make
+    // it seventeen (critical). Below every default rate level.
+    let mut run = Run::new("slo = 0.9999\n", baseline(600_000.0, 0.001));
+    let mut last = None;
+    for _ in 0..30 {
+        last = Some(run.tick(200_000.0, 340.0));
+    }
+    let last = last.expect("ticks");
+    assert_eq!(last.verdict, Verdict::Fail(Severity::High), "{last:?}");
+}
