@@ -55,6 +55,15 @@ impl Run {
         self.feed(sample)
     }
 
+    /// `count` ticks alike (at least one); the evidence of the last.
+    fn ticks(&mut self, count: usize, requests: f64, errors: f64) -> CheckEvidence {
+        let mut last = self.tick(requests, errors);
+        for _ in 1..count {
+            last = self.tick(requests, errors);
+        }
+        last
+    }
+
     fn feed(&mut self, sample: MetricSample) -> CheckEvidence {
         let obs = Observation {
             tick: self.tick,
@@ -107,11 +116,7 @@ fn significant_but_below_every_level_passes() {
     // 1% → 2%: clearly worse than 1.25x at this traffic, but the
     // operator's mildest level is 3%.
     let mut run = Run::new("thresholds = { low = 0.03 }\n", baseline(60_000.0, 0.01));
-    let mut last = None;
-    for _ in 0..20 {
-        last = Some(run.tick(10_000.0, 200.0));
-    }
-    let last = last.expect("ticks");
+    let last = run.ticks(20, 10_000.0, 200.0);
     assert_eq!(last.verdict, Verdict::Pass, "{last:?}");
     assert!(last.statistic.is_some_and(|s| s.rejected), "{last:?}");
     assert!(last.reason.contains("not worth acting"), "{}", last.reason);
@@ -330,10 +335,6 @@ fn the_baselines_own_burn_does_not_count() {
     // seven budgets (high); counting the baseline's ten as well would make
     // it seventeen (critical). Below every default rate level.
     let mut run = Run::new("slo = 0.9999\n", baseline(600_000.0, 0.001));
-    let mut last = None;
-    for _ in 0..30 {
-        last = Some(run.tick(200_000.0, 340.0));
-    }
-    let last = last.expect("ticks");
+    let last = run.ticks(30, 200_000.0, 340.0);
     assert_eq!(last.verdict, Verdict::Fail(Severity::High), "{last:?}");
 }
