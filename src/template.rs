@@ -2,7 +2,13 @@
 //!
 //! Rendering substitutes plain text into one string at a time; the result is
 //! never handed to a shell, so a version string read from an endpoint can at
-//! worst become an odd argument, never a command.
+//! worst become an odd argument, never a command. Where the text has a
+//! syntax of its own (a PromQL query, a URL, a JSON body), [`escape`]
+//! renders each value escaped for the place it stands in.
+
+mod escape;
+
+pub use escape::{percent_encode, render_json, render_promql, render_url};
 
 use std::collections::BTreeMap;
 
@@ -38,25 +44,60 @@ pub enum TemplateError {
         /// Byte offset of the `{{`.
         at: usize,
     },
+    /// The value of `{{name}}` cannot be placed where it stands without
+    /// changing the text's meaning (a PromQL query, a JSON body).
+    #[error("the value of `{{{{{name}}}}}` is refused: {reason}")]
+    Unsafe {
+        /// The variable's name.
+        name: String,
+        /// Why, and how to write the template instead.
+        reason: &'static str,
+    },
+}
+
+/// A `{{name}}` found in a template.
+struct Placeholder<'a> {
+    /// The variable's name, trimmed.
+    name: &'a str,
+    /// Bytes from `{{` to `}}` inclusive.
+    len: usize,
+}
+
+/// The placeholder starting at byte `at` of `text`, if one starts there.
+fn placeholder_at(text: &str, at: usize) -> Result<Option<Placeholder<'_>>, TemplateError> {
+    let Some(after) = text[at..].strip_prefix("{{") else {
+        return Ok(None);
+    };
+    let end = after.find("}}").ok_or(TemplateError::Unclosed { at })?;
+    Ok(Some(Placeholder {
+        name: after[..end].trim(),
+        len: end + 4,
+    }))
 }
 
 /// The names of the variables used in `text`, in order, or the first
 /// syntax error.
 pub fn variables(text: &str) -> Result<Vec<&str>, TemplateError> {
     let mut names = Vec::new();
-    let mut rest = text;
-    let mut offset = 0;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or(TemplateError::Unclosed { at: offset + start })?;
-        names.push(after[..end].trim());
-        let consumed = start + 2 + end + 2;
-        offset += consumed;
-        rest = &rest[consumed..];
+    let mut rest = 0;
+    while let Some(start) = text[rest..].find("{{").map(|s| s + rest) {
+        let Some(found) = placeholder_at(text, start)? else {
+            break;
+        };
+        names.push(found.name);
+        rest = start + found.len;
     }
     Ok(names)
+}
+
+/// The value of `name`, or the error that lists the variables there are.
+fn lookup<'v>(vars: &'v BTreeMap<&str, String>, name: &str) -> Result<&'v str, TemplateError> {
+    vars.get(name)
+        .map(String::as_str)
+        .ok_or_else(|| TemplateError::Unknown {
+            name: name.to_owned(),
+            known: vars.keys().copied().collect::<Vec<_>>().join(", "),
+        })
 }
 
 /// Every problem in `text` where only the `known` variables exist: each
@@ -75,28 +116,29 @@ pub fn check(text: &str, known: &[&str]) -> Vec<TemplateError> {
     }
 }
 
-/// Replaces every `{{name}}` in `text` with its value from `vars`.
+/// Replaces every `{{name}}` in `text` with its value from `vars`, as it
+/// is (argv, environment values, messages: text that no parser reads).
 pub fn render(text: &str, vars: &BTreeMap<&str, String>) -> Result<String, TemplateError> {
+    render_each(text, vars, |_, value| Ok(value.to_owned()))
+}
+
+/// Replaces every `{{name}}` in `text` with `fill(name, value)`.
+fn render_each(
+    text: &str,
+    vars: &BTreeMap<&str, String>,
+    fill: impl Fn(&str, &str) -> Result<String, TemplateError>,
+) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    let mut offset = 0;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or(TemplateError::Unclosed { at: offset + start })?;
-        let name = after[..end].trim();
-        let value = vars.get(name).ok_or_else(|| TemplateError::Unknown {
-            name: name.to_owned(),
-            known: vars.keys().copied().collect::<Vec<_>>().join(", "),
-        })?;
-        out.push_str(value);
-        let consumed = start + 2 + end + 2;
-        offset += consumed;
-        rest = &rest[consumed..];
+    let mut rest = 0;
+    while let Some(start) = text[rest..].find("{{").map(|s| s + rest) {
+        out.push_str(&text[rest..start]);
+        let Some(found) = placeholder_at(text, start)? else {
+            break;
+        };
+        out.push_str(&fill(found.name, lookup(vars, found.name)?)?);
+        rest = start + found.len;
     }
-    out.push_str(rest);
+    out.push_str(&text[rest..]);
     Ok(out)
 }
 

@@ -184,6 +184,23 @@ async fn canary_baseline_no_data_and_query_errors() {
         .await;
     assert_eq!((nobody.sample.value, nobody.sample.error), (None, None));
 
+    // A version endpoint that answers PromQL: escaped, it is one label
+    // value nobody runs (no data); pasted as it is, it would read 1e9.
+    let payload = r#"x"}[1m]))*0 or vector(1e9) or sum(rate(x{a=""#;
+    let hostile = q
+        .sample(&idle_ratio, &context(payload, "v1", release_at))
+        .await;
+    assert_eq!((hostile.sample.value, hostile.sample.error), (None, None));
+    let pasted = metric(&format!(
+        "query = '{}'\nbaseline = \"none\"\n",
+        VERSION_ERROR_RATIO.replace("{{version}}", payload)
+    ));
+    let rewritten = q.sample(&pasted, &idle_ctx).await;
+    assert!(
+        rewritten.sample.value.is_some_and(|v| v >= 1e8),
+        "the payload pasted as it is rewrites the query: {rewritten:?}"
+    );
+
     let unaggregated = metric("query = 'demo_http_requests_total'\nbaseline = \"none\"\n");
     let measured = q.sample(&unaggregated, &idle_ctx).await;
     let error = measured.sample.error.expect("several series are an error");

@@ -24,7 +24,7 @@ pub fn describe(step: &StepConfig, ctx: &RollbackContext) -> String {
         },
         StepKind::Http => {
             let url = match (&step.url, &step.url_env) {
-                (Some(url), _) => crate::template::render(url, &ctx.vars())
+                (Some(url), _) => crate::template::render_url(url, &ctx.vars())
                     .unwrap_or_else(|error| format!("<cannot render: {error}>")),
                 (None, Some(var)) => format!("${var}"),
                 (None, None) => "<no url>".to_owned(),

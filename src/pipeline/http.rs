@@ -5,9 +5,10 @@
 //! `url_env` when it holds a secret; header values always come from the
 //! environment (`headers_env`) and are never logged or described.
 
-use super::{PipelineDeps, RollbackContext, StepError, StepResult, render};
+use super::{PipelineDeps, RollbackContext, StepError, StepResult, rendered};
 use crate::config::StepConfig;
 use crate::probe::http::{describe_error, read_body_limited};
+use crate::template;
 
 /// Most bytes of a response body quoted in a failure message.
 const QUOTE_LIMIT: usize = 300;
@@ -47,7 +48,7 @@ pub(super) async fn execute(
 ) -> StepResult {
     let vars = ctx.vars();
     let url = match (&step.url, &step.url_env) {
-        (Some(url), _) => render(url, &vars)?,
+        (Some(url), _) => rendered(url, template::render_url(url, &vars))?,
         (None, Some(var)) => deps.env.var(var).ok_or_else(|| {
             StepError::permanent(format!("environment variable `{var}` (url_env) is not set"))
         })?,
@@ -72,7 +73,14 @@ pub(super) async fn execute(
         request = request.header(header.as_str(), value);
     }
     if let Some(body) = &step.body {
-        let body = render(body, &vars)?;
+        // Values in a JSON body are escaped for JSON; any other body gets
+        // them as they are.
+        let json = body.trim_start().starts_with(['{', '[']);
+        let body = if json {
+            rendered(body, template::render_json(body, &vars))?
+        } else {
+            rendered(body, template::render(body, &vars))?
+        };
         // A JSON body is declared as such unless the step sets its own type.
         if !has_content_type && serde_json::from_str::<serde_json::Value>(&body).is_ok() {
             request = request.header(reqwest::header::CONTENT_TYPE, "application/json");

@@ -289,8 +289,15 @@ pub type StepResult = Result<Option<String>, StepError>;
 
 /// Renders `text` with the context's variables, as a permanent failure.
 fn render(text: &str, vars: &BTreeMap<&'static str, String>) -> Result<String, StepError> {
-    crate::template::render(text, vars)
-        .map_err(|error| StepError::permanent(format!("cannot render `{text}`: {error}")))
+    rendered(text, crate::template::render(text, vars))
+}
+
+/// A rendering of `text`, its failure as a permanent step failure.
+fn rendered(
+    text: &str,
+    result: Result<String, crate::template::TemplateError>,
+) -> Result<String, StepError> {
+    result.map_err(|error| StepError::permanent(format!("cannot render `{text}`: {error}")))
 }
 
 /// Resolves when `stop` turns true; never when the daemon side is gone.

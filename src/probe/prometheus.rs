@@ -298,7 +298,9 @@ fn describe_query_error(error: &QueryError) -> String {
     }
 }
 
-/// `query` with the context's variables and `window` filled in.
+/// `query` with the context's variables and `window` filled in, each value
+/// escaped for where it stands in the query (a version read from an
+/// endpoint is outside input); `window` is rollguard's own.
 fn render(query: &str, ctx: &QueryContext, window: Duration) -> Result<String, TemplateError> {
     let vars = BTreeMap::from([
         ("target", ctx.target.clone()),
@@ -309,7 +311,7 @@ fn render(query: &str, ctx: &QueryContext, window: Duration) -> Result<String, T
         ),
         ("window", promql_duration(window)),
     ]);
-    template::render(query, &vars)
+    template::render_promql(query, &vars, &["window"])
 }
 
 /// The time since the release, but at least `min_window` (also when the
