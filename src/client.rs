@@ -239,6 +239,24 @@ pub fn render_status(status: &Value) -> String {
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
+    for t in targets {
+        let name = text(t.get("name"));
+        if let Some(error) = t.get("version_error").and_then(Value::as_str) {
+            out.push_str(&format!("{name}: cannot read its version: {error}\n"));
+        }
+        if let Some(failure) = t.get("watcher_failure").filter(|f| !f.is_null()) {
+            let failures = failure.get("failures").and_then(Value::as_u64).unwrap_or(0);
+            let state = match failure.get("down").and_then(Value::as_bool) {
+                Some(true) => "not watched until it starts again",
+                _ => "started again",
+            };
+            out.push_str(&format!(
+                "{name}: its watcher stopped unexpectedly {failures} time(s), last at {} ({}); {state}\n",
+                text(failure.get("last_failure_at")),
+                text(failure.get("last_failure")),
+            ));
+        }
+    }
     out
 }
 
@@ -280,14 +298,19 @@ mod tests {
                  "release": {"from": "v1.2.0", "to": "v1.3.0"},
                  "last_assessment": {"decision": "healthy"}, "ticks": 3},
                 {"name": "billing-worker", "mode": "enforce", "current_version": null,
-                 "release": null, "last_assessment": null, "ticks": 0}
+                 "release": null, "last_assessment": null, "ticks": 0,
+                 "version_error": "the version \"v2\\n\" is refused: it contains control characters",
+                 "watcher_failure": {"failures": 2, "last_failure": "panic: overflow",
+                  "last_failure_at": "2026-12-04T01:00:00Z", "down": false}}
             ]
         });
         let table = render_status(&status);
         let expected = "rollguard 0.1.0, ready\n\
             TARGET          MODE     VERSION  RELEASE           LAST DECISION\n\
             api             shadow   v1.3.0   v1.2.0 -> v1.3.0  healthy\n\
-            billing-worker  enforce  -        -                 -\n";
+            billing-worker  enforce  -        -                 -\n\
+            billing-worker: cannot read its version: the version \"v2\\n\" is refused: it contains control characters\n\
+            billing-worker: its watcher stopped unexpectedly 2 time(s), last at 2026-12-04T01:00:00Z (panic: overflow); started again\n";
         assert_eq!(table, expected);
         assert_eq!(
             render_status(&json!({"version": "0.1.0", "ready": false, "targets": []})),

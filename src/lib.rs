@@ -71,6 +71,7 @@ pub mod release;
 pub mod state;
 pub mod telemetry;
 pub mod template;
+pub mod time;
 pub mod watchdog;
 
 /// Exit code of a bad configuration (sysexits' EX_CONFIG); systemd's unit

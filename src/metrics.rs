@@ -91,6 +91,8 @@ pub struct Metrics {
     pub journal_writes: Family<ResultLabels, Counter>,
     /// Notifications, per notifier and result (`ok`, `failed`, `dropped`).
     pub notifications: Family<NotificationLabels, Counter>,
+    /// Target watchers that ended unexpectedly and were started again.
+    pub watcher_failures: Family<TargetLabels, Counter>,
     /// Targets currently watched.
     pub targets: Gauge,
     /// 1 while this replica leads (and so acts), 0 otherwise.
@@ -159,6 +161,12 @@ impl Metrics {
             "Notifications, per notifier and result",
             notifications.clone(),
         );
+        let watcher_failures = Family::default();
+        registry.register(
+            "watcher_failures",
+            "Target watchers that ended unexpectedly (a panic) and were started again",
+            watcher_failures.clone(),
+        );
         let targets = Gauge::default();
         registry.register("targets", "Targets currently watched", targets.clone());
         let leader = Gauge::default();
@@ -178,6 +186,7 @@ impl Metrics {
             config_reloads,
             journal_writes,
             notifications,
+            watcher_failures,
             targets,
             leader,
         }
@@ -197,6 +206,15 @@ impl Metrics {
         self.journal_writes
             .get_or_create(&ResultLabels {
                 result: if ok { "ok" } else { "error" }.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a watcher of `target` that ended unexpectedly.
+    pub fn watcher_failed(&self, target: &str) {
+        self.watcher_failures
+            .get_or_create(&TargetLabels {
+                target: target.to_owned(),
             })
             .inc();
     }

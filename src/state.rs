@@ -69,6 +69,27 @@ pub struct TargetStatus {
     pub approval: Option<serde_json::Value>,
     /// The time-to-fix estimate in force, like "1h".
     pub time_to_fix: Option<String>,
+    /// Why the running version cannot be read now (the source is down, or
+    /// answers a version rollguard refuses), if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_error: Option<String>,
+    /// The target's watcher stopped unexpectedly at least once since the
+    /// daemon started (and was started again), if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watcher_failure: Option<WatcherFailure>,
+}
+
+/// A target's watcher that ended while nobody asked it to stop.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WatcherFailure {
+    /// How many times it ended unexpectedly since the daemon started.
+    pub failures: u64,
+    /// Why it ended the last time ("panic: ...").
+    pub last_failure: String,
+    /// When it ended the last time (RFC 3339).
+    pub last_failure_at: String,
+    /// True while it waits to start again: the target is not watched.
+    pub down: bool,
 }
 
 /// The bearer token of mutating API calls. Its Debug output never shows it.
@@ -232,6 +253,8 @@ impl State {
                 paused,
                 approval: None,
                 time_to_fix: None,
+                version_error: None,
+                watcher_failure: None,
             });
         update(status);
     }

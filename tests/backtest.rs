@@ -1,5 +1,5 @@
-//! `rollguard backtest` as a user runs it: the real binary over the shared
-//! example and over replay files written here.
+//! `rollguard backtest` as a user runs it: the real binary over the example
+//! replay in `examples/` and over replay files written here.
 
 use serde_json::{Value, json};
 use std::path::Path;
@@ -46,9 +46,8 @@ fn tick(requests: Value, errors: Value, health: Value) -> Value {
 }
 
 #[test]
-fn the_shared_bad_release_rolls_back_right_after_the_release() {
-    let (ok, stdout, stderr) =
-        backtest(&["--replay", "../shared/examples/replay-bad-release.json"]);
+fn the_example_bad_release_rolls_back_right_after_the_release() {
+    let (ok, stdout, stderr) = backtest(&["--replay", "examples/replay-bad-release.json"]);
     assert!(ok, "{stderr}");
     let v = verdicts(&stdout);
     assert_eq!(v.len(), 1);
@@ -92,7 +91,7 @@ fn written_replays_good_outage_and_spike_never_roll_back() {
 fn the_table_is_for_people_and_bad_files_are_named() {
     let (ok, stdout, stderr) = backtest(&[
         "--replay",
-        "../shared/examples/replay-bad-release.json",
+        "examples/replay-bad-release.json",
         "--format",
         "table",
     ]);
@@ -104,11 +103,7 @@ fn the_table_is_for_people_and_bad_files_are_named() {
     let broken = dir.path().join("broken.json");
     std::fs::write(&broken, r#"{"name": "x", "samples": []}"#).expect("written");
     let broken = broken.display().to_string();
-    let (ok, stdout, stderr) = backtest(&[
-        "--replay",
-        &broken,
-        "../shared/examples/replay-bad-release.json",
-    ]);
+    let (ok, stdout, stderr) = backtest(&["--replay", &broken, "examples/replay-bad-release.json"]);
     assert!(!ok, "a bad file fails the run");
     assert!(
         stderr.contains("broken.json") && stderr.contains("release_index"),

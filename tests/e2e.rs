@@ -689,3 +689,43 @@ async fn the_kill_switch_turns_an_automatic_rollback_into_an_approval_request() 
     assert_eq!(world.running(), BAD);
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_version_is_unknown_and_the_release_before_it_is_not_blamed() {
+    let world = World::start().await;
+    let daemon = world
+        .start_daemon(&world.config(&TargetSetup::enforce(world.steps())))
+        .await;
+    world.deploy(GOOD_TOO);
+    let release_id = daemon.wait_release(GOOD_TOO).await;
+    wait_decision(&daemon, &release_id, Decision::Healthy).await;
+
+    // A broken release whose directory name rollguard refuses as a
+    // version (a bidi override): what runs is unknown, so the good
+    // release's bake window must not blame it for the errors.
+    let refused = "v5\u{202E}1v";
+    let dir = world.root().join("releases").join(refused);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("broken"), "").expect("broken marker");
+    world.deploy(refused);
+    daemon
+        .wait_until("the version is refused", |d| {
+            d.status()
+                .and_then(|s| s.version_error)
+                .is_some_and(|e| e.contains("bidirectional"))
+        })
+        .await;
+    world.wait_for_ratio(|v| v.is_some_and(|v| v > 0.3)).await;
+    daemon.wait_ticks(QUIET_TICKS).await;
+    assert_eq!(daemon.rollbacks_started(), 0, "{}", daemon.timeline());
+    assert!(
+        !daemon.decisions(&release_id).contains(&Decision::Rollback),
+        "{}",
+        daemon.timeline()
+    );
+    assert!(world.step_runs().is_empty());
+    assert_eq!(world.running(), refused, "nothing was switched");
+    let status = daemon.status().expect("status");
+    assert_eq!(status.current_version.as_deref(), Some(GOOD_TOO));
+    daemon.stop().await;
+}

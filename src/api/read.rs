@@ -20,9 +20,32 @@ pub(super) async fn healthz() -> Json<serde_json::Value> {
 
 /// `GET /readyz`: 200 once the watchdogs run, 503 before and while
 /// shutting down, so that a load balancer or Kubernetes waits.
+///
+/// A target whose watcher stopped unexpectedly (and is started again by
+/// its supervisor) makes the answer `"status": "degraded"` with the
+/// targets named, still 200: as a sidecar, rollguard's readiness gates the
+/// pod's traffic, and one target's failed watcher must not take the
+/// service it watches out of its load balancer. Alert on
+/// `rollguard_watcher_failures_total` instead.
 pub(super) async fn readyz(state: axum::extract::State<State>) -> Result<Response, ApiError> {
     if state.is_ready() {
-        Ok(Json(json!({"status": "ready"})).into_response())
+        let failed: Vec<serde_json::Value> = state
+            .targets()
+            .into_iter()
+            .filter_map(|t| {
+                let failure = t.watcher_failure?;
+                Some(json!({
+                    "target": t.name,
+                    "failures": failure.failures,
+                    "last_failure": failure.last_failure,
+                    "watched": !failure.down,
+                }))
+            })
+            .collect();
+        if failed.is_empty() {
+            return Ok(Json(json!({"status": "ready"})).into_response());
+        }
+        Ok(Json(json!({"status": "degraded", "watcher_failures": failed})).into_response())
     } else {
         Err(ApiError::unavailable(
             "not ready: rollguard is starting or shutting down",

@@ -115,15 +115,14 @@ fn the_table_has_one_row_per_release() {
     assert!(first.starts_with("r     rollback"), "{table}");
 }
 
-/// Not yet the backtest's policy (issue #5 continues): the error-rate
-/// e-process alone on the shared example rejects a few samples after the
+/// The error-rate e-process alone (not the backtest's whole policy) on the
+/// example replay rejects a few samples after the
 /// release, and never on the baseline replayed as if it were the release.
 #[test]
-fn the_error_rate_e_process_on_the_shared_example() {
+fn the_error_rate_e_process_on_the_example_replay() {
     use crate::judge::stats::{ErrorBaseline, ErrorRateSettings, ErrorRateTest};
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/examples/replay-bad-release.json");
-    let replay = Replay::load(&path).expect("the shared example");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/replay-bad-release.json");
+    let replay = Replay::load(&path).expect("the example replay");
     let ticks: Vec<(f64, f64)> = replay
         .baseline()
         .iter()

@@ -4,7 +4,7 @@
 //! Target-level structs are in `schema_target.rs`.
 //!
 //! Every struct rejects unknown keys, so a typo is an error and not a
-//! silently ignored setting. Key names follow `shared/config-sketch.toml`.
+//! silently ignored setting. `config/example.toml` shows every key.
 
 use super::defaults;
 use super::schema_target::TargetConfig;

@@ -88,7 +88,7 @@ pub async fn wait_for_rollout(
     timeout: Duration,
 ) -> Result<String, KubeError> {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &target.namespace);
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::time::deadline(Instant::now(), timeout);
     loop {
         let deployment = tokio::time::timeout_at(deadline, deployments.get(&target.name)).await;
         let last = match deployment {

@@ -17,7 +17,7 @@ pub(super) async fn execute(step: &StepConfig, deps: &PipelineDeps) -> StepResul
         .unit
         .as_deref()
         .ok_or_else(|| StepError::permanent("a systemd_restart step needs `unit`"))?;
-    let deadline = Instant::now() + step.timeout;
+    let deadline = crate::time::deadline(Instant::now(), step.timeout);
     let systemctl = deps.systemctl.to_string_lossy().into_owned();
     let restart = systemctl_run(&systemctl, "restart", unit, deadline).await?;
     if !restart.success() {

@@ -55,7 +55,7 @@ pub(super) async fn verify(
         .as_ref()
         .ok_or_else(|| StepError::permanent("no verifier is available to this pipeline"))?;
     let started = Instant::now();
-    let deadline = started + step.timeout;
+    let deadline = crate::time::deadline(started, step.timeout);
     let mut rounds = 0u32;
     let mut last = String::from("no round finished");
     loop {

@@ -147,7 +147,7 @@ impl ReleaseTracker {
     pub fn expect_rollback(&mut self, to: &str, now: SystemTime) {
         self.expected_rollback = Some(ExpectedRollback {
             to: to.to_owned(),
-            until: now + self.rollback_expiry,
+            until: crate::time::later(now, self.rollback_expiry),
         });
     }
 

@@ -182,7 +182,7 @@ impl<'a> Actor<'a> {
                 }
                 let cooldown = self.target.setup.target.cooldown;
                 if let Some(last) = self.target.last_rollback_at
-                    && SystemTime::now() < last + cooldown
+                    && SystemTime::now() < crate::time::later(last, cooldown)
                 {
                     let reason = format!(
                         "cooldown: the last automatic rollback of {name} started {} ago (cooldown {})",

@@ -81,7 +81,7 @@ impl Bake {
             from,
             to,
             started,
-            until: started + bake_window,
+            until: crate::time::later(started, bake_window),
             kind,
             judge,
             data_impact: (DataImpact::None, Vec::new()),

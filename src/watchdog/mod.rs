@@ -15,6 +15,7 @@ mod commands;
 mod observe;
 mod recovery;
 mod step_hooks;
+mod supervise;
 mod target;
 mod verifier;
 
@@ -191,18 +192,40 @@ impl Watchdogs {
                 continue;
             }
             tracing::info!(target_name = %name, %mode, "Watching a new target");
-            let memory =
-                recovery::recover(self.state.journal(), target, std::time::SystemTime::now());
+            let mut memory = Some(recovery::recover(
+                self.state.journal(),
+                target,
+                std::time::SystemTime::now(),
+            ));
             let (setup_tx, setup_rx) = watch::channel(setup);
             let (stop, stopped) = watch::channel(false);
-            let (commands_tx, commands_rx) = mpsc::channel(16);
-            self.state.set_commands(name, commands_tx);
-            let task = tokio::spawn(target::run(
+            let state = self.state.clone();
+            let loop_stop = stopped.clone();
+            let target_name = name.to_owned();
+            // Each run of the loop gets a fresh command channel (a panic
+            // drops the old receiver) and, after a failure, what the
+            // journal says now.
+            let start = move |_run| {
+                let setups = setup_rx.clone();
+                let memory = memory.take().unwrap_or_else(|| {
+                    let target = &setups.borrow().target;
+                    recovery::recover(state.journal(), target, std::time::SystemTime::now())
+                });
+                let (commands_tx, commands_rx) = mpsc::channel(16);
+                state.set_commands(&target_name, commands_tx);
+                target::run(
+                    state.clone(),
+                    setups,
+                    memory,
+                    commands_rx,
+                    loop_stop.clone(),
+                )
+            };
+            let task = tokio::spawn(supervise::supervise(
                 self.state.clone(),
-                setup_rx,
-                memory,
-                commands_rx,
+                name.to_owned(),
                 stopped,
+                start,
             ));
             self.running.insert(
                 name.to_owned(),

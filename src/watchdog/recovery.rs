@@ -150,7 +150,7 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
         }
         _ => None,
     };
-    let open = open.filter(|o| o.started + target.bake_window > now);
+    let open = open.filter(|o| crate::time::later(o.started, target.bake_window) > now);
     let mut tracker = ReleaseTracker::new(&target.name);
     if let Some(version) = &current {
         tracker = tracker.with_current(version);

@@ -13,7 +13,7 @@ use crate::judge::{self, Judge};
 use crate::metrics::DecisionLabels;
 use crate::notify::{Notification, NotifyEvent};
 use crate::probe::HealthProbe;
-use crate::release::{ReleaseChange, ReleaseSource, ReleaseTracker, SeenBy};
+use crate::release::{ReleaseChange, ReleaseSource, ReleaseTracker, SeenBy, SourceError};
 use crate::state::{State, TargetCommand};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,6 +32,9 @@ pub(super) struct TargetLoop {
     pub time_to_fix: Option<Duration>,
     pub ticks: u64,
     pub source_error: Option<String>,
+    /// The source answered a version rollguard refuses (a newline, 10,000
+    /// characters, a bidi control): the running version is unknown.
+    pub version_refused: bool,
     /// When the source last showed the running version: a release seen by
     /// polling happened after this, so the pre-release baseline ends here
     /// and is not tainted by the first minutes of the new version.
@@ -87,6 +90,7 @@ impl TargetLoop {
             time_to_fix: memory.time_to_fix,
             ticks: 0,
             source_error: None,
+            version_refused: false,
             last_seen_at: None,
             stop,
             setup: setup.clone(),
@@ -195,6 +199,13 @@ impl TargetLoop {
         self.state.metrics().tick(&self.setup.target.name);
         let now = SystemTime::now();
         self.read_source(now).await;
+        // A version rollguard refuses is an unknown version: what runs may
+        // not be the release being baked, so its window neither acts nor
+        // ends until the version can be read again.
+        if self.version_refused {
+            self.publish();
+            return;
+        }
         if let Some(bake) = &self.bake
             && now >= bake.until
         {
@@ -210,6 +221,7 @@ impl TargetLoop {
         let Some(source) = &self.source else { return };
         match source.current_version().await {
             Ok(Some(version)) => {
+                self.version_refused = false;
                 if self.source_error.take().is_some() {
                     tracing::info!(target_name = %self.name(), "The release source answers again");
                 }
@@ -228,9 +240,14 @@ impl TargetLoop {
             }
             Ok(None) => {}
             Err(error) => {
+                self.version_refused = matches!(error, SourceError::BadVersion { .. });
                 let message = error.to_string();
                 if self.source_error.as_deref() != Some(message.as_str()) {
-                    tracing::warn!(target_name = %self.name(), error = %message, "Cannot read the running version; releases are not seen until it answers");
+                    if self.version_refused && self.bake.is_some() {
+                        tracing::warn!(target_name = %self.name(), error = %message, "Cannot read the running version; the bake window holds (no action) until it can");
+                    } else {
+                        tracing::warn!(target_name = %self.name(), error = %message, "Cannot read the running version; releases are not seen until it answers");
+                    }
                     self.source_error = Some(message);
                 }
             }
@@ -503,7 +520,9 @@ impl TargetLoop {
             humantime::format_duration(self.time_to_fix.unwrap_or(self.setup.target.time_to_fix))
                 .to_string();
         let (ticks, mode) = (self.ticks, self.setup.mode);
+        let version_error = self.source_error.clone();
         self.state.update_target(&name, |s| {
+            s.version_error = version_error;
             s.mode = mode;
             s.current_version = current;
             s.release = release;

@@ -87,7 +87,7 @@ impl TargetVerifier {
         timeout: Duration,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), String> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = crate::time::deadline(tokio::time::Instant::now(), timeout);
         loop {
             let last = match self.check().await {
                 VerifyResult::Healthy => return Ok(()),
