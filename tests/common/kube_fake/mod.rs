@@ -251,6 +251,26 @@ impl FakeCluster {
         }
     }
 
+    /// Sends a request that a client once sent (kubectl's, recorded) again,
+    /// as that client would: recorded, through the server's routes. Returns
+    /// the HTTP status it was answered with.
+    pub fn replay(&self, request: &RecordedRequest) -> u16 {
+        self.store().requests.push(request.clone());
+        let uri = match request.query.as_str() {
+            "" => request.path.clone(),
+            query => format!("{}?{query}", request.path),
+        };
+        let uri = uri.parse().expect("a recorded URI");
+        let method = request.method.parse().expect("a recorded method");
+        let body = request.body.clone().into();
+        let call = routes::Call::new(method, &uri, &request.content_type, body);
+        match routes::route(&self.shared, &request.path, &call) {
+            Ok(routes::Answer::Json(code, _)) => code,
+            Ok(routes::Answer::Stream(_)) => 200,
+            Err(error) => error.code(),
+        }
+    }
+
     /// The Deployment as stored now; panics when there is none.
     pub fn deployment(&self, namespace: &str, name: &str) -> Value {
         let store = self.store();
