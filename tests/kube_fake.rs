@@ -18,14 +18,6 @@ use serde_json::{Value, json};
 
 const NS: &str = "default";
 
-/// A Deployment with one revision per image (`web:1`, `web:2`, ...).
-fn history(cluster: &FakeCluster, name: &str, revisions: usize) {
-    cluster.create_deployment(NS, name, &[("app", "web:1")], &[]);
-    for n in 2..=revisions {
-        cluster.set_image(NS, name, "app", &format!("web:{n}"));
-    }
-}
-
 fn replica_set(cluster: &FakeCluster, name: &str, revision: &str) -> Value {
     let owner = |rs: &&Value| rs["metadata"]["ownerReferences"][0]["name"] == json!(name);
     let sets = cluster.replica_sets(NS);
@@ -94,7 +86,7 @@ mod live_kubectl {
     fn get_deployment_prints_the_fakes_object() {
         let cluster = FakeCluster::start();
         let kubectl = Kubectl::new(&cluster);
-        history(&cluster, "web", 2);
+        cluster.create_history(NS, "web", 2);
         let run = kubectl.ok(&["get", "deployment", "web", "-o", "json"]);
         let printed: Value = serde_json::from_str(&run.stdout).unwrap();
         assert_eq!(printed, cluster.deployment(NS, "web"));
@@ -150,7 +142,7 @@ mod live_kubectl {
     fn undo_to_the_previous_revision_sends_a_json_patch_of_template_and_annotations() {
         let cluster = FakeCluster::start();
         let kubectl = Kubectl::new(&cluster);
-        history(&cluster, "web", 3);
+        cluster.create_history(NS, "web", 3);
         let before = cluster.deployment(NS, "web");
         let target = replica_set(&cluster, "web", "2");
         let run = kubectl.ok(&["rollout", "undo", "deployment/web"]);
@@ -195,7 +187,7 @@ mod live_kubectl {
         for revisions in 2..=6 {
             for to in 1..revisions {
                 let name = format!("web-{revisions}-{to}");
-                history(&cluster, &name, revisions);
+                cluster.create_history(NS, &name, revisions);
                 let before = cluster.deployment(NS, &name);
                 let target = replica_set(&cluster, &name, &to.to_string());
                 let resource = format!("deployment/{name}");
@@ -227,8 +219,8 @@ mod live_kubectl {
         // on a second cluster from the same start, identical Deployments.
         let (by_kubectl, by_hand) = (FakeCluster::start(), FakeCluster::start());
         let kubectl = Kubectl::new(&by_kubectl);
-        history(&by_kubectl, "web", 4);
-        history(&by_hand, "web", 4);
+        by_kubectl.create_history(NS, "web", 4);
+        by_hand.create_history(NS, "web", 4);
         kubectl.ok(&["rollout", "undo", "deployment/web", "--to-revision=2"]);
         let start = by_hand.deployment(NS, "web");
         let patch = expected_undo_patch(&start, &replica_set(&by_hand, "web", "2"));
@@ -251,7 +243,7 @@ mod live_kubectl {
     fn undo_to_the_current_revision_changes_nothing() {
         let cluster = FakeCluster::start();
         let kubectl = Kubectl::new(&cluster);
-        history(&cluster, "web", 3);
+        cluster.create_history(NS, "web", 3);
         let before = cluster.deployment(NS, "web");
         let run = kubectl.ok(&["rollout", "undo", "deployment/web", "--to-revision=3"]);
         assert_eq!(
@@ -266,7 +258,7 @@ mod live_kubectl {
     fn undo_to_a_missing_revision_fails_without_patching() {
         let cluster = FakeCluster::start();
         let kubectl = Kubectl::new(&cluster);
-        history(&cluster, "web", 3);
+        cluster.create_history(NS, "web", 3);
         let run = kubectl.run(&["rollout", "undo", "deployment/web", "--to-revision=9"]);
         assert!(!run.ok);
         assert_eq!(
@@ -290,7 +282,7 @@ mod live_kubectl {
     fn undo_of_a_paused_deployment_is_refused_by_kubectl_itself() {
         let cluster = FakeCluster::start();
         let kubectl = Kubectl::new(&cluster);
-        history(&cluster, "web", 2);
+        cluster.create_history(NS, "web", 2);
         let pause = json!({"spec": {"paused": true}});
         cluster.patch_deployment(NS, "web", "application/merge-patch+json", &pause);
         let run = kubectl.run(&["rollout", "undo", "deployment/web"]);
@@ -361,7 +353,7 @@ mod live_kubectl {
     fn rollout_status_follows_the_rollout_through_a_watch() {
         let cluster = FakeCluster::start();
         let kubectl = Kubectl::new(&cluster);
-        history(&cluster, "web", 1);
+        cluster.create_history(NS, "web", 1);
         let run = kubectl.ok(&["rollout", "status", "deployment/web"]);
         assert_eq!(
             run.stdout.trim(),
@@ -409,7 +401,7 @@ mod live_kubectl {
     fn rollout_status_fails_when_the_rollout_stalls() {
         let cluster = FakeCluster::start();
         let kubectl = Kubectl::new(&cluster);
-        history(&cluster, "web", 1);
+        cluster.create_history(NS, "web", 1);
         cluster.stall_rollouts(true);
         cluster.set_image(NS, "web", "app", "web:2");
         let stalled = cluster.deployment(NS, "web");
@@ -432,7 +424,7 @@ mod live_kubectl {
     fn set_image_and_scale_patch_the_deployment() {
         let cluster = FakeCluster::start();
         let kubectl = Kubectl::new(&cluster);
-        history(&cluster, "web", 1);
+        cluster.create_history(NS, "web", 1);
         let run = kubectl.ok(&["set", "image", "deployment/web", "app=web:2"]);
         let patch = run.patches()[0];
         assert_eq!(
@@ -469,7 +461,7 @@ mod live_kubectl {
     fn server_dry_run_of_an_undo_changes_nothing() {
         let cluster = FakeCluster::start();
         let kubectl = Kubectl::new(&cluster);
-        history(&cluster, "web", 3);
+        cluster.create_history(NS, "web", 3);
         let (before, sets) = (cluster.deployment(NS, "web"), cluster.replica_sets(NS));
         let run = kubectl.ok(&["rollout", "undo", "deployment/web", "--dry-run=server"]);
         assert_eq!(
@@ -489,7 +481,7 @@ mod live_kubectl {
     fn conflicts_are_409_with_a_status_kubectl_understands() {
         let cluster = FakeCluster::start();
         let kubectl = Kubectl::new(&cluster);
-        history(&cluster, "web", 2);
+        cluster.create_history(NS, "web", 2);
         cluster.fail_next_patch_with_conflict();
         let run = kubectl.run(&["rollout", "undo", "deployment/web"]);
         assert!(!run.ok);

@@ -69,14 +69,6 @@ oracle_tests!(
     set_image_and_scale_leave_what_kubectl_leaves,
 );
 
-/// A Deployment with one revision per image (`web:1`, `web:2`, ...).
-fn history(cluster: &FakeCluster, name: &str, revisions: usize) {
-    cluster.create_deployment(NS, name, &[("app", "web:1")], &[]);
-    for n in 2..=revisions {
-        cluster.set_image(NS, name, "app", &format!("web:{n}"));
-    }
-}
-
 fn undo_step(name: &str, to: Option<usize>) -> String {
     let to = to
         .map(|n| format!("to_revision = {n}\n"))
@@ -108,7 +100,7 @@ fn undo_both(
 fn undo_leaves_what_kubectl_leaves_for_histories_of_two_to_six(pair: &Pair) {
     for revisions in 2..=6 {
         let name = format!("prev-{revisions}");
-        pair.both(|c| history(c, &name, revisions));
+        pair.both(|c| c.create_history(NS, &name, revisions));
         let (run, result) = undo_both(pair, &name, None);
         assert!(run.ok, "{}", run.stderr);
         let message = result.expect("rollguard's undo").unwrap_or_default();
@@ -121,7 +113,7 @@ fn undo_leaves_what_kubectl_leaves_for_histories_of_two_to_six(pair: &Pair) {
         );
         for to in 1..=revisions {
             let name = format!("to-{revisions}-{to}");
-            pair.both(|c| history(c, &name, revisions));
+            pair.both(|c| c.create_history(NS, &name, revisions));
             let (run, result) = undo_both(pair, &name, Some(to));
             assert!(run.ok, "{}", run.stderr);
             let message = result.expect("rollguard's undo").unwrap_or_default();
@@ -141,7 +133,7 @@ fn undo_leaves_what_kubectl_leaves_for_histories_of_two_to_six(pair: &Pair) {
 }
 
 fn undo_to_a_missing_revision_or_without_history_fails_like_kubectl(pair: &Pair) {
-    pair.both(|c| history(c, "web", 3));
+    pair.both(|c| c.create_history(NS, "web", 3));
     let (run, result) = undo_both(pair, "web", Some(9));
     assert!(!run.ok);
     let error = result.expect_err("no revision 9");
@@ -151,7 +143,7 @@ fn undo_to_a_missing_revision_or_without_history_fails_like_kubectl(pair: &Pair)
         "deployment default/web: revision 9 not found; it has revisions 1, 2, 3"
     );
 
-    pair.both(|c| history(c, "fresh", 1));
+    pair.both(|c| c.create_history(NS, "fresh", 1));
     let (run, result) = undo_both(pair, "fresh", None);
     assert!(
         !run.ok && run.stderr.contains("no rollout history"),
@@ -201,7 +193,7 @@ fn undo_copies_annotations_and_restores_every_container_like_kubectl(pair: &Pair
 }
 
 fn a_conflict_is_retried_on_a_fresh_read_where_kubectl_fails(pair: &Pair) {
-    pair.both(|c| history(c, "web", 3));
+    pair.both(|c| c.create_history(NS, "web", 3));
     pair.by_kubectl.fail_next_patch_with_conflict();
     assert!(!pair.kubectl(&["rollout", "undo", "deployment/web"]).ok);
     let run = pair.kubectl(&["rollout", "undo", "deployment/web"]);
@@ -217,7 +209,7 @@ fn a_conflict_is_retried_on_a_fresh_read_where_kubectl_fails(pair: &Pair) {
 }
 
 fn a_dry_run_changes_nothing_and_says_the_server_accepted_it(pair: &Pair) {
-    pair.both(|c| history(c, "web", 3));
+    pair.both(|c| c.create_history(NS, "web", 3));
     let run = pair.kubectl(&["rollout", "undo", "deployment/web", "--dry-run=server"]);
     assert!(run.ok, "{}", run.stderr);
     let cluster = &pair.by_rollguard;
@@ -252,7 +244,7 @@ fn a_dry_run_changes_nothing_and_says_the_server_accepted_it(pair: &Pair) {
 #[test]
 fn rollout_status_converges_fails_on_a_stall_and_times_out() {
     let cluster = FakeCluster::start();
-    history(&cluster, "web", 1);
+    cluster.create_history(NS, "web", 1);
     let status = |timeout: &str| {
         let text =
             format!("phase = 'verify'\nkind = 'kubernetes_rollout_status'\ntimeout = '{timeout}'");

@@ -107,6 +107,6 @@ fn a_recording_whose_requests_do_not_leave_its_result_fails() {
 #[should_panic(expected = "the test's start differs from the recorded one")]
 fn a_recording_of_another_history_fails() {
     let pair = first_run(|_| {});
-    pair.both(|c| history(c, "web", 2));
+    pair.both(|c| c.create_history(NS, "web", 2));
     let _ = undo_both(&pair, "web", None);
 }

@@ -3,8 +3,8 @@
 //! controller, faithful enough for the real `kubectl` to talk to it.
 //!
 //! Tests drive it through [`FakeCluster`]: `start()`, `kubeconfig(dir)`,
-//! helpers that act as a client would (`create_deployment`, `set_image`,
-//! `patch_deployment`), readers (`deployment`, `replica_sets`, `lease`,
+//! helpers that act as a client would (`create_deployment`,
+//! `create_history`, `set_image`, `patch_deployment`, `replay`), readers (`deployment`, `replica_sets`, `lease`,
 //! `requests`), and knobs (`stall_rollouts`, `set_rollout_delay`,
 //! `converge`, `fail_next_patch_with_conflict`). The fake knows nothing of
 //! rollguard, so that it stays a stand-in for a cluster. Not simulated:
@@ -206,6 +206,16 @@ impl FakeCluster {
         let path = format!("/apis/apps/v1/namespaces/{namespace}/deployments");
         self.send("POST", &path, "application/json", &deployment);
         self.deployment(namespace, name)
+    }
+
+    /// Creates a Deployment `name` as `create_deployment` does, with one
+    /// container `app`, and gives it `revisions` revisions, one per image
+    /// (`web:1`, `web:2`, ...).
+    pub fn create_history(&self, namespace: &str, name: &str, revisions: usize) {
+        self.create_deployment(namespace, name, &[("app", "web:1")], &[]);
+        for n in 2..=revisions {
+            self.set_image(namespace, name, "app", &format!("web:{n}"));
+        }
     }
 
     /// Sets one container's image, as `kubectl set image` would: a new
