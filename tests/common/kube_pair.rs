@@ -8,7 +8,9 @@
 
 use crate::kube_fake::{FakeCluster, RecordedRequest, comparable};
 use crate::kubectl::{Kubectl, Run, patches};
-use crate::kubectl_recording::{Entry, Recording, kubectl_version, recording_anew, state};
+use crate::kubectl_recording::{
+    Entry, RECORD_VAR, Recording, kubectl_version, recording_anew, state,
+};
 use rollguard::config::{MapEnvironment, StepConfig};
 use rollguard::kubernetes::KubeClient;
 use rollguard::model::Mode;
@@ -103,9 +105,9 @@ impl Pair {
         assert!(
             differences.is_empty(),
             "kubectl {args:?} no longer does what run {index} of {} recorded; if kubectl or the \
-             test changed, record it anew ({}) and review the diff:\n{}",
+             test changed, record it anew ({RECORD_VAR}=1, see tests/common/kubectl_recording.rs) \
+             and review the diff:\n{}",
             self.file(),
-            "ROLLGUARD_RECORD_KUBECTL=1, see tests/common/kubectl_recording.rs",
             differences.join("\n")
         );
         run

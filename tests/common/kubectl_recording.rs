@@ -222,9 +222,9 @@ pub fn state(cluster: &FakeCluster, namespace: &str, name: &str) -> Value {
     let mut names = BTreeMap::new();
     for object in std::iter::once(&deployment).chain(&sets) {
         let uid = object.pointer("/metadata/uid").and_then(Value::as_str);
-        let label = format!("uid of {} {}", object["kind"].as_str().unwrap_or(""), {
-            object["metadata"]["name"].as_str().unwrap_or("")
-        });
+        let kind = object["kind"].as_str().unwrap_or("");
+        let called = object["metadata"]["name"].as_str().unwrap_or("");
+        let label = format!("uid of {kind} {called}");
         names.insert(uid.unwrap_or("").to_string(), label);
     }
     let mut state = json!({"deployment": deployment, "replicaSets": sets});
