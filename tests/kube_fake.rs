@@ -2,6 +2,11 @@
 //! (/usr/bin/kubectl, v1.32): what kubectl sends for `get`, `rollout
 //! history|undo|status`, `set image`, `scale`, `patch`, `create` and
 //! `replace`, and that the fake answers like a cluster would.
+//!
+//! Every test runs the real kubectl, so all are `live_kubectl::` tests:
+//! without kubectl on PATH they fail, saying why, and `scripts/test` leaves
+//! them out. (Without kubectl, `recorded::` in `tests/kube_oracle.rs` still
+//! replays kubectl's recorded requests to the fake and checks what it left.)
 
 #[path = "common/kube_fake/mod.rs"]
 #[allow(dead_code)]
