@@ -1,34 +1,73 @@
-//! The Kubernetes steps against the real kubectl (/usr/bin/kubectl, v1.32)
-//! as an oracle: the same history in two fake clusters, `kubectl rollout
-//! undo` (or `set image`, `scale`) on one and rollguard's step on the
-//! other; the Deployments and ReplicaSets must end identical, and the
-//! requests must be kubectl's (method, path, content type, patch). Then
-//! what rollguard does beyond kubectl: a 409 retried, a server dry run,
-//! rollout status with a time limit.
+//! The Kubernetes steps against kubectl 1.32 as an oracle: the same
+//! history in two fake clusters, `kubectl rollout undo` (or `set image`,
+//! `scale`) on one and rollguard's step on the other; the Deployments and
+//! ReplicaSets must end identical, and the requests must be kubectl's
+//! (method, path, content type, patch). Then what rollguard does beyond
+//! kubectl: a 409 retried, a server dry run, rollout status with a time
+//! limit.
+//!
+//! Each oracle test runs twice. `recorded::NAME`, everywhere: kubectl's
+//! runs as recorded in `tests/data/kubectl/NAME.json` (its requests replayed
+//! to the first cluster, which must then hold what kubectl left).
+//! `live_kubectl::NAME`: the real kubectl (`/usr/bin/kubectl`), whose runs
+//! must also still match the recording; without kubectl on PATH it fails,
+//! and `scripts/test` leaves it out. To record kubectl anew:
+//! `ROLLGUARD_RECORD_KUBECTL=1 cargo nextest run --test kube_oracle -E
+//! 'test(/^live_kubectl::/)'` (tests/common/kubectl_recording.rs).
 
 #[path = "common/kube_fake/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod kube_fake;
 #[path = "common/kube_pair.rs"]
 mod kube_pair;
+#[path = "common/kubectl.rs"]
+#[allow(dead_code)]
+mod kubectl;
+#[path = "common/kubectl_recording.rs"]
+mod kubectl_recording;
 
 use kube_fake::FakeCluster;
 use kube_pair::{
-    NS, Pair, Run, assert_same_patch, ctx, deps, kubectl_lines, lines, pair, patches, run_step,
-    runtime, step,
+    NS, Pair, assert_same_patch, ctx, deps, kubectl_lines, lines, run_step, runtime, same_requests,
+    step,
 };
+use kubectl::{Run, patches};
 use rollguard::journal::StepOutcome;
 use rollguard::pipeline::{StepError, dry_run};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-/// A Deployment with one revision per image (`web:1`, `web:2`, ...).
-fn history(cluster: &FakeCluster, name: &str, revisions: usize) {
-    cluster.create_deployment(NS, name, &[("app", "web:1")], &[]);
-    for n in 2..=revisions {
-        cluster.set_image(NS, name, "app", &format!("web:{n}"));
-    }
+#[path = "kube_oracle/comparison.rs"]
+mod comparison;
+
+/// Each oracle test as `recorded::NAME` and `live_kubectl::NAME`.
+macro_rules! oracle_tests {
+    ($($name:ident),* $(,)?) => {
+        /// Against kubectl's recorded runs: these need no kubectl.
+        mod recorded {
+            $(#[test]
+            fn $name() {
+                super::$name(&super::Pair::recorded(stringify!($name)));
+            })*
+        }
+        /// Against the real kubectl, which must match the recording too.
+        mod live_kubectl {
+            $(#[test]
+            fn $name() {
+                super::$name(&super::Pair::live(stringify!($name)));
+            })*
+        }
+    };
 }
+
+oracle_tests!(
+    undo_leaves_what_kubectl_leaves_for_histories_of_two_to_six,
+    undo_to_a_missing_revision_or_without_history_fails_like_kubectl,
+    undo_copies_annotations_and_restores_every_container_like_kubectl,
+    a_conflict_is_retried_on_a_fresh_read_where_kubectl_fails,
+    a_dry_run_changes_nothing_and_says_the_server_accepted_it,
+    set_image_and_scale_leave_what_kubectl_leaves,
+);
 
 fn undo_step(name: &str, to: Option<usize>) -> String {
     let to = to
@@ -51,23 +90,18 @@ fn undo_both(
     let run = pair.kubectl(&args);
     let (result, sent) = pair.rollguard(&undo_step(name, to));
     let case = format!("{name} {args:?}: {}{}", run.stdout, run.stderr);
-    assert_eq!(kubectl_lines(&run.requests), lines(&sent), "{case}");
-    for (theirs, ours) in patches(&run.requests).iter().zip(patches(&sent)) {
-        assert_same_patch(theirs, ours, &case);
+    if let Err(difference) = same_requests(&run, &sent) {
+        panic!("{case}: {difference}");
     }
     pair.assert_same(&case);
     (run, result)
 }
 
-#[test]
-fn undo_leaves_what_kubectl_leaves_for_histories_of_two_to_six() {
-    let Some(pair) = pair() else {
-        return;
-    };
+fn undo_leaves_what_kubectl_leaves_for_histories_of_two_to_six(pair: &Pair) {
     for revisions in 2..=6 {
         let name = format!("prev-{revisions}");
-        pair.both(|c| history(c, &name, revisions));
-        let (run, result) = undo_both(&pair, &name, None);
+        pair.both(|c| c.create_history(NS, &name, revisions));
+        let (run, result) = undo_both(pair, &name, None);
         assert!(run.ok, "{}", run.stderr);
         let message = result.expect("rollguard's undo").unwrap_or_default();
         let previous = revisions - 1;
@@ -79,8 +113,8 @@ fn undo_leaves_what_kubectl_leaves_for_histories_of_two_to_six() {
         );
         for to in 1..=revisions {
             let name = format!("to-{revisions}-{to}");
-            pair.both(|c| history(c, &name, revisions));
-            let (run, result) = undo_both(&pair, &name, Some(to));
+            pair.both(|c| c.create_history(NS, &name, revisions));
+            let (run, result) = undo_both(pair, &name, Some(to));
             assert!(run.ok, "{}", run.stderr);
             let message = result.expect("rollguard's undo").unwrap_or_default();
             if to == revisions {
@@ -98,13 +132,9 @@ fn undo_leaves_what_kubectl_leaves_for_histories_of_two_to_six() {
     }
 }
 
-#[test]
-fn undo_to_a_missing_revision_or_without_history_fails_like_kubectl() {
-    let Some(pair) = pair() else {
-        return;
-    };
-    pair.both(|c| history(c, "web", 3));
-    let (run, result) = undo_both(&pair, "web", Some(9));
+fn undo_to_a_missing_revision_or_without_history_fails_like_kubectl(pair: &Pair) {
+    pair.both(|c| c.create_history(NS, "web", 3));
+    let (run, result) = undo_both(pair, "web", Some(9));
     assert!(!run.ok);
     let error = result.expect_err("no revision 9");
     assert!(!error.retryable);
@@ -113,8 +143,8 @@ fn undo_to_a_missing_revision_or_without_history_fails_like_kubectl() {
         "deployment default/web: revision 9 not found; it has revisions 1, 2, 3"
     );
 
-    pair.both(|c| history(c, "fresh", 1));
-    let (run, result) = undo_both(&pair, "fresh", None);
+    pair.both(|c| c.create_history(NS, "fresh", 1));
+    let (run, result) = undo_both(pair, "fresh", None);
     assert!(
         !run.ok && run.stderr.contains("no rollout history"),
         "{}",
@@ -127,20 +157,19 @@ fn undo_to_a_missing_revision_or_without_history_fails_like_kubectl() {
     );
 }
 
-#[test]
-fn undo_copies_annotations_and_restores_every_container_like_kubectl() {
-    let Some(pair) = pair() else {
-        return;
-    };
+/// `web` at revision 2, with annotations on both revisions.
+fn annotated(cluster: &FakeCluster) {
     let cause = "kubernetes.io/change-cause";
-    pair.both(|c| {
-        let first = [("team", "payments"), (cause, "first")];
-        c.create_deployment(NS, "web", &[("app", "web:1")], &first);
-        let patch = json!({"metadata": {"annotations": {cause: "second", "note": "only on 2"}},
-            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "web:2"}]}}}});
-        c.patch_deployment(NS, "web", "application/strategic-merge-patch+json", &patch);
-    });
-    let (run, result) = undo_both(&pair, "web", None);
+    let first = [("team", "payments"), (cause, "first")];
+    cluster.create_deployment(NS, "web", &[("app", "web:1")], &first);
+    let patch = json!({"metadata": {"annotations": {cause: "second", "note": "only on 2"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "web:2"}]}}}});
+    cluster.patch_deployment(NS, "web", "application/strategic-merge-patch+json", &patch);
+}
+
+fn undo_copies_annotations_and_restores_every_container_like_kubectl(pair: &Pair) {
+    pair.both(annotated);
+    let (run, result) = undo_both(pair, "web", None);
     assert!(run.ok && result.is_ok(), "{}", run.stderr);
 
     let containers = [
@@ -153,22 +182,18 @@ fn undo_copies_annotations_and_restores_every_container_like_kubectl() {
         c.set_image(NS, "multi", "sidecar", "proxy:2");
         c.set_image(NS, "multi", "app", "api:2");
     });
-    let (run, result) = undo_both(&pair, "multi", Some(1));
+    let (run, result) = undo_both(pair, "multi", Some(1));
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(
         result.expect("undo").unwrap_or_default(),
         "rolled back deployment default/multi to revision 1 (app=api:1, sidecar=proxy:1, log=fluent:1)"
     );
-    let (run, _) = undo_both(&pair, "multi", None);
+    let (run, _) = undo_both(pair, "multi", None);
     assert!(run.ok, "{}", run.stderr);
 }
 
-#[test]
-fn a_conflict_is_retried_on_a_fresh_read_where_kubectl_fails() {
-    let Some(pair) = pair() else {
-        return;
-    };
-    pair.both(|c| history(c, "web", 3));
+fn a_conflict_is_retried_on_a_fresh_read_where_kubectl_fails(pair: &Pair) {
+    pair.both(|c| c.create_history(NS, "web", 3));
     pair.by_kubectl.fail_next_patch_with_conflict();
     assert!(!pair.kubectl(&["rollout", "undo", "deployment/web"]).ok);
     let run = pair.kubectl(&["rollout", "undo", "deployment/web"]);
@@ -183,12 +208,8 @@ fn a_conflict_is_retried_on_a_fresh_read_where_kubectl_fails() {
     pair.assert_same("undo after one conflict");
 }
 
-#[test]
-fn a_dry_run_changes_nothing_and_says_the_server_accepted_it() {
-    let Some(pair) = pair() else {
-        return;
-    };
-    pair.both(|c| history(c, "web", 3));
+fn a_dry_run_changes_nothing_and_says_the_server_accepted_it(pair: &Pair) {
+    pair.both(|c| c.create_history(NS, "web", 3));
     let run = pair.kubectl(&["rollout", "undo", "deployment/web", "--dry-run=server"]);
     assert!(run.ok, "{}", run.stderr);
     let cluster = &pair.by_rollguard;
@@ -223,7 +244,7 @@ fn a_dry_run_changes_nothing_and_says_the_server_accepted_it() {
 #[test]
 fn rollout_status_converges_fails_on_a_stall_and_times_out() {
     let cluster = FakeCluster::start();
-    history(&cluster, "web", 1);
+    cluster.create_history(NS, "web", 1);
     let status = |timeout: &str| {
         let text =
             format!("phase = 'verify'\nkind = 'kubernetes_rollout_status'\ntimeout = '{timeout}'");
@@ -266,11 +287,7 @@ fn rollout_status_converges_fails_on_a_stall_and_times_out() {
     );
 }
 
-#[test]
-fn set_image_and_scale_leave_what_kubectl_leaves() {
-    let Some(pair) = pair() else {
-        return;
-    };
+fn set_image_and_scale_leave_what_kubectl_leaves(pair: &Pair) {
     let containers = [("app", "api:1"), ("sidecar", "proxy:1")];
     pair.both(|c| {
         c.create_deployment(NS, "web", &containers, &[]);

@@ -13,9 +13,10 @@
 //! - `systemd-analyze security --offline=yes` on the unit file itself must
 //!   rate the overall exposure at 2.5 or lower.
 //!
-//! Without `systemd-analyze` (or with one older than systemd 250, which has
-//! neither `--offline` nor `--recursive-errors`), the last two print a note
-//! and pass: they check the unit, not the machine.
+//! The last two are `needs_systemd_analyze::` tests: without
+//! `systemd-analyze` (or with one older than systemd 250, which has neither
+//! `--offline` nor `--recursive-errors`) they fail, saying why, and
+//! `scripts/test` leaves them out on such a machine, saying so.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -155,32 +156,25 @@ fn unit_declares_the_lifecycle_the_daemon_relies_on() {
     }
 }
 
-/// The `systemd-analyze` to use, or `None` (after printing why) when this
-/// machine has none recent enough.
-fn systemd_analyze() -> Option<Command> {
-    let output = match Command::new("systemd-analyze").arg("--version").output() {
-        Ok(output) => output,
-        Err(error) => {
-            eprintln!("note: skipping, systemd-analyze is not available: {error}");
-            return None;
-        }
-    };
+/// What a `needs_systemd_analyze::` test says when it cannot run.
+const NEEDS: &str = "this test needs systemd-analyze of systemd 250 or later (Debian package \
+     `systemd`); scripts/test installs it, and leaves out the needs_systemd_analyze:: tests \
+     when it cannot";
+
+/// The `systemd-analyze` to use; panics, saying why, when this machine has
+/// none recent enough.
+fn systemd_analyze() -> Command {
+    let output = Command::new("systemd-analyze").arg("--version").output();
+    let output = output.unwrap_or_else(|error| panic!("{NEEDS}: {error}"));
     let version = String::from_utf8_lossy(&output.stdout);
     // "systemd 252 (252.38-1~deb12u1)"
     let major = version
         .split_whitespace()
         .nth(1)
         .and_then(|word| word.parse::<u32>().ok());
-    match major {
-        Some(major) if major >= 250 => {}
-        _ => {
-            eprintln!(
-                "note: skipping, systemd-analyze {:?} predates systemd 250 (no --offline, \
-                 no --recursive-errors)",
-                version.lines().next().unwrap_or("")
-            );
-            return None;
-        }
+    if major.is_none_or(|major| major < 250) {
+        let first = version.lines().next().unwrap_or("");
+        panic!("{NEEDS}: this one is {first:?} (no --offline, no --recursive-errors)");
     }
     let mut command = Command::new("systemd-analyze");
     command
@@ -188,7 +182,7 @@ fn systemd_analyze() -> Option<Command> {
         .env("SYSTEMD_PAGER", "")
         .env("LC_ALL", "C")
         .arg("--no-pager");
-    Some(command)
+    command
 }
 
 /// Runs `systemd-analyze verify` on a copy of `unit_text` in which the
@@ -230,87 +224,12 @@ fn warnings_about_unit(output: &Output) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn unit_passes_systemd_analyze_verify() {
-    let Some(analyze) = systemd_analyze() else {
-        return;
-    };
-    let output = verify(analyze, &unit_text());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !stderr.trim().is_empty() {
-        eprintln!("systemd-analyze verify stderr:\n{stderr}");
-    }
-    assert!(
-        output.status.success(),
-        "systemd-analyze verify failed ({}):\n{stderr}",
-        output.status
-    );
-    let warnings = warnings_about_unit(&output);
-    assert!(
-        warnings.is_empty(),
-        "warnings about {UNIT_NAME}:\n{}",
-        warnings.join("\n")
-    );
-}
-
-/// Guards the test above against passing vacuously: the same harness must
-/// notice a unit with a mistake in it.
-#[test]
-fn verify_harness_catches_a_broken_unit() {
-    let Some(analyze) = systemd_analyze() else {
-        return;
-    };
-    let broken = unit_text().replacen("[Service]\n", "[Service]\nNotAKey=yes\n", 1);
-    let output = verify(analyze, &broken);
-    assert!(
-        !output.status.success() && !warnings_about_unit(&output).is_empty(),
-        "systemd-analyze verify accepted a unit with an unknown key:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// The number in "→ Overall exposure level for rollguard.service: 1.2 OK 🙂".
 fn overall_exposure(stdout: &str) -> Option<f64> {
     let marker = format!("Overall exposure level for {UNIT_NAME}:");
     let line = stdout.lines().find(|line| line.contains(&marker))?;
     let (_, rest) = line.split_once(&marker)?;
     rest.split_whitespace().next()?.parse().ok()
-}
-
-#[test]
-fn unit_exposure_is_at_most_2_5() {
-    let Some(mut analyze) = systemd_analyze() else {
-        return;
-    };
-    // --offline=yes reads the unit file directly, so it needs neither a
-    // running systemd nor the binary. --threshold is on systemd's internal
-    // 0..100 scale (25 = 2.5): a second, independent check of the same limit.
-    let output = analyze
-        .arg("security")
-        .arg("--offline=yes")
-        .arg(format!(
-            "--threshold={}",
-            (MAX_EXPOSURE * 10.0).round() as u32
-        ))
-        .arg(unit_path())
-        .output()
-        .expect("running systemd-analyze security");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-
-    let exposure = overall_exposure(&stdout).unwrap_or_else(|| {
-        panic!("no overall exposure in systemd-analyze security output:\n{stdout}\n{stderr}")
-    });
-    eprintln!("systemd-analyze security --offline=yes: overall exposure {exposure}");
-    assert!(
-        exposure <= MAX_EXPOSURE,
-        "overall exposure {exposure} is above {MAX_EXPOSURE}:\n{stdout}"
-    );
-    assert!(
-        output.status.success(),
-        "systemd-analyze security failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
 }
 
 #[test]
@@ -324,4 +243,79 @@ fn exposure_line_is_parsed() {
         Some(9.6)
     );
     assert_eq!(overall_exposure("nothing here"), None);
+}
+
+/// Each test runs systemd-analyze: without it (of systemd 250 or later)
+/// they fail, and `scripts/test` leaves them out.
+mod needs_systemd_analyze {
+    use super::*;
+
+    #[test]
+    fn unit_passes_systemd_analyze_verify() {
+        let analyze = systemd_analyze();
+        let output = verify(analyze, &unit_text());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !stderr.trim().is_empty() {
+            eprintln!("systemd-analyze verify stderr:\n{stderr}");
+        }
+        assert!(
+            output.status.success(),
+            "systemd-analyze verify failed ({}):\n{stderr}",
+            output.status
+        );
+        let warnings = warnings_about_unit(&output);
+        assert!(
+            warnings.is_empty(),
+            "warnings about {UNIT_NAME}:\n{}",
+            warnings.join("\n")
+        );
+    }
+
+    /// Guards the test above against passing vacuously: the same harness must
+    /// notice a unit with a mistake in it.
+    #[test]
+    fn verify_harness_catches_a_broken_unit() {
+        let analyze = systemd_analyze();
+        let broken = unit_text().replacen("[Service]\n", "[Service]\nNotAKey=yes\n", 1);
+        let output = verify(analyze, &broken);
+        assert!(
+            !output.status.success() && !warnings_about_unit(&output).is_empty(),
+            "systemd-analyze verify accepted a unit with an unknown key:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    #[test]
+    fn unit_exposure_is_at_most_2_5() {
+        let mut analyze = systemd_analyze();
+        // --offline=yes reads the unit file directly, so it needs neither a
+        // running systemd nor the binary. --threshold is on systemd's internal
+        // 0..100 scale (25 = 2.5): a second, independent check of the same limit.
+        let output = analyze
+            .arg("security")
+            .arg("--offline=yes")
+            .arg(format!(
+                "--threshold={}",
+                (MAX_EXPOSURE * 10.0).round() as u32
+            ))
+            .arg(unit_path())
+            .output()
+            .expect("running systemd-analyze security");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+
+        let exposure = overall_exposure(&stdout).unwrap_or_else(|| {
+            panic!("no overall exposure in systemd-analyze security output:\n{stdout}\n{stderr}")
+        });
+        eprintln!("systemd-analyze security --offline=yes: overall exposure {exposure}");
+        assert!(
+            exposure <= MAX_EXPOSURE,
+            "overall exposure {exposure} is above {MAX_EXPOSURE}:\n{stdout}"
+        );
+        assert!(
+            output.status.success(),
+            "systemd-analyze security failed ({}):\n{stdout}\n{stderr}",
+            output.status
+        );
+    }
 }

@@ -162,7 +162,8 @@ fn parse_labels<'a>(
 /// Where Debian's `prometheus` package puts promtool.
 const PROMTOOL: &str = "/usr/bin/promtool";
 
-/// Runs `promtool check metrics` on `text` when promtool is installed.
+/// Runs `promtool check metrics` on `text`; panics when promtool is not
+/// installed (as the Prometheus tests do without Prometheus).
 ///
 /// promtool (2.x) reads the classic Prometheus text format: `# EOF` and
 /// `# UNIT` are plain comments to it, and parse errors fail it (exit 1).
@@ -173,10 +174,10 @@ const PROMTOOL: &str = "/usr/bin/promtool";
 pub fn promtool_check(text: &str) {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    if !std::path::Path::new(PROMTOOL).exists() {
-        println!("note: {PROMTOOL} is absent; skipped `promtool check metrics`");
-        return;
-    }
+    assert!(
+        std::path::Path::new(PROMTOOL).exists(),
+        "{PROMTOOL} is missing: run scripts/test, which installs the Debian package `prometheus`"
+    );
     let mut child = Command::new(PROMTOOL)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -3,8 +3,8 @@
 //! controller, faithful enough for the real `kubectl` to talk to it.
 //!
 //! Tests drive it through [`FakeCluster`]: `start()`, `kubeconfig(dir)`,
-//! helpers that act as a client would (`create_deployment`, `set_image`,
-//! `patch_deployment`), readers (`deployment`, `replica_sets`, `lease`,
+//! helpers that act as a client would (`create_deployment`,
+//! `create_history`, `set_image`, `patch_deployment`, `replay`), readers (`deployment`, `replica_sets`, `lease`,
 //! `requests`), and knobs (`stall_rollouts`, `set_rollout_delay`,
 //! `converge`, `fail_next_patch_with_conflict`). The fake knows nothing of
 //! rollguard, so that it stays a stand-in for a cluster. Not simulated:
@@ -208,6 +208,16 @@ impl FakeCluster {
         self.deployment(namespace, name)
     }
 
+    /// Creates a Deployment `name` as `create_deployment` does, with one
+    /// container `app`, and gives it `revisions` revisions, one per image
+    /// (`web:1`, `web:2`, ...).
+    pub fn create_history(&self, namespace: &str, name: &str, revisions: usize) {
+        self.create_deployment(namespace, name, &[("app", "web:1")], &[]);
+        for n in 2..=revisions {
+            self.set_image(namespace, name, "app", &format!("web:{n}"));
+        }
+    }
+
     /// Sets one container's image, as `kubectl set image` would: a new
     /// template, so a new (or reused) ReplicaSet and revision.
     pub fn set_image(&self, namespace: &str, name: &str, container: &str, image: &str) -> Value {
@@ -248,6 +258,26 @@ impl FakeCluster {
             Ok(routes::Answer::Json(_, answer)) => answer,
             Ok(routes::Answer::Stream(_)) => panic!("{method} {path}: a stream"),
             Err(error) => panic!("{method} {path}: {}", error.message()),
+        }
+    }
+
+    /// Sends a request that a client once sent (kubectl's, recorded) again,
+    /// as that client would: recorded, through the server's routes. Returns
+    /// the HTTP status it was answered with.
+    pub fn replay(&self, request: &RecordedRequest) -> u16 {
+        self.store().requests.push(request.clone());
+        let uri = match request.query.as_str() {
+            "" => request.path.clone(),
+            query => format!("{}?{query}", request.path),
+        };
+        let uri = uri.parse().expect("a recorded URI");
+        let method = request.method.parse().expect("a recorded method");
+        let body = request.body.clone().into();
+        let call = routes::Call::new(method, &uri, &request.content_type, body);
+        match routes::route(&self.shared, &request.path, &call) {
+            Ok(routes::Answer::Json(code, _)) => code,
+            Ok(routes::Answer::Stream(_)) => 200,
+            Err(error) => error.code(),
         }
     }
 

@@ -7,7 +7,7 @@ use super::{discovery, resources};
 use axum::Router;
 use axum::body::{Bytes, to_bytes};
 use axum::extract::{Query, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -26,6 +26,18 @@ pub struct Call {
 }
 
 impl Call {
+    /// A call to `uri` with a body of `content_type` (with parameters).
+    pub fn new(method: Method, uri: &Uri, content_type: &str, body: Bytes) -> Call {
+        let params = Query::<Vec<(String, String)>>::try_from_uri(uri).map(|q| q.0);
+        let media_type = content_type.split(';').next().unwrap_or("").trim();
+        Call {
+            method,
+            params: params.unwrap_or_default(),
+            content_type: media_type.to_string(),
+            body,
+        }
+    }
+
     /// A query parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params
@@ -56,6 +68,11 @@ impl ApiError {
     /// The Status message.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The HTTP status code.
+    pub fn code(&self) -> u16 {
+        self.code
     }
 
     pub fn new(code: u16, reason: &'static str, message: String) -> ApiError {
@@ -160,18 +177,7 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
         body: String::from_utf8_lossy(&body).into_owned(),
     };
     shared.lock().expect("store lock").requests.push(recorded);
-    let params = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map(|q| q.0);
-    let call = Call {
-        method: parts.method,
-        params: params.unwrap_or_default(),
-        content_type: content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_string(),
-        body,
-    };
+    let call = Call::new(parts.method, &parts.uri, &content_type, body);
     match route(&shared, parts.uri.path(), &call) {
         Ok(answer) => answer.into_response(),
         Err(error) => error.into_response(),
