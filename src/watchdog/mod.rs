@@ -11,7 +11,9 @@
 
 mod act;
 mod bake;
+mod clock;
 mod commands;
+mod gate;
 mod observe;
 mod recovery;
 mod step_hooks;
@@ -19,6 +21,7 @@ mod target;
 mod verifier;
 
 pub use bake::{Bake, BakeKind};
+pub use clock::Clock;
 pub use recovery::TargetMemory;
 
 use crate::config::{Config, Environment, PolicyRule, TargetConfig};
@@ -52,6 +55,9 @@ pub struct Services {
     /// The same client for `kubernetes_*` steps and shadow-mode dry runs
     /// (or, when none could be made at start, one built on first use).
     pub kube_steps: crate::kubernetes::KubeClient,
+    /// The wall clock of bake windows, cooldowns and approvals: the
+    /// system's, or one that tests move with tokio's paused clock.
+    pub clock: Clock,
 }
 
 impl std::fmt::Debug for Services {
@@ -192,7 +198,7 @@ impl Watchdogs {
             }
             tracing::info!(target_name = %name, %mode, "Watching a new target");
             let memory =
-                recovery::recover(self.state.journal(), target, std::time::SystemTime::now());
+                recovery::recover(self.state.journal(), target, self.services.clock.now());
             let (setup_tx, setup_rx) = watch::channel(setup);
             let (stop, stopped) = watch::channel(false);
             let (commands_tx, commands_rx) = mpsc::channel(16);
