@@ -2,7 +2,7 @@
 //! `shadow` or `approve` mode, paused or not, in cooldown or not; and the
 //! rollback itself, journaled before each action.
 
-use super::PipeVersions;
+use super::WithVersions;
 use super::bake::{Approval, BakeKind};
 use super::step_hooks::{StepHooks, timeline};
 use super::target::TargetLoop;
@@ -47,7 +47,7 @@ impl<'a> Actor<'a> {
         if let Some(bake) = &t.bake {
             n = n
                 .with_release_id(&bake.release_id)
-                .pipe_versions(Some(bake.to.clone()), bake.from.clone())
+                .with_versions(Some(bake.version.clone()), bake.previous_version.clone())
                 .with_release_at(bake.started);
         }
         if let Some(record) = record {
@@ -347,8 +347,8 @@ impl<'a> Actor<'a> {
         let bake = self.target.bake.as_ref()?;
         Some(RollbackContext {
             target: self.target.name().to_owned(),
-            from_version: bake.to.clone(),
-            to_version: bake.from.clone()?,
+            from_version: bake.version.clone(),
+            to_version: bake.previous_version.clone()?,
             release_id: bake.release_id.clone(),
             mode: self.target.setup.mode,
             reason: reason.to_owned(),

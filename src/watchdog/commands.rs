@@ -43,13 +43,18 @@ impl TargetLoop {
             }
             TargetCommand::Approve { reply } => match Actor::new(self).approve().await {
                 Ok(record) => {
-                    let (from, to) = self
+                    let (bad, restore) = self
                         .bake
                         .as_ref()
-                        .map(|b| (b.to.clone(), b.from.clone().unwrap_or_default()))
+                        .map(|b| {
+                            (
+                                b.version.clone(),
+                                b.previous_version.clone().unwrap_or_default(),
+                            )
+                        })
                         .unwrap_or_default();
                     let _ = reply.send(Ok(format!(
-                        "approved: rolling back {} from {from} to {to}",
+                        "approved: rolling back {} from {bad} to {restore}",
                         self.name()
                     )));
                     Actor::new(self).rollback_approved(record).await;

@@ -197,8 +197,7 @@ impl Watchdogs {
                 continue;
             }
             tracing::info!(target_name = %name, %mode, "Watching a new target");
-            let memory =
-                recovery::recover(self.state.journal(), target, self.services.clock.now());
+            let memory = recovery::recover(self.state.journal(), target, self.services.clock.now());
             let (setup_tx, setup_rx) = watch::channel(setup);
             let (stop, stopped) = watch::channel(false);
             let (commands_tx, commands_rx) = mpsc::channel(16);
@@ -277,19 +276,21 @@ pub fn restore_pauses(state: &State) {
     }
 }
 
-/// Sets a notification's versions when they are known.
-trait PipeVersions {
-    fn pipe_versions(self, from: Option<String>, to: Option<String>) -> Self;
+/// Sets a notification's versions when they are known. Notifications say
+/// `from` for the version judged (or rolled back) and `to` for the one a
+/// rollback brings back.
+trait WithVersions {
+    fn with_versions(self, judged: Option<String>, restore: Option<String>) -> Self;
 }
 
-impl PipeVersions for Notification {
-    fn pipe_versions(self, from: Option<String>, to: Option<String>) -> Self {
-        let n = match from {
-            Some(from) => self.with_from(from),
+impl WithVersions for Notification {
+    fn with_versions(self, judged: Option<String>, restore: Option<String>) -> Self {
+        let n = match judged {
+            Some(judged) => self.with_from(judged),
             None => self,
         };
-        match to {
-            Some(to) => n.with_to(to),
+        match restore {
+            Some(restore) => n.with_to(restore),
             None => n,
         }
     }

@@ -13,10 +13,10 @@ use std::time::{Duration, SystemTime};
 pub struct OpenRelease {
     /// Its id.
     pub release_id: String,
-    /// The version before it.
-    pub from: Option<String>,
     /// Its version.
-    pub to: String,
+    pub version: String,
+    /// The version before it.
+    pub previous_version: Option<String>,
     /// When it was seen.
     pub started: SystemTime,
     /// Whether rollguard already acted on it (a rollback started).
@@ -30,10 +30,10 @@ pub struct OpenRelease {
 pub struct Unfinished {
     /// The release being rolled back.
     pub release_id: String,
-    /// From which version.
-    pub from: String,
-    /// To which version.
-    pub to: String,
+    /// The version rolled back (`rollback_started.from`).
+    pub bad_version: String,
+    /// The version brought back (`rollback_started.to`).
+    pub restore_version: String,
     /// Steps that had started without finishing.
     pub open_steps: Vec<String>,
 }
@@ -79,8 +79,8 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                 expected = None;
                 open = record.at_time().map(|at| OpenRelease {
                     release_id: release_id.clone(),
-                    from: from.clone(),
-                    to: to.clone(),
+                    version: to.clone(),
+                    previous_version: from.clone(),
                     started: at,
                     acted: false,
                     by_rollguard: *by_rollguard,
@@ -101,8 +101,8 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                 rollback = Some((
                     Unfinished {
                         release_id: release_id.clone(),
-                        from: from.clone(),
-                        to: to.clone(),
+                        bad_version: from.clone(),
+                        restore_version: to.clone(),
                         open_steps: Vec::new(),
                     },
                     false,
@@ -131,7 +131,7 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                     if outcome == "completed" || outcome == "unverified" {
                         // The previous version runs again; its arrival is
                         // rollguard's own, not a release.
-                        expected = Some(unfinished.to.clone());
+                        expected = Some(unfinished.restore_version.clone());
                     }
                 }
             }
@@ -145,7 +145,7 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
     }
     let unfinished = match rollback {
         Some((unfinished, false)) => {
-            expected = Some(unfinished.to.clone());
+            expected = Some(unfinished.restore_version.clone());
             Some(unfinished)
         }
         _ => None,
@@ -155,8 +155,8 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
     if let Some(version) = &current {
         tracker = tracker.with_current(version);
     }
-    if let Some(to) = &expected {
-        tracker.expect_rollback(to, now);
+    if let Some(restored) = &expected {
+        tracker.expect_rollback(restored, now);
     }
     TargetMemory {
         tracker,

@@ -1,8 +1,8 @@
 //! The loop of one target: ticks, release detection, judgement, and the
 //! commands the API sends it (announce, approve, time to fix).
 
-use super::PipeVersions;
 use super::Setup;
+use super::WithVersions;
 use super::act::Actor;
 use super::bake::{Bake, BakeKind};
 use super::observe::{self, Window};
@@ -113,7 +113,10 @@ impl TargetLoop {
                     SystemTime::now(),
                 )
                 .with_release_id(&unfinished.release_id)
-                .pipe_versions(Some(unfinished.from.clone()), Some(unfinished.to.clone()))
+                .with_versions(
+                    Some(unfinished.bad_version.clone()),
+                    Some(unfinished.restore_version.clone()),
+                )
                 .with_detail(format!(
                     "rollguard stopped while rolling back (steps still running: {}); the rollback is not repeated automatically: check which version runs",
                     if unfinished.open_steps.is_empty() { "none".to_owned() } else { unfinished.open_steps.join(", ") }
@@ -128,8 +131,8 @@ impl TargetLoop {
             };
             let mut bake = Bake::new(
                 open.release_id,
-                open.from,
-                open.to,
+                open.version,
+                open.previous_version,
                 open.started,
                 kind,
                 Judge::new(&target.setup.target),
@@ -139,7 +142,7 @@ impl TargetLoop {
             tracing::info!(
                 target_name = %name,
                 release_id = %bake.release_id,
-                version = %bake.to,
+                version = %bake.version,
                 acted = bake.acted,
                 "Resuming the bake window of a release seen before the restart"
             );
@@ -265,8 +268,8 @@ impl TargetLoop {
         }
         let Some(bake) = &self.bake else { return false };
         if bake.kind != BakeKind::Release
-            || bake.to != mark.to
-            || bake.from.as_deref() != Some(mark.from.as_str())
+            || bake.version != mark.to
+            || bake.previous_version.as_deref() != Some(mark.from.as_str())
         {
             return false;
         }
@@ -289,7 +292,7 @@ impl TargetLoop {
     /// rollback opens a verification window.
     pub async fn on_change(&mut self, change: ReleaseChange) {
         let name = self.name().to_owned();
-        let (id, from, to, at, kind, source) = match change {
+        let (id, previous, version, at, kind, source) = match change {
             ReleaseChange::Initial { version, .. } => {
                 tracing::info!(target_name = %name, %version, "Running version (not a release)");
                 return;
@@ -315,8 +318,8 @@ impl TargetLoop {
             self.finish_bake().await;
         }
         let event = Event::ReleaseSeen {
-            from: from.clone(),
-            to: to.clone(),
+            from: previous.clone(),
+            to: version.clone(),
             source: source.to_owned(),
             by_rollguard: kind == BakeKind::Verification,
             release_id: id.clone(),
@@ -326,29 +329,27 @@ impl TargetLoop {
         }
         let mut bake = Bake::new(
             id.clone(),
-            from.clone(),
-            to.clone(),
+            version.clone(),
+            previous.clone(),
             at,
             kind,
             Judge::new(&self.setup.target),
             self.setup.target.bake_window,
         );
         if kind == BakeKind::Release {
-            tracing::info!(target_name = %name, release_id = %id, from = ?from, %to, bake_window = ?self.setup.target.bake_window, "Release seen; watching it closely");
+            tracing::info!(target_name = %name, release_id = %id, from = ?previous, to = %version, bake_window = ?self.setup.target.bake_window, "Release seen; watching it closely");
             bake.data_impact = self.data_impact(&bake).await;
             // Only the leader speaks (rollguard-k2); followers keep judging.
             if self.state.is_leader() {
                 self.notify(
                     Notification::new(NotifyEvent::ReleaseDetected, &name, self.setup.mode, at)
                         .with_release_id(&id)
-                        // Notifications say "from" for the version judged and
-                        // "to" for the one a rollback would bring back.
-                        .pipe_versions(Some(to), from)
+                        .with_versions(Some(version), previous)
                         .with_release_at(at),
                 );
             }
         } else {
-            tracing::info!(target_name = %name, release_id = %id, version = %to, "The rollback's version is running; verifying it (never rolled back again automatically)");
+            tracing::info!(target_name = %name, release_id = %id, %version, "The rollback's version is running; verifying it (never rolled back again automatically)");
         }
         self.bake = Some(bake);
     }
@@ -360,8 +361,11 @@ impl TargetLoop {
         }
         let vars = BTreeMap::from([
             ("target", self.name().to_owned()),
-            ("version", bake.to.clone()),
-            ("previous_version", bake.from.clone().unwrap_or_default()),
+            ("version", bake.version.clone()),
+            (
+                "previous_version",
+                bake.previous_version.clone().unwrap_or_default(),
+            ),
             ("release_id", bake.release_id.clone()),
         ]);
         data_check::data_impact(&self.setup.target.data_check, &vars).await
@@ -386,7 +390,7 @@ impl TargetLoop {
                     SystemTime::now(),
                 )
                 .with_release_id(&bake.release_id)
-                .pipe_versions(Some(bake.to.clone()), bake.from.clone())
+                .with_versions(Some(bake.version.clone()), bake.previous_version.clone())
                 .with_detail(format!("asked for because {}", approval.reason)),
             );
         }
@@ -408,8 +412,8 @@ impl TargetLoop {
     async fn judge_tick(&mut self) {
         let Some(bake) = &self.bake else { return };
         let window = Window {
-            version: &bake.to,
-            previous_version: bake.from.as_deref(),
+            version: &bake.version,
+            previous_version: bake.previous_version.as_deref(),
             release_at: bake.started,
             window_start: None,
         };

@@ -37,8 +37,10 @@ impl TargetVerifier {
                 .iter()
                 .map(|p| crate::probe::HealthProbe::new(p, target.setup.services.http.clone()))
                 .collect(),
-            version: bake.and_then(|b| b.from.clone()).unwrap_or_default(),
-            previous: bake.map(|b| b.to.clone()),
+            version: bake
+                .and_then(|b| b.previous_version.clone())
+                .unwrap_or_default(),
+            previous: bake.map(|b| b.version.clone()),
             release_at: bake.map(|b| b.started).unwrap_or_else(SystemTime::now),
             started: SystemTime::now(),
             judge: Mutex::new(Judge::new(&target.setup.target)),
