@@ -9,7 +9,7 @@ use crate::config::{StepConfig, StepKind};
 use crate::model::Mode;
 
 /// What the pipeline would do for a rollback.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Preview {
     /// One line per step, in the order they run ([`describe`]).
     pub steps: Vec<String>,

@@ -12,9 +12,9 @@
 mod act;
 mod bake;
 mod clock;
-mod commands;
 mod gate;
 mod observe;
+mod outcome;
 mod recovery;
 mod step_hooks;
 mod target;

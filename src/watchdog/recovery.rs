@@ -3,6 +3,7 @@
 //! never started again. One that finished set the running version; one that
 //! was cut short by a crash is closed as interrupted and left to a human.
 
+use super::outcome::{RollbackOutcome, Trigger};
 use crate::config::TargetConfig;
 use crate::journal::{Event, Journal, Record, StepOutcome};
 use crate::release::ReleaseTracker;
@@ -92,7 +93,7 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                 to,
                 trigger,
             } => {
-                if trigger == "automatic" {
+                if Trigger::parse(trigger) == Some(Trigger::Automatic) {
                     last_rollback_at = record.at_time();
                 }
                 if let Some(open) = open.as_mut().filter(|o| &o.release_id == release_id) {
@@ -128,7 +129,7 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                     && &unfinished.release_id == release_id
                 {
                     *done = true;
-                    if outcome == "completed" || outcome == "unverified" {
+                    if RollbackOutcome::parse(outcome).is_some_and(RollbackOutcome::restored) {
                         // The previous version runs again; its arrival is
                         // rollguard's own, not a release.
                         expected = Some(unfinished.restore_version.clone());
@@ -192,7 +193,7 @@ pub async fn close_unfinished(
             Some(target),
             Event::RollbackFinished {
                 release_id: unfinished.release_id.clone(),
-                outcome: "interrupted".to_owned(),
+                outcome: RollbackOutcome::Interrupted.as_str().to_owned(),
             },
         )
         .await?;

@@ -1,5 +1,10 @@
 //! The loop of one target: ticks, release detection, judgement, and the
-//! commands the API sends it (announce, approve, time to fix).
+//! commands the API sends it (announce, approve, time to fix; in
+//! `target/commands.rs`). Acting on a decision is the [`Actor`]'s, which
+//! borrows the parts of the loop it needs and hands back what the loop must
+//! take in.
+
+mod commands;
 
 use super::Setup;
 use super::WithVersions;
@@ -22,21 +27,21 @@ use tokio::sync::{mpsc, watch};
 
 /// A target's loop and everything it knows.
 pub(super) struct TargetLoop {
-    pub state: State,
-    pub setup: Arc<Setup>,
-    pub source: Option<ReleaseSource>,
-    pub probes: Vec<HealthProbe>,
-    pub tracker: ReleaseTracker,
-    pub bake: Option<Bake>,
-    pub last_rollback_at: Option<SystemTime>,
-    pub time_to_fix: Option<Duration>,
-    pub ticks: u64,
-    pub source_error: Option<String>,
+    state: State,
+    setup: Arc<Setup>,
+    source: Option<ReleaseSource>,
+    probes: Vec<HealthProbe>,
+    tracker: ReleaseTracker,
+    bake: Option<Bake>,
+    last_automatic_rollback: Option<SystemTime>,
+    time_to_fix: Option<Duration>,
+    ticks: u64,
+    source_error: Option<String>,
     /// When the source last showed the running version: a release seen by
     /// polling happened after this, so the pre-release baseline ends here
     /// and is not tainted by the first minutes of the new version.
-    pub last_seen_at: Option<SystemTime>,
-    pub stop: watch::Receiver<bool>,
+    last_seen_at: Option<SystemTime>,
+    stop: watch::Receiver<bool>,
 }
 
 /// Runs a target until `stop` turns true.
@@ -83,7 +88,7 @@ impl TargetLoop {
             probes: Vec::new(),
             tracker: memory.tracker,
             bake: None,
-            last_rollback_at: memory.last_rollback_at,
+            last_automatic_rollback: memory.last_rollback_at,
             time_to_fix: memory.time_to_fix,
             ticks: 0,
             source_error: None,
@@ -110,7 +115,7 @@ impl TargetLoop {
                     NotifyEvent::RollbackInterrupted,
                     &name,
                     target.setup.mode,
-                    SystemTime::now(),
+                    target.now(),
                 )
                 .with_release_id(&unfinished.release_id)
                 .with_versions(
@@ -153,8 +158,26 @@ impl TargetLoop {
     }
 
     /// The target's name.
-    pub fn name(&self) -> &str {
+    fn name(&self) -> &str {
         &self.setup.target.name
+    }
+
+    /// The time of day, from the injected clock.
+    fn now(&self) -> SystemTime {
+        self.setup.services.clock.now()
+    }
+
+    /// The actor for the release being watched, if any.
+    fn actor(&mut self) -> Option<Actor<'_>> {
+        Some(Actor {
+            state: &self.state,
+            setup: &self.setup,
+            bake: self.bake.as_mut()?,
+            last_automatic_rollback: &mut self.last_automatic_rollback,
+            tracker: &mut self.tracker,
+            source: self.source.as_ref(),
+            stop: &self.stop,
+        })
     }
 
     /// Takes new settings; the bake window and what was decided stay.
@@ -196,7 +219,7 @@ impl TargetLoop {
     async fn tick(&mut self) {
         self.ticks += 1;
         self.state.metrics().tick(&self.setup.target.name);
-        let now = SystemTime::now();
+        let now = self.now();
         self.read_source(now).await;
         if let Some(bake) = &self.bake
             && now >= bake.until
@@ -290,7 +313,7 @@ impl TargetLoop {
 
     /// A version change: a release opens a bake window, rollguard's own
     /// rollback opens a verification window.
-    pub async fn on_change(&mut self, change: ReleaseChange) {
+    async fn on_change(&mut self, change: ReleaseChange) {
         let name = self.name().to_owned();
         let (id, previous, version, at, kind, source) = match change {
             ReleaseChange::Initial { version, .. } => {
@@ -387,7 +410,7 @@ impl TargetLoop {
                     NotifyEvent::ApprovalExpired,
                     self.name(),
                     self.setup.mode,
-                    SystemTime::now(),
+                    self.now(),
                 )
                 .with_release_id(&bake.release_id)
                 .with_versions(Some(bake.version.clone()), bake.previous_version.clone())
@@ -440,7 +463,7 @@ impl TargetLoop {
         let name = self.setup.target.name.clone();
         self.state.update_target(&name, |s| {
             s.last_assessment = Some(serde_json::json!({
-                "at": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+                "at": humantime::format_rfc3339_seconds(self.setup.services.clock.now()).to_string(),
                 "decision": record.decision,
                 "severity": record.severity,
                 "data_impact": record.data_impact,
@@ -483,18 +506,24 @@ impl TargetLoop {
             }
         }
         bake.last = Some(record.clone());
-        Actor::new(self).act(&assessment, &record).await;
+        let restored = match self.actor() {
+            Some(mut actor) => actor.act(&assessment, &record).await,
+            None => None,
+        };
+        if let Some(change) = restored {
+            self.on_change(change).await;
+        }
     }
 
     /// Sends a notification to the target's notifiers (never waits).
-    pub fn notify(&self, notification: Notification) {
+    fn notify(&self, notification: Notification) {
         self.setup
             .notifiers
             .send(&self.setup.target.notify, notification);
     }
 
     /// Shows the loop's state on the API.
-    pub fn publish(&self) {
+    fn publish(&self) {
         let name = self.setup.target.name.clone();
         let current = self.tracker.current().map(str::to_owned);
         let release = self.bake.as_ref().map(Bake::status);

@@ -111,15 +111,17 @@ fn matches<T: PartialEq>(pattern: Option<T>, value: T) -> bool {
 }
 
 fn first_rule(input: &GateInput, last: Last) -> Option<usize> {
-    RULES.iter().position(|&(mode, paused, l, kind, decision, acted, pending, _)| {
-        matches(mode, input.mode)
-            && matches(paused, input.paused)
-            && matches(l, last)
-            && matches(kind, input.kind)
-            && matches(decision, input.decision)
-            && matches(acted, input.acted)
-            && matches(pending, input.approval_pending)
-    })
+    RULES
+        .iter()
+        .position(|&(mode, paused, l, kind, decision, acted, pending, _)| {
+            matches(mode, input.mode)
+                && matches(paused, input.paused)
+                && matches(l, last)
+                && matches(kind, input.kind)
+                && matches(decision, input.decision)
+                && matches(acted, input.acted)
+                && matches(pending, input.approval_pending)
+        })
 }
 
 fn every_input() -> Vec<(GateInput, Last)> {
@@ -176,7 +178,13 @@ fn only_enforce_rolls_back_by_itself() {
     for (input, _) in every_input() {
         if gate(input, now()) == GateAction::RollBack {
             assert_eq!(
-                (input.mode, input.kind, input.decision, input.paused, input.acted),
+                (
+                    input.mode,
+                    input.kind,
+                    input.decision,
+                    input.paused,
+                    input.acted
+                ),
                 (Enforce, Release, Rollback, false, false)
             );
         }
@@ -218,7 +226,10 @@ fn a_cooldown_of_any_length_is_safe() {
         gate(input, later),
         A::AskApproval(R::Cooldown { .. })
     ));
-    assert_eq!(gate(enforce_rollback(now(), Duration::ZERO), now()), A::RollBack);
+    assert_eq!(
+        gate(enforce_rollback(now(), Duration::ZERO), now()),
+        A::RollBack
+    );
 }
 
 #[test]
@@ -244,13 +255,31 @@ fn approvals_are_checked_in_order() {
         release,
     };
     let cases = [
-        (input(false, Enforce, Some((false, Some(later)))), Err(Refusal::NotLeader)),
-        (input(true, Shadow, Some((false, Some(later)))), Err(Refusal::Shadow)),
+        (
+            input(false, Enforce, Some((false, Some(later)))),
+            Err(Refusal::NotLeader),
+        ),
+        (
+            input(true, Shadow, Some((false, Some(later)))),
+            Err(Refusal::Shadow),
+        ),
         (input(true, Enforce, None), Err(Refusal::NoRelease)),
-        (input(true, Approve, Some((true, Some(later)))), Err(Refusal::AlreadyActed)),
-        (input(true, Approve, Some((false, None))), Err(Refusal::NothingPending)),
-        (input(true, Enforce, Some((false, Some(before)))), Err(Refusal::Expired)),
-        (input(true, Enforce, Some((false, Some(now())))), Err(Refusal::Expired)),
+        (
+            input(true, Approve, Some((true, Some(later)))),
+            Err(Refusal::AlreadyActed),
+        ),
+        (
+            input(true, Approve, Some((false, None))),
+            Err(Refusal::NothingPending),
+        ),
+        (
+            input(true, Enforce, Some((false, Some(before)))),
+            Err(Refusal::Expired),
+        ),
+        (
+            input(true, Enforce, Some((false, Some(now())))),
+            Err(Refusal::Expired),
+        ),
         (input(true, Approve, Some((false, Some(later)))), Ok(())),
         (input(true, Enforce, Some((false, Some(later)))), Ok(())),
     ];
