@@ -9,6 +9,8 @@
 //! never calls into the loop.
 
 mod rollback;
+#[cfg(test)]
+mod tests;
 
 use super::bake::{Approval, Bake};
 use super::gate::{self, ApprovalReason, ApproveInput, GateAction, GateInput, Refusal};
