@@ -23,6 +23,8 @@ mod preview;
 mod runner;
 pub mod symlink;
 pub mod systemd;
+#[cfg(test)]
+mod tests_time;
 pub mod wait;
 
 pub use describe::describe;

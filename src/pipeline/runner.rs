@@ -9,8 +9,9 @@ use super::{
 };
 use crate::config::{OnFailure, StepConfig, StepKind};
 use crate::journal::StepOutcome;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// Time past a step's own limit after which an attempt is abandoned. Each
 /// kind enforces the step's `timeout` itself (a command's whole process
