@@ -2,7 +2,7 @@
 //! journaled before it acts, with time limits, retries and `on_failure`.
 //!
 //! Only this module knows what a mode means for a step: the daemon asks
-//! [`preview`] what a rollback would do (in shadow mode that includes each
+//! [`preview()`] what a rollback would do (in shadow mode that includes each
 //! step's server-side dry run, [`has_dry_run`]) and, in shadow mode, never
 //! [`run`]; [`run`] must only be called when a rollback is to happen for
 //! real (`enforce`, or `approve` once a human approved).

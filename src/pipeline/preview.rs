@@ -11,7 +11,7 @@ use crate::model::Mode;
 /// What the pipeline would do for a rollback.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Preview {
-    /// One line per step, in the order they run ([`describe`]).
+    /// One line per step, in the order they run ([`describe()`]).
     pub steps: Vec<String>,
     /// Shadow mode: what the servers said of each dry run ("the API server
     /// accepted a rollback of prod/app to revision 4 (dry run)"), or why

@@ -1,7 +1,7 @@
 //! One task per target. Every `interval` it reads the release source; a new
 //! release opens a bake window during which each tick runs the probes and
 //! queries, the judge and the decision matrix, and acts as the target's mode
-//! allows (see [`act`]).
+//! allows: `gate.rs` decides (a pure function), `act.rs` carries it out.
 //!
 //! The [`Watchdogs`] supervisor owns the tasks. A configuration reload hands
 //! each running task its new [`Setup`] between two ticks, never in the middle
