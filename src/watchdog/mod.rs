@@ -197,7 +197,8 @@ impl Watchdogs {
                 continue;
             }
             tracing::info!(target_name = %name, %mode, "Watching a new target");
-            let memory = recovery::recover(self.state.journal(), target, self.services.clock.now());
+            let memory =
+                recovery::recover(self.state.journal(), target, std::time::SystemTime::now());
             let (setup_tx, setup_rx) = watch::channel(setup);
             let (stop, stopped) = watch::channel(false);
             let (commands_tx, commands_rx) = mpsc::channel(16);
