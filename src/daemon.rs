@@ -139,6 +139,7 @@ impl Daemon {
                 Err(_) => crate::kubernetes::KubeClient::from_defaults(),
             },
             kube,
+            clock: crate::watchdog::Clock::system(),
         };
         crate::watchdog::restore_pauses(&state);
         let watchdogs = Watchdogs::start(state.clone(), &config, services);

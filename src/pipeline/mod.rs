@@ -1,31 +1,36 @@
 //! The rollback pipeline: a target's steps, run in runbook phase order, each
 //! journaled before it acts, with time limits, retries and `on_failure`.
 //!
-//! Only this module knows what a mode means for a step: in shadow mode the
-//! daemon calls [`describe`] for each step of [`ordered`] and never [`run`];
-//! [`run`] must only be called when a rollback is to happen for real
-//! (`enforce`, or `approve` once a human approved).
+//! Only this module knows what a mode means for a step: the daemon asks
+//! [`preview()`] what a rollback would do (in shadow mode that includes each
+//! step's server-side dry run, [`has_dry_run`]) and, in shadow mode, never
+//! [`run`]; [`run`] must only be called when a rollback is to happen for
+//! real (`enforce`, or `approve` once a human approved).
 //!
 //! Step kinds live in their own files: [`command`], [`http`], [`symlink`],
 //! [`systemd`], [`wait`] (`wait` and `verify`) and [`kubernetes`] (the
 //! `kubernetes_*` kinds, and the server-side [`dry_run`] of an undo that
 //! shadow mode sends). The runner is in
 //! `runner.rs`, the journal hooks in `hooks.rs`, descriptions in
-//! `describe.rs`.
+//! `describe.rs`, previews in `preview.rs`.
 
 pub mod command;
 mod describe;
 mod hooks;
 pub mod http;
 pub mod kubernetes;
+mod preview;
 mod runner;
 pub mod symlink;
 pub mod systemd;
+#[cfg(test)]
+mod tests_time;
 pub mod wait;
 
 pub use describe::describe;
 pub use hooks::{BoxFuture, JournalHooks, PipelineHooks};
 pub use kubernetes::dry_run;
+pub use preview::{Preview, has_dry_run, preview};
 pub use runner::run;
 pub use wait::{Verifier, VerifyResult};
 

@@ -9,8 +9,9 @@ use super::{
 };
 use crate::config::{OnFailure, StepConfig, StepKind};
 use crate::journal::StepOutcome;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// Time past a step's own limit after which an attempt is abandoned. Each
 /// kind enforces the step's `timeout` itself (a command's whole process
@@ -19,7 +20,7 @@ const BACKSTOP: Duration = Duration::from_secs(5);
 
 /// Runs the rollback pipeline; see the module docs of
 /// [`pipeline`](super). Call it only when the rollback is to happen for real:
-/// shadow mode uses [`describe`](super::describe) alone.
+/// shadow mode uses [`preview()`](super::preview()) alone.
 ///
 /// When `stop` turns true no new step or attempt starts (the outcome is
 /// `Interrupted`); a running step is not cancelled, except that `wait`,

@@ -1,55 +1,110 @@
-//! The mode gate: what a decision leads to for a target in `enforce`,
-//! `shadow` or `approve` mode, paused or not, in cooldown or not; and the
-//! rollback itself, journaled before each action.
+//! Acting on a decision: the I/O side of the mode gate. The actor reads
+//! what the gate needs from the target's loop, asks [`gate`], and carries
+//! out its answer: a notification (each once per release), a journaled
+//! approval request, shadow mode's report of what would run, or the
+//! rollback itself (`act/rollback.rs`).
+//!
+//! The actor borrows the parts of the loop it changes and hands back what
+//! the loop must apply (a version change no source will see), so that it
+//! never calls into the loop.
 
-use super::PipeVersions;
-use super::bake::{Approval, BakeKind};
-use super::step_hooks::{StepHooks, timeline};
-use super::target::TargetLoop;
-use super::verifier::TargetVerifier;
-use crate::journal::Event;
+mod rollback;
+#[cfg(test)]
+mod tests;
+
+use super::bake::{Approval, Bake};
+use super::gate::{self, ApprovalReason, ApproveInput, GateAction, GateInput, Refusal};
+use super::outcome::Trigger;
+use super::{Setup, WithVersions};
+use crate::journal::{Event, JournalError};
 use crate::metrics::RollbackLabels;
-use crate::model::{Assessment, CheckKind, Decision, DecisionRecord, Mode, Severity, Verdict};
+use crate::model::{Assessment, CheckKind, Decision, DecisionRecord, Severity, Verdict};
 use crate::notify::{Notification, NotifyEvent};
-use crate::pipeline::{self, JournalHooks, PipelineDeps, PipelineOutcome, RollbackContext};
+use crate::pipeline::{self, PipelineDeps, Preview, RollbackContext};
+use crate::release::{ReleaseChange, ReleaseSource, ReleaseTracker};
+use crate::state::State;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
+use tokio::sync::watch;
 
-/// Acts on one target's decisions.
+/// Acts on the decisions about one release: the parts of a target's loop
+/// that acting reads or changes, borrowed for one tick or one command.
 pub(super) struct Actor<'a> {
-    target: &'a mut TargetLoop,
+    /// The daemon's state: leadership, pause switches, journal, metrics.
+    pub state: &'a State,
+    /// The target's settings.
+    pub setup: &'a Arc<Setup>,
+    /// The release being acted on.
+    pub bake: &'a mut Bake,
+    /// When the target's last automatic rollback started (the cooldown).
+    pub last_automatic_rollback: &'a mut Option<SystemTime>,
+    /// Versions seen: told of the rollback's version before it arrives.
+    pub tracker: &'a mut ReleaseTracker,
+    /// The release source, which a Kubernetes rollback marks.
+    pub source: Option<&'a ReleaseSource>,
+    /// Turns true when the daemon stops: the pipeline starts no new step.
+    pub stop: &'a watch::Receiver<bool>,
 }
 
-/// Who started a rollback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Trigger {
-    Automatic,
-    Approved,
+/// Why an approval did not start a rollback.
+#[derive(Debug)]
+pub(super) enum ApproveError {
+    /// The gate refused it.
+    Refused(Refusal),
+    /// The approval could not be journaled, so nothing runs.
+    Journal(JournalError),
 }
 
-impl Trigger {
-    fn as_str(self) -> &'static str {
+impl ApproveError {
+    /// The answer to the person who approved.
+    pub fn text(&self, target: &str) -> String {
         match self {
-            Trigger::Automatic => "automatic",
-            Trigger::Approved => "approved",
+            ApproveError::Refused(refusal) => refusal.text(target),
+            ApproveError::Journal(error) => format!("cannot journal the approval: {error}"),
         }
     }
+}
+
+/// What the gate needs to judge an approval of `bake` (`None`: no release
+/// is being watched).
+pub(super) fn approve_input(state: &State, setup: &Setup, bake: Option<&Bake>) -> ApproveInput {
+    ApproveInput {
+        leader: state.is_leader(),
+        mode: setup.mode,
+        release: bake.map(|b| (b.acted, b.approval.as_ref().map(|a| a.expires_at))),
+    }
+}
+
+/// What the rollbacks counter counts (its `outcome` label).
+#[derive(Debug, Clone, Copy)]
+enum Counted {
+    /// Shadow mode would have rolled back.
+    Shadowed,
+    /// A rollback ended so.
+    Ended(super::outcome::RollbackOutcome),
 }
 
 impl<'a> Actor<'a> {
-    pub fn new(target: &'a mut TargetLoop) -> Actor<'a> {
-        Actor { target }
+    fn name(&self) -> &'a str {
+        &self.setup.target.name
+    }
+
+    fn now(&self) -> SystemTime {
+        self.setup.services.clock.now()
+    }
+
+    fn notify(&self, notification: Notification) {
+        self.setup
+            .notifiers
+            .send(&self.setup.target.notify, notification);
     }
 
     fn notification(&self, event: NotifyEvent, record: Option<&DecisionRecord>) -> Notification {
-        let t = &self.target;
-        let mut n = Notification::new(event, t.name(), t.setup.mode, SystemTime::now());
-        if let Some(bake) = &t.bake {
-            n = n
-                .with_release_id(&bake.release_id)
-                .pipe_versions(Some(bake.to.clone()), bake.from.clone())
-                .with_release_at(bake.started);
-        }
+        let bake = &self.bake;
+        let mut n = Notification::new(event, self.name(), self.setup.mode, self.now())
+            .with_release_id(&bake.release_id)
+            .with_versions(Some(bake.version.clone()), bake.previous_version.clone())
+            .with_release_at(bake.started);
         if let Some(record) = record {
             n = n
                 .with_decision(record.decision)
@@ -59,57 +114,64 @@ impl<'a> Actor<'a> {
         n
     }
 
-    /// Acts on this tick's decision.
-    pub async fn act(&mut self, assessment: &Assessment, record: &DecisionRecord) {
+    /// Acts on this tick's decision. Returns the version change the loop
+    /// must take in when a rollback brought back a version that no release
+    /// source will report.
+    pub async fn act(
+        &mut self,
+        assessment: &Assessment,
+        record: &DecisionRecord,
+    ) -> Option<ReleaseChange> {
         // rollguard-k2: a follower judges (status stays live) but never acts
         // or notifies; the leader does both.
-        if !self.target.state.is_leader() {
+        if !self.state.is_leader() {
             if record.decision == Decision::Rollback {
-                tracing::debug!(target_name = %self.target.name(), "Not the leader: the leader decides whether to roll back");
+                tracing::debug!(target_name = %self.name(), "Not the leader: the leader decides whether to roll back");
             }
-            return;
+            return None;
         }
         self.monitoring(assessment);
-        let Some(bake) = &mut self.target.bake else {
-            return;
-        };
-        if record.severity > bake.notified_severity && !assessment.inconclusive {
-            bake.notified_severity = record.severity;
-            let n = self.notification(NotifyEvent::Degraded, Some(record));
-            self.target.notify(n);
+        if record.severity > self.bake.notified_severity && !assessment.inconclusive {
+            self.bake.notified_severity = record.severity;
+            self.notify(self.notification(NotifyEvent::Degraded, Some(record)));
         }
-        let Some(bake) = &mut self.target.bake else {
-            return;
+        let input = GateInput {
+            decision: record.decision,
+            kind: self.bake.kind,
+            mode: self.setup.mode,
+            paused: self.state.is_paused(self.name()),
+            acted: self.bake.acted,
+            approval_pending: self.bake.approval.is_some(),
+            last_automatic_rollback: *self.last_automatic_rollback,
+            cooldown: self.setup.target.cooldown,
         };
-        if bake.acted {
-            return;
+        match gate::gate(input, self.now()) {
+            GateAction::Nothing => {}
+            GateAction::Notify(notice) => self.say_once(record, notice.text().to_owned()),
+            GateAction::WouldAskApproval(reason) => {
+                let reason = reason.text(self.name());
+                self.say_once(
+                    record,
+                    format!(
+                        "shadow mode: rollguard would ask for approval to roll back ({reason})"
+                    ),
+                );
+            }
+            GateAction::AskApproval(reason) => self.request_approval(record, reason).await,
+            GateAction::WouldRollBack => self.would_roll_back(record).await,
+            GateAction::RollBack => return self.rollback(Trigger::Automatic, record.clone()).await,
         }
-        let kind = bake.kind;
-        match (kind, record.decision) {
-            (_, Decision::Healthy | Decision::Inconclusive) => {}
-            (BakeKind::Verification, _) => {
-                if bake.first_time(record.decision) {
-                    let n = self
-                        .notification(NotifyEvent::Decision, Some(record))
-                        .with_detail(
-                            "the version the rollback brought back is unhealthy too; rollguard takes no further automatic action".to_owned(),
-                        );
-                    self.target.notify(n);
-                }
-            }
-            (BakeKind::Release, Decision::ForwardFix) => {
-                if bake.first_time(record.decision) {
-                    let n = self
-                        .notification(NotifyEvent::Decision, Some(record))
-                        .with_detail("a forward fix is preferred; no rollback".to_owned());
-                    self.target.notify(n);
-                }
-            }
-            (BakeKind::Release, Decision::ConsiderRollback) => {
-                self.request_approval(record, "the decision matrix asks a human to decide")
-                    .await;
-            }
-            (BakeKind::Release, Decision::Rollback) => self.rollback_decided(record).await,
+        None
+    }
+
+    /// Notifies the decision with `detail`, the first time it is reached
+    /// in this window.
+    fn say_once(&mut self, record: &DecisionRecord, detail: String) {
+        if self.bake.first_time(record.decision) {
+            let n = self
+                .notification(NotifyEvent::Decision, Some(record))
+                .with_detail(detail);
+            self.notify(n);
         }
     }
 
@@ -121,120 +183,51 @@ impl<'a> Actor<'a> {
             .filter(|e| e.kind == CheckKind::Metric && e.verdict == Verdict::Error)
             .map(|e| e.reason.clone())
             .collect();
-        let Some(bake) = &mut self.target.bake else {
-            return;
-        };
-        if !errors.is_empty() && !bake.monitoring_down {
-            bake.monitoring_down = true;
-            tracing::warn!(target_name = %self.target.name(), errors = ?errors, "Monitoring is down: holding, no automatic rollback until it is back");
+        if !errors.is_empty() && !self.bake.monitoring_down {
+            self.bake.monitoring_down = true;
+            tracing::warn!(target_name = %self.name(), errors = ?errors, "Monitoring is down: holding, no automatic rollback until it is back");
             let n = self
                 .notification(NotifyEvent::MonitoringDown, None)
                 .with_detail(errors.join("; "))
                 .with_reasons(errors);
-            self.target.notify(n);
-        } else if errors.is_empty() && bake.monitoring_down {
-            bake.monitoring_down = false;
-            tracing::info!(target_name = %self.target.name(), "Monitoring is back");
-            let n = self.notification(NotifyEvent::MonitoringRecovered, None);
-            self.target.notify(n);
+            self.notify(n);
+        } else if errors.is_empty() && self.bake.monitoring_down {
+            self.bake.monitoring_down = false;
+            tracing::info!(target_name = %self.name(), "Monitoring is back");
+            self.notify(self.notification(NotifyEvent::MonitoringRecovered, None));
         }
     }
 
-    /// A rollback decision, through the mode gate.
-    async fn rollback_decided(&mut self, record: &DecisionRecord) {
-        let name = self.target.name().to_owned();
-        match self.target.setup.mode {
-            Mode::Shadow => {
-                let Some(bake) = &mut self.target.bake else {
-                    return;
-                };
-                bake.acted = true;
-                let steps = self.planned_steps();
-                // Kubernetes undo: what the API server says of a dry run.
-                let dry_runs = self.undo_dry_runs().await;
-                self.count_rollback("shadowed");
-                tracing::warn!(target_name = %name, steps = ?steps, ?dry_runs, "Shadow mode: would roll back now");
-                let n = self
-                    .notification(NotifyEvent::WouldRollback, Some(record))
-                    .with_detail(format!(
-                        "nothing was changed (shadow mode); the pipeline would run: {}{}",
-                        if steps.is_empty() {
-                            "no steps are configured".to_owned()
-                        } else {
-                            steps.join("; ")
-                        },
-                        dry_runs
-                            .iter()
-                            .map(|answer| format!("; {answer}"))
-                            .collect::<String>()
-                    ));
-                self.target.notify(n);
-            }
-            Mode::Approve => {
-                self.request_approval(record, "approve mode: every rollback waits for a human")
-                    .await;
-            }
-            Mode::Enforce => {
-                if self.target.state.is_paused(&name) {
-                    self.request_approval(record, "automatic action is paused")
-                        .await;
-                    return;
-                }
-                let cooldown = self.target.setup.target.cooldown;
-                if let Some(last) = self.target.last_rollback_at
-                    && SystemTime::now() < crate::time::later(last, cooldown)
-                {
-                    let reason = format!(
-                        "cooldown: the last automatic rollback of {name} started {} ago (cooldown {})",
-                        humantime::format_duration(round(last.elapsed().unwrap_or_default())),
-                        humantime::format_duration(cooldown)
-                    );
-                    self.request_approval(record, &reason).await;
-                    return;
-                }
-                self.rollback(Trigger::Automatic, record.clone()).await;
-            }
-        }
+    /// Shadow mode: says what the rollback would do, changing nothing.
+    async fn would_roll_back(&mut self, record: &DecisionRecord) {
+        self.bake.acted = true;
+        let preview = self.preview().await;
+        self.count_rollback(Counted::Shadowed);
+        tracing::warn!(target_name = %self.name(), steps = ?preview.steps, dry_runs = ?preview.dry_runs, "Shadow mode: would roll back now");
+        let n = self
+            .notification(NotifyEvent::WouldRollback, Some(record))
+            .with_detail(format!(
+                "nothing was changed (shadow mode); the pipeline would run: {}",
+                preview.summary()
+            ));
+        self.notify(n);
     }
 
-    /// Opens an approval request (once per release).
-    async fn request_approval(&mut self, record: &DecisionRecord, reason: &str) {
-        let name = self.target.name().to_owned();
-        let mode = self.target.setup.mode;
-        let Some(bake) = &mut self.target.bake else {
-            return;
-        };
-        if mode == Mode::Shadow {
-            if bake.first_time(record.decision) {
-                let n = self
-                    .notification(NotifyEvent::Decision, Some(record))
-                    .with_detail(format!(
-                        "shadow mode: rollguard would ask for approval to roll back ({reason})"
-                    ));
-                self.target.notify(n);
-            }
-            return;
-        }
-        if bake.approval.is_some() {
-            return;
-        }
+    /// Opens an approval request; the gate asks only when none is pending.
+    async fn request_approval(&mut self, record: &DecisionRecord, reason: ApprovalReason) {
+        let name = self.name();
+        let reason = reason.text(name);
         let approval = Approval {
-            requested_at: SystemTime::now(),
-            expires_at: bake.until,
-            reason: reason.to_owned(),
+            requested_at: self.now(),
+            expires_at: self.bake.until,
+            reason: reason.clone(),
         };
         let event = Event::ApprovalRequested {
-            release_id: bake.release_id.clone(),
-            expires_at: humantime::format_rfc3339_seconds(bake.until).to_string(),
+            release_id: self.bake.release_id.clone(),
+            expires_at: humantime::format_rfc3339_seconds(self.bake.until).to_string(),
         };
-        bake.approval = Some(approval);
-        if let Err(error) = self
-            .target
-            .state
-            .journal()
-            .append_async(Some(&name), event)
-            .await
-        {
+        self.bake.approval = Some(approval);
+        if let Err(error) = self.state.journal().append_async(Some(name), event).await {
             tracing::error!(target_name = %name, %error, "Cannot journal the approval request");
         }
         tracing::warn!(target_name = %name, %reason, "Rollback waits for approval: rollguard approve {name}");
@@ -243,314 +236,95 @@ impl<'a> Actor<'a> {
             .with_detail(format!(
                 "{reason}. Approve with `rollguard approve {name}` (or POST /api/v1/targets/{name}/approve) before the bake window ends"
             ));
-        self.target.notify(n);
+        self.notify(n);
     }
 
-    /// A human's approval of the pending rollback: checked and journaled;
-    /// the caller answers the human, then runs [`Actor::rollback_approved`].
-    pub async fn approve(&mut self) -> Result<DecisionRecord, String> {
-        let name = self.target.name().to_owned();
-        if !self.target.state.is_leader() {
-            return Err(format!(
-                "this replica does not lead: approve {name} on the leader (see `leader` in its status)"
-            ));
+    /// A human's approval of the pending rollback: checked by the gate and
+    /// journaled; the caller answers the human, then runs
+    /// [`Actor::rollback_approved`].
+    pub async fn approve(&mut self) -> Result<DecisionRecord, ApproveError> {
+        let input = approve_input(self.state, self.setup, Some(self.bake));
+        if let Err(refusal) = gate::check_approval(input, self.now()) {
+            if refusal == Refusal::Expired {
+                self.bake.approval = None;
+            }
+            return Err(ApproveError::Refused(refusal));
         }
-        if self.target.setup.mode == Mode::Shadow {
-            return Err(format!(
-                "{name} is in shadow mode: nothing runs; set its mode to approve or enforce"
-            ));
-        }
-        let Some(bake) = &mut self.target.bake else {
-            return Err(format!("no release of {name} is being watched"));
-        };
-        if bake.acted {
-            return Err(format!(
-                "rollguard already acted on this release of {name}; see `rollguard status`"
-            ));
-        }
-        let Some(approval) = &bake.approval else {
-            return Err(format!("no rollback of {name} is waiting for approval"));
-        };
-        if SystemTime::now() >= approval.expires_at {
-            bake.approval = None;
-            return Err(format!(
-                "the approval request for {name} expired with its bake window"
-            ));
-        }
-        bake.approval = None;
-        let release_id = bake.release_id.clone();
-        let record = bake.last.clone().unwrap_or(DecisionRecord {
+        self.bake.approval = None;
+        let release_id = self.bake.release_id.clone();
+        let record = self.bake.last.clone().unwrap_or(DecisionRecord {
             decision: Decision::ConsiderRollback,
             severity: Severity::None,
-            data_impact: bake.data_impact.0,
-            time_to_fix: self.target.setup.target.time_to_fix,
+            data_impact: self.bake.data_impact.0,
+            time_to_fix: self.setup.target.time_to_fix,
             rule: None,
             reasons: Vec::new(),
         });
-        if let Err(error) = self
-            .target
-            .state
+        let event = Event::Approved {
+            release_id: release_id.clone(),
+        };
+        let name = self.name();
+        self.state
             .journal()
-            .append_async(
-                Some(&name),
-                Event::Approved {
-                    release_id: release_id.clone(),
-                },
-            )
+            .append_async(Some(name), event)
             .await
-        {
-            return Err(format!("cannot journal the approval: {error}"));
-        }
+            .map_err(ApproveError::Journal)?;
         tracing::info!(target_name = %name, %release_id, "Rollback approved by an operator");
         Ok(record)
     }
 
-    /// Runs an approved rollback.
-    pub async fn rollback_approved(&mut self, record: DecisionRecord) -> String {
+    /// Runs an approved rollback; returns what [`Actor::act`] does.
+    pub async fn rollback_approved(&mut self, record: DecisionRecord) -> Option<ReleaseChange> {
         self.rollback(Trigger::Approved, record).await
     }
 
-    /// What the pipeline would run, one line per step.
-    fn planned_steps(&self) -> Vec<String> {
-        let Some(context) = self.context("") else {
-            return Vec::new();
-        };
-        pipeline::ordered(&self.target.setup.target.step)
-            .into_iter()
-            .map(|step| pipeline::describe(step, &context))
-            .collect()
-    }
-
-    /// Shadow mode, Kubernetes undo: each `kubernetes_undo` step's PATCH
-    /// sent as a server-side dry run (`?dryRun=All`, nothing changes), and
-    /// what came of it: "the API server accepted a rollback of prod/app to
-    /// revision 4 (dry run)", or why not.
-    async fn undo_dry_runs(&self) -> Vec<String> {
-        let Some(context) = self.context("") else {
-            return Vec::new();
-        };
-        let services = &self.target.setup.services;
-        let mut deps = PipelineDeps::new(services.http.clone(), services.env.clone());
-        deps.kube = services.kube_steps.clone();
-        let undo_steps = pipeline::ordered(&self.target.setup.target.step)
-            .into_iter()
-            .filter(|step| step.kind == crate::config::StepKind::KubernetesUndo);
-        let mut answers = Vec::new();
-        for step in undo_steps {
-            let answer = pipeline::dry_run(step, &context, &deps).await;
-            answers.push(answer.unwrap_or_else(|error| error));
+    /// What the pipeline would do (in shadow mode, with its dry runs);
+    /// nothing when the version to bring back is unknown.
+    async fn preview(&self) -> Preview {
+        match self.context("") {
+            Some(ctx) => pipeline::preview(&self.setup.target.step, &ctx, &self.deps()).await,
+            None => Preview::default(),
         }
-        answers
     }
 
+    /// The pipeline's dependencies, without a verifier.
+    fn deps(&self) -> PipelineDeps {
+        let services = &self.setup.services;
+        let mut deps = PipelineDeps::new(services.http.clone(), services.env.clone());
+        deps.systemctl = services.systemctl.clone();
+        deps.kube = services.kube_steps.clone();
+        deps
+    }
+
+    /// The rollback of this release, or `None` when the version to bring
+    /// back is unknown.
     fn context(&self, reason: &str) -> Option<RollbackContext> {
-        let bake = self.target.bake.as_ref()?;
+        let target = &self.setup.target;
         Some(RollbackContext {
-            target: self.target.name().to_owned(),
-            from_version: bake.to.clone(),
-            to_version: bake.from.clone()?,
-            release_id: bake.release_id.clone(),
-            mode: self.target.setup.mode,
+            target: target.name.clone(),
+            from_version: self.bake.version.clone(),
+            to_version: self.bake.previous_version.clone()?,
+            release_id: self.bake.release_id.clone(),
+            mode: self.setup.mode,
             reason: reason.to_owned(),
-            link_hint: self.target.setup.target.release.path.clone(),
-            namespace_hint: self.target.setup.target.release.namespace.clone(),
-            deployment_hint: self.target.setup.target.release.deployment.clone(),
+            link_hint: target.release.path.clone(),
+            namespace_hint: target.release.namespace.clone(),
+            deployment_hint: target.release.deployment.clone(),
         })
     }
 
-    fn count_rollback(&self, outcome: &str) {
-        self.target
-            .state
+    fn count_rollback(&self, counted: Counted) {
+        let outcome = match counted {
+            Counted::Shadowed => "shadowed",
+            Counted::Ended(outcome) => outcome.as_str(),
+        };
+        self.state
             .metrics()
             .rollbacks
             .get_or_create(&RollbackLabels {
-                target: self.target.name().to_owned(),
+                target: self.name().to_owned(),
                 outcome: outcome.to_owned(),
             })
             .inc();
     }
-
-    /// Runs the rollback pipeline and verifies the result. Returns a line
-    /// for whoever asked.
-    async fn rollback(&mut self, trigger: Trigger, record: DecisionRecord) -> String {
-        let name = self.target.name().to_owned();
-        let reason = record.reasons.join("; ");
-        let Some(context) = self.context(&reason) else {
-            let n = self
-                .notification(NotifyEvent::RollbackFailed, Some(&record))
-                .with_detail(
-                    "the previous version is unknown, so there is nothing to roll back to"
-                        .to_owned(),
-                );
-            self.target.notify(n);
-            if let Some(bake) = &mut self.target.bake {
-                bake.acted = true;
-            }
-            return format!("cannot roll back {name}: the previous version is unknown");
-        };
-        let journal = self.target.state.journal().clone();
-        let started = Event::RollbackStarted {
-            release_id: context.release_id.clone(),
-            from: context.from_version.clone(),
-            to: context.to_version.clone(),
-            trigger: trigger.as_str().to_owned(),
-        };
-        // Synced before anything runs: a crash from here on is never
-        // followed by a second rollback.
-        if let Err(error) = journal.append_async(Some(&name), started).await {
-            tracing::error!(target_name = %name, %error, "Cannot journal the rollback; not starting it");
-            return format!("not rolling back {name}: the journal cannot be written ({error})");
-        }
-        if let Some(bake) = &mut self.target.bake {
-            bake.acted = true;
-            // A pending request is settled by this rollback: approving it
-            // later must not start a second one.
-            bake.approval = None;
-        }
-        let now = SystemTime::now();
-        if trigger == Trigger::Automatic {
-            self.target.last_rollback_at = Some(now);
-        }
-        self.target
-            .tracker
-            .expect_rollback(&context.to_version, now);
-        let steps = self.planned_steps();
-        tracing::warn!(target_name = %name, from = %context.from_version, to = %context.to_version, trigger = trigger.as_str(), "Rolling back");
-        let n = self
-            .notification(NotifyEvent::RollbackStarted, Some(&record))
-            .with_detail(format!("pipeline: {}", steps.join("; ")));
-        self.target.notify(n);
-
-        let verifier = Arc::new(TargetVerifier::new(self.target));
-        let mut deps = PipelineDeps::new(
-            self.target.setup.services.http.clone(),
-            self.target.setup.services.env.clone(),
-        );
-        deps.systemctl = self.target.setup.services.systemctl.clone();
-        deps.kube = self.target.setup.services.kube_steps.clone();
-        deps.verifier = Some(verifier.clone());
-        let hooks = StepHooks {
-            journal: JournalHooks {
-                journal: journal.clone(),
-                target: name.clone(),
-                release_id: context.release_id.clone(),
-            },
-            notifiers: self.target.setup.notifiers.clone(),
-            to: self.target.setup.target.notify.clone(),
-            base: self.notification(NotifyEvent::RollbackStep, Some(&record)),
-        };
-        // rollguard-k2: shutdown or a lost lease stops the pipeline before
-        // its next step.
-        let stop = crate::leader::PipelineStop::new(
-            self.target.stop.clone(),
-            self.target.state.leadership(),
-        );
-        let outcome = pipeline::run(
-            &self.target.setup.target.step,
-            &context,
-            &deps,
-            &hooks,
-            stop.receiver.clone(),
-        )
-        .await;
-        let (result, event, detail) = match &outcome {
-            PipelineOutcome::Completed { verified: true, .. } => (
-                "completed",
-                NotifyEvent::RollbackCompleted,
-                "verified: probes and metrics are back to normal".to_owned(),
-            ),
-            PipelineOutcome::Completed {
-                verified: false, ..
-            } => {
-                match verifier
-                    .verify_for(self.verify_timeout(), stop.receiver.clone())
-                    .await
-                {
-                    Ok(()) => (
-                        "completed",
-                        NotifyEvent::RollbackCompleted,
-                        "verified: probes and metrics are back to normal".to_owned(),
-                    ),
-                    Err(why) => (
-                        "unverified",
-                        NotifyEvent::RollbackFailed,
-                        format!("the pipeline ran but the service is not back to normal: {why}"),
-                    ),
-                }
-            }
-            PipelineOutcome::Failed { step, message, .. } => (
-                "failed",
-                NotifyEvent::RollbackFailed,
-                format!("step {step} failed: {message}"),
-            ),
-            PipelineOutcome::Interrupted { .. } if stop.lost_leadership() => (
-                "interrupted",
-                NotifyEvent::RollbackInterrupted,
-                "this replica lost the leadership; remaining steps were not run".to_owned(),
-            ),
-            PipelineOutcome::Interrupted { .. } => (
-                "interrupted",
-                NotifyEvent::RollbackInterrupted,
-                "rollguard is stopping; remaining steps were not run".to_owned(),
-            ),
-        };
-        drop(stop);
-        if matches!(result, "completed" | "unverified")
-            && let Some(source) = self.target.source.as_ref().and_then(|s| s.kubernetes())
-        {
-            // rollguard-k2: every replica, and a future leader, must know
-            // this rollout is rollguard's own.
-            let marked = source
-                .mark_rolled_back(
-                    &context.release_id,
-                    &context.from_version,
-                    &context.to_version,
-                    SystemTime::now(),
-                )
-                .await;
-            if let Err(error) = marked {
-                tracing::error!(target_name = %name, %error, "Cannot mark the Deployment as rolled back by rollguard; other replicas may take the rollback for a release");
-            }
-        }
-        if let Err(error) = journal
-            .append_async(
-                Some(&name),
-                Event::RollbackFinished {
-                    release_id: context.release_id.clone(),
-                    outcome: result.to_owned(),
-                },
-            )
-            .await
-        {
-            tracing::error!(target_name = %name, %error, "Cannot journal the end of the rollback");
-        }
-        self.count_rollback(result);
-        tracing::info!(target_name = %name, outcome = result, %detail, "Rollback finished");
-        let n = self
-            .notification(event, Some(&record))
-            .with_detail(format!("{detail}\n{}", timeline(&outcome)));
-        self.target.notify(n);
-        if self.target.setup.target.release.kind == crate::config::ReleaseKind::Announce
-            && matches!(result, "completed" | "unverified")
-            && let Some(change) =
-                self.target
-                    .tracker
-                    .announce(&context.to_version, None, SystemTime::now())
-        {
-            // No source will see the version change: record it here.
-            self.target.on_change(change).await;
-        }
-        format!("rollback of {name} {result}: {detail}")
-    }
-
-    /// How long the daemon verifies a rollback whose pipeline has no
-    /// verify step: ten ticks, between 30 s and 5 min.
-    fn verify_timeout(&self) -> Duration {
-        (self.target.setup.target.interval * 10)
-            .clamp(Duration::from_secs(30), Duration::from_secs(300))
-    }
-}
-
-fn round(d: Duration) -> Duration {
-    Duration::from_secs(d.as_secs())
 }

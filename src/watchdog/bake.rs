@@ -36,10 +36,11 @@ pub struct Approval {
 pub struct Bake {
     /// Journal and environment id of the release.
     pub release_id: String,
-    /// The version before the release: what a rollback brings back.
-    pub from: Option<String>,
-    /// The version being watched.
-    pub to: String,
+    /// The version being watched: the release, or in a verification
+    /// window the version rollguard's rollback brought back.
+    pub version: String,
+    /// The version before it: for a release, what a rollback brings back.
+    pub previous_version: Option<String>,
     /// When the release was seen (the baseline ends here).
     pub started: SystemTime,
     /// When the window closes.
@@ -69,8 +70,8 @@ impl Bake {
     /// A fresh window.
     pub fn new(
         release_id: String,
-        from: Option<String>,
-        to: String,
+        version: String,
+        previous_version: Option<String>,
         started: SystemTime,
         kind: BakeKind,
         judge: Judge,
@@ -78,8 +79,8 @@ impl Bake {
     ) -> Bake {
         Bake {
             release_id,
-            from,
-            to,
+            version,
+            previous_version,
             started,
             until: crate::time::later(started, bake_window),
             kind,
@@ -108,8 +109,9 @@ impl Bake {
     pub fn status(&self) -> serde_json::Value {
         serde_json::json!({
             "release_id": self.release_id,
-            "from": self.from,
-            "to": self.to,
+            // The API's names: from the version before to the one watched.
+            "from": self.previous_version,
+            "to": self.version,
             "kind": self.kind,
             "started_at": humantime::format_rfc3339_seconds(self.started).to_string(),
             "until": humantime::format_rfc3339_seconds(self.until).to_string(),

@@ -1,7 +1,7 @@
 //! One task per target. Every `interval` it reads the release source; a new
 //! release opens a bake window during which each tick runs the probes and
 //! queries, the judge and the decision matrix, and acts as the target's mode
-//! allows (see [`act`]).
+//! allows: `gate.rs` decides (a pure function), `act.rs` carries it out.
 //!
 //! The [`Watchdogs`] supervisor owns the tasks. A configuration reload hands
 //! each running task its new [`Setup`] between two ticks, never in the middle
@@ -11,8 +11,10 @@
 
 mod act;
 mod bake;
-mod commands;
+mod clock;
+mod gate;
 mod observe;
+mod outcome;
 mod recovery;
 mod step_hooks;
 mod supervise;
@@ -20,6 +22,7 @@ mod target;
 mod verifier;
 
 pub use bake::{Bake, BakeKind};
+pub use clock::Clock;
 pub use recovery::TargetMemory;
 
 use crate::config::{Config, Environment, PolicyRule, TargetConfig};
@@ -53,6 +56,9 @@ pub struct Services {
     /// The same client for `kubernetes_*` steps and shadow-mode dry runs
     /// (or, when none could be made at start, one built on first use).
     pub kube_steps: crate::kubernetes::KubeClient,
+    /// The wall clock of bake windows, cooldowns and approvals: the
+    /// system's, or one that tests move with tokio's paused clock.
+    pub clock: Clock,
 }
 
 impl std::fmt::Debug for Services {
@@ -294,19 +300,21 @@ pub fn restore_pauses(state: &State) {
     }
 }
 
-/// Sets a notification's versions when they are known.
-trait PipeVersions {
-    fn pipe_versions(self, from: Option<String>, to: Option<String>) -> Self;
+/// Sets a notification's versions when they are known. Notifications say
+/// `from` for the version judged (or rolled back) and `to` for the one a
+/// rollback brings back.
+trait WithVersions {
+    fn with_versions(self, judged: Option<String>, restore: Option<String>) -> Self;
 }
 
-impl PipeVersions for Notification {
-    fn pipe_versions(self, from: Option<String>, to: Option<String>) -> Self {
-        let n = match from {
-            Some(from) => self.with_from(from),
+impl WithVersions for Notification {
+    fn with_versions(self, judged: Option<String>, restore: Option<String>) -> Self {
+        let n = match judged {
+            Some(judged) => self.with_from(judged),
             None => self,
         };
-        match to {
-            Some(to) => n.with_to(to),
+        match restore {
+            Some(restore) => n.with_to(restore),
             None => n,
         }
     }

@@ -32,7 +32,7 @@ pub async fn observe(
     tick: u64,
 ) -> Observation {
     let target = &setup.target.name;
-    let now = SystemTime::now();
+    let now = setup.services.clock.now();
     let probe_results = join_all(probes.iter().map(|probe| async move {
         let outcome = probe.check().await;
         state

@@ -3,6 +3,7 @@
 //! never started again. One that finished set the running version; one that
 //! was cut short by a crash is closed as interrupted and left to a human.
 
+use super::outcome::{RollbackOutcome, Trigger};
 use crate::config::TargetConfig;
 use crate::journal::{Event, Journal, Record, StepOutcome};
 use crate::release::ReleaseTracker;
@@ -13,10 +14,10 @@ use std::time::{Duration, SystemTime};
 pub struct OpenRelease {
     /// Its id.
     pub release_id: String,
-    /// The version before it.
-    pub from: Option<String>,
     /// Its version.
-    pub to: String,
+    pub version: String,
+    /// The version before it.
+    pub previous_version: Option<String>,
     /// When it was seen.
     pub started: SystemTime,
     /// Whether rollguard already acted on it (a rollback started).
@@ -30,10 +31,10 @@ pub struct OpenRelease {
 pub struct Unfinished {
     /// The release being rolled back.
     pub release_id: String,
-    /// From which version.
-    pub from: String,
-    /// To which version.
-    pub to: String,
+    /// The version rolled back (`rollback_started.from`).
+    pub bad_version: String,
+    /// The version brought back (`rollback_started.to`).
+    pub restore_version: String,
     /// Steps that had started without finishing.
     pub open_steps: Vec<String>,
 }
@@ -79,8 +80,8 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                 expected = None;
                 open = record.at_time().map(|at| OpenRelease {
                     release_id: release_id.clone(),
-                    from: from.clone(),
-                    to: to.clone(),
+                    version: to.clone(),
+                    previous_version: from.clone(),
                     started: at,
                     acted: false,
                     by_rollguard: *by_rollguard,
@@ -92,7 +93,7 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                 to,
                 trigger,
             } => {
-                if trigger == "automatic" {
+                if Trigger::parse(trigger) == Some(Trigger::Automatic) {
                     last_rollback_at = record.at_time();
                 }
                 if let Some(open) = open.as_mut().filter(|o| &o.release_id == release_id) {
@@ -101,8 +102,8 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                 rollback = Some((
                     Unfinished {
                         release_id: release_id.clone(),
-                        from: from.clone(),
-                        to: to.clone(),
+                        bad_version: from.clone(),
+                        restore_version: to.clone(),
                         open_steps: Vec::new(),
                     },
                     false,
@@ -128,10 +129,10 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                     && &unfinished.release_id == release_id
                 {
                     *done = true;
-                    if outcome == "completed" || outcome == "unverified" {
+                    if RollbackOutcome::parse(outcome).is_some_and(RollbackOutcome::restored) {
                         // The previous version runs again; its arrival is
                         // rollguard's own, not a release.
-                        expected = Some(unfinished.to.clone());
+                        expected = Some(unfinished.restore_version.clone());
                     }
                 }
             }
@@ -145,7 +146,7 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
     }
     let unfinished = match rollback {
         Some((unfinished, false)) => {
-            expected = Some(unfinished.to.clone());
+            expected = Some(unfinished.restore_version.clone());
             Some(unfinished)
         }
         _ => None,
@@ -155,8 +156,8 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
     if let Some(version) = &current {
         tracker = tracker.with_current(version);
     }
-    if let Some(to) = &expected {
-        tracker.expect_rollback(to, now);
+    if let Some(restored) = &expected {
+        tracker.expect_rollback(restored, now);
     }
     TargetMemory {
         tracker,
@@ -192,7 +193,7 @@ pub async fn close_unfinished(
             Some(target),
             Event::RollbackFinished {
                 release_id: unfinished.release_id.clone(),
-                outcome: "interrupted".to_owned(),
+                outcome: RollbackOutcome::Interrupted.as_str().to_owned(),
             },
         )
         .await?;

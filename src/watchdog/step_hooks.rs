@@ -6,7 +6,7 @@ use crate::journal::StepOutcome;
 use crate::notify::{Notification, Notifiers};
 use crate::pipeline::{BoxFuture, JournalHooks, PipelineHooks, PipelineOutcome};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Journals every step (synced before it acts) and tells the notifiers how
 /// each one ended (`rollback_step`), without waiting for them.
@@ -19,6 +19,8 @@ pub(super) struct StepHooks {
     pub to: Vec<String>,
     /// The rollback's notification, which each step's copies.
     pub base: Notification,
+    /// Dates each step's notification.
+    pub clock: super::Clock,
 }
 
 impl PipelineHooks for StepHooks {
@@ -39,7 +41,7 @@ impl PipelineHooks for StepHooks {
         Box::pin(async move {
             let journaled = self.journal.step_finished(step, outcome, message).await;
             let mut n = self.base.clone().with_step(step);
-            n.at = SystemTime::now();
+            n.at = self.clock.now();
             n = n.with_detail(match message {
                 Some(message) => format!("step {step}: {outcome} ({message})"),
                 None => format!("step {step}: {outcome}"),

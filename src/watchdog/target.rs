@@ -1,45 +1,49 @@
-//! The loop of one target: ticks, release detection, judgement, and the
-//! commands the API sends it (announce, approve, time to fix).
+//! The loop of one target: ticks, release detection (`target/releases.rs`),
+//! judgement, and the commands the API sends it (announce, approve, time to
+//! fix; `target/commands.rs`). Acting on a decision is the [`Actor`]'s,
+//! which borrows the parts of the loop it needs and hands back what the
+//! loop must take in.
 
-use super::PipeVersions;
+mod commands;
+mod releases;
+
 use super::Setup;
+use super::WithVersions;
 use super::act::Actor;
 use super::bake::{Bake, BakeKind};
 use super::observe::{self, Window};
 use super::recovery::{self, TargetMemory};
-use crate::data_check;
 use crate::journal::Event;
 use crate::judge::{self, Judge};
 use crate::metrics::DecisionLabels;
 use crate::notify::{Notification, NotifyEvent};
 use crate::probe::HealthProbe;
-use crate::release::{ReleaseChange, ReleaseSource, ReleaseTracker, SeenBy, SourceError};
+use crate::release::{ReleaseSource, ReleaseTracker};
 use crate::state::{State, TargetCommand};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 
 /// A target's loop and everything it knows.
 pub(super) struct TargetLoop {
-    pub state: State,
-    pub setup: Arc<Setup>,
-    pub source: Option<ReleaseSource>,
-    pub probes: Vec<HealthProbe>,
-    pub tracker: ReleaseTracker,
-    pub bake: Option<Bake>,
-    pub last_rollback_at: Option<SystemTime>,
-    pub time_to_fix: Option<Duration>,
-    pub ticks: u64,
-    pub source_error: Option<String>,
+    state: State,
+    setup: Arc<Setup>,
+    source: Option<ReleaseSource>,
+    probes: Vec<HealthProbe>,
+    tracker: ReleaseTracker,
+    bake: Option<Bake>,
+    last_automatic_rollback: Option<SystemTime>,
+    time_to_fix: Option<Duration>,
+    ticks: u64,
+    source_error: Option<String>,
     /// The source answered a version rollguard refuses (a newline, 10,000
     /// characters, a bidi control): the running version is unknown.
-    pub version_refused: bool,
+    version_refused: bool,
     /// When the source last showed the running version: a release seen by
     /// polling happened after this, so the pre-release baseline ends here
     /// and is not tainted by the first minutes of the new version.
-    pub last_seen_at: Option<SystemTime>,
-    pub stop: watch::Receiver<bool>,
+    last_seen_at: Option<SystemTime>,
+    stop: watch::Receiver<bool>,
 }
 
 /// Runs a target until `stop` turns true.
@@ -86,7 +90,7 @@ impl TargetLoop {
             probes: Vec::new(),
             tracker: memory.tracker,
             bake: None,
-            last_rollback_at: memory.last_rollback_at,
+            last_automatic_rollback: memory.last_rollback_at,
             time_to_fix: memory.time_to_fix,
             ticks: 0,
             source_error: None,
@@ -114,10 +118,13 @@ impl TargetLoop {
                     NotifyEvent::RollbackInterrupted,
                     &name,
                     target.setup.mode,
-                    SystemTime::now(),
+                    target.now(),
                 )
                 .with_release_id(&unfinished.release_id)
-                .pipe_versions(Some(unfinished.from.clone()), Some(unfinished.to.clone()))
+                .with_versions(
+                    Some(unfinished.bad_version.clone()),
+                    Some(unfinished.restore_version.clone()),
+                )
                 .with_detail(format!(
                     "rollguard stopped while rolling back (steps still running: {}); the rollback is not repeated automatically: check which version runs",
                     if unfinished.open_steps.is_empty() { "none".to_owned() } else { unfinished.open_steps.join(", ") }
@@ -132,8 +139,8 @@ impl TargetLoop {
             };
             let mut bake = Bake::new(
                 open.release_id,
-                open.from,
-                open.to,
+                open.version,
+                open.previous_version,
                 open.started,
                 kind,
                 Judge::new(&target.setup.target),
@@ -143,7 +150,7 @@ impl TargetLoop {
             tracing::info!(
                 target_name = %name,
                 release_id = %bake.release_id,
-                version = %bake.to,
+                version = %bake.version,
                 acted = bake.acted,
                 "Resuming the bake window of a release seen before the restart"
             );
@@ -154,8 +161,26 @@ impl TargetLoop {
     }
 
     /// The target's name.
-    pub fn name(&self) -> &str {
+    fn name(&self) -> &str {
         &self.setup.target.name
+    }
+
+    /// The time of day, from the injected clock.
+    fn now(&self) -> SystemTime {
+        self.setup.services.clock.now()
+    }
+
+    /// The actor for the release being watched, if any.
+    fn actor(&mut self) -> Option<Actor<'_>> {
+        Some(Actor {
+            state: &self.state,
+            setup: &self.setup,
+            bake: self.bake.as_mut()?,
+            last_automatic_rollback: &mut self.last_automatic_rollback,
+            tracker: &mut self.tracker,
+            source: self.source.as_ref(),
+            stop: &self.stop,
+        })
     }
 
     /// Takes new settings; the bake window and what was decided stay.
@@ -197,7 +222,7 @@ impl TargetLoop {
     async fn tick(&mut self) {
         self.ticks += 1;
         self.state.metrics().tick(&self.setup.target.name);
-        let now = SystemTime::now();
+        let now = self.now();
         self.read_source(now).await;
         // A version rollguard refuses is an unknown version: what runs may
         // not be the release being baked, so its window neither acts nor
@@ -217,216 +242,12 @@ impl TargetLoop {
         self.publish();
     }
 
-    async fn read_source(&mut self, now: SystemTime) {
-        let Some(source) = &self.source else { return };
-        match source.current_version().await {
-            Ok(Some(version)) => {
-                self.version_refused = false;
-                if self.source_error.take().is_some() {
-                    tracing::info!(target_name = %self.name(), "The release source answers again");
-                }
-                let last_seen = self.last_seen_at.replace(now);
-                if self.rolled_back_elsewhere(&version, now).await {
-                    return;
-                }
-                if let Some(mut change) = self.tracker.observe(&version, now) {
-                    if let (ReleaseChange::Release { at, .. }, Some(last_seen)) =
-                        (&mut change, last_seen)
-                    {
-                        *at = last_seen;
-                    }
-                    self.on_change(change).await;
-                }
-            }
-            Ok(None) => {}
-            Err(error) => {
-                self.version_refused = matches!(error, SourceError::BadVersion { .. });
-                let message = error.to_string();
-                if self.source_error.as_deref() != Some(message.as_str()) {
-                    if self.version_refused && self.bake.is_some() {
-                        tracing::warn!(target_name = %self.name(), error = %message, "Cannot read the running version; the bake window holds (no action) until it can");
-                    } else {
-                        tracing::warn!(target_name = %self.name(), error = %message, "Cannot read the running version; releases are not seen until it answers");
-                    }
-                    self.source_error = Some(message);
-                }
-            }
-        }
-    }
-
-    /// rollguard-k2: the Deployment carries rollguard's rollback mark for
-    /// the version running. If this replica still runs the bad release, the
-    /// change to come is rollguard's own (another replica, or this one
-    /// before a restart, rolled back); if it already took that change for
-    /// a release (the mark arrived after the new revision), that window
-    /// becomes a verification. Returns true when the tick's change was
-    /// handled here.
-    async fn rolled_back_elsewhere(&mut self, version: &str, now: SystemTime) -> bool {
-        let Some(mark) = self
-            .source
-            .as_ref()
-            .and_then(ReleaseSource::kubernetes)
-            .and_then(|k| k.rolled_back())
-        else {
-            return false;
-        };
-        if mark.to != version {
-            return false;
-        }
-        if self.tracker.current() == Some(mark.from.as_str())
-            && self.tracker.expected_rollback(now) != Some(version)
-        {
-            tracing::info!(target_name = %self.name(), release_id = %mark.release_id, from = %mark.from, to = %mark.to, "The Deployment says rollguard rolled it back; not a release");
-            self.tracker.expect_rollback(&mark.to, now);
-            return false;
-        }
-        let Some(bake) = &self.bake else { return false };
-        if bake.kind != BakeKind::Release
-            || bake.to != mark.to
-            || bake.from.as_deref() != Some(mark.from.as_str())
-        {
-            return false;
-        }
-        tracing::info!(target_name = %self.name(), release_id = %mark.release_id, version = %mark.to, "The Deployment says this version is rollguard's rollback, not a release");
-        let ms = now
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
-        let change = ReleaseChange::Rollback {
-            id: format!("{}-{ms}", self.name()),
-            from: Some(mark.from),
-            to: mark.to,
-            at: now,
-        };
-        self.on_change(change).await;
-        true
-    }
-
-    /// A version change: a release opens a bake window, rollguard's own
-    /// rollback opens a verification window.
-    pub async fn on_change(&mut self, change: ReleaseChange) {
-        let name = self.name().to_owned();
-        let (id, from, to, at, kind, source) = match change {
-            ReleaseChange::Initial { version, .. } => {
-                tracing::info!(target_name = %name, %version, "Running version (not a release)");
-                return;
-            }
-            ReleaseChange::Release {
-                id,
-                from,
-                to,
-                at,
-                seen_by,
-            } => {
-                let source = match seen_by {
-                    SeenBy::Announce => "announce",
-                    SeenBy::Source => self.setup.target.release.kind.as_str(),
-                };
-                (id, from, to, at, BakeKind::Release, source)
-            }
-            ReleaseChange::Rollback { id, from, to, at } => {
-                (id, from, to, at, BakeKind::Verification, "rollguard")
-            }
-        };
-        if self.bake.is_some() {
-            self.finish_bake().await;
-        }
-        let event = Event::ReleaseSeen {
-            from: from.clone(),
-            to: to.clone(),
-            source: source.to_owned(),
-            by_rollguard: kind == BakeKind::Verification,
-            release_id: id.clone(),
-        };
-        if let Err(error) = self.state.journal().append_async(Some(&name), event).await {
-            tracing::error!(target_name = %name, %error, "Cannot journal the release");
-        }
-        let mut bake = Bake::new(
-            id.clone(),
-            from.clone(),
-            to.clone(),
-            at,
-            kind,
-            Judge::new(&self.setup.target),
-            self.setup.target.bake_window,
-        );
-        if kind == BakeKind::Release {
-            tracing::info!(target_name = %name, release_id = %id, from = ?from, %to, bake_window = ?self.setup.target.bake_window, "Release seen; watching it closely");
-            bake.data_impact = self.data_impact(&bake).await;
-            // Only the leader speaks (rollguard-k2); followers keep judging.
-            if self.state.is_leader() {
-                self.notify(
-                    Notification::new(NotifyEvent::ReleaseDetected, &name, self.setup.mode, at)
-                        .with_release_id(&id)
-                        // Notifications say "from" for the version judged and
-                        // "to" for the one a rollback would bring back.
-                        .pipe_versions(Some(to), from)
-                        .with_release_at(at),
-                );
-            }
-        } else {
-            tracing::info!(target_name = %name, release_id = %id, version = %to, "The rollback's version is running; verifying it (never rolled back again automatically)");
-        }
-        self.bake = Some(bake);
-    }
-
-    /// Runs the target's data checks for a release.
-    async fn data_impact(&self, bake: &Bake) -> (crate::model::DataImpact, Vec<String>) {
-        if self.setup.target.data_check.is_empty() {
-            return (crate::model::DataImpact::None, Vec::new());
-        }
-        let vars = BTreeMap::from([
-            ("target", self.name().to_owned()),
-            ("version", bake.to.clone()),
-            ("previous_version", bake.from.clone().unwrap_or_default()),
-            ("release_id", bake.release_id.clone()),
-        ]);
-        data_check::data_impact(&self.setup.target.data_check, &vars).await
-    }
-
-    /// Closes the bake window.
-    async fn finish_bake(&mut self) {
-        let Some(bake) = self.bake.take() else { return };
-        let decision = bake
-            .last
-            .as_ref()
-            .map(|d| d.decision)
-            .unwrap_or(crate::model::Decision::Healthy);
-        tracing::info!(target_name = %self.name(), release_id = %bake.release_id, %decision, "Bake window closed");
-        if let Some(approval) = &bake.approval {
-            tracing::warn!(target_name = %self.name(), release_id = %bake.release_id, "The rollback was never approved; the request expired with the bake window");
-            self.notify(
-                Notification::new(
-                    NotifyEvent::ApprovalExpired,
-                    self.name(),
-                    self.setup.mode,
-                    SystemTime::now(),
-                )
-                .with_release_id(&bake.release_id)
-                .pipe_versions(Some(bake.to.clone()), bake.from.clone())
-                .with_detail(format!("asked for because {}", approval.reason)),
-            );
-        }
-        let event = Event::BakeFinished {
-            release_id: bake.release_id.clone(),
-            decision,
-        };
-        if let Err(error) = self
-            .state
-            .journal()
-            .append_async(Some(self.name()), event)
-            .await
-        {
-            tracing::error!(target_name = %self.name(), %error, "Cannot journal the end of the bake window");
-        }
-    }
-
     /// Probes, queries, judgement, decision, action.
     async fn judge_tick(&mut self) {
         let Some(bake) = &self.bake else { return };
         let window = Window {
-            version: &bake.to,
-            previous_version: bake.from.as_deref(),
+            version: &bake.version,
+            previous_version: bake.previous_version.as_deref(),
             release_at: bake.started,
             window_start: None,
         };
@@ -453,7 +274,7 @@ impl TargetLoop {
         let name = self.setup.target.name.clone();
         self.state.update_target(&name, |s| {
             s.last_assessment = Some(serde_json::json!({
-                "at": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+                "at": humantime::format_rfc3339_seconds(self.setup.services.clock.now()).to_string(),
                 "decision": record.decision,
                 "severity": record.severity,
                 "data_impact": record.data_impact,
@@ -496,18 +317,24 @@ impl TargetLoop {
             }
         }
         bake.last = Some(record.clone());
-        Actor::new(self).act(&assessment, &record).await;
+        let restored = match self.actor() {
+            Some(mut actor) => actor.act(&assessment, &record).await,
+            None => None,
+        };
+        if let Some(change) = restored {
+            self.on_change(change).await;
+        }
     }
 
     /// Sends a notification to the target's notifiers (never waits).
-    pub fn notify(&self, notification: Notification) {
+    fn notify(&self, notification: Notification) {
         self.setup
             .notifiers
             .send(&self.setup.target.notify, notification);
     }
 
     /// Shows the loop's state on the API.
-    pub fn publish(&self) {
+    fn publish(&self) {
         let name = self.setup.target.name.clone();
         let current = self.tracker.current().map(str::to_owned);
         let release = self.bake.as_ref().map(Bake::status);

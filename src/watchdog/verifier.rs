@@ -2,7 +2,8 @@
 //! from the moment the rollback began against the pre-release baseline,
 //! until every check passes.
 
-use super::target::TargetLoop;
+use super::Setup;
+use super::bake::Bake;
 use crate::judge::Judge;
 use crate::model::Verdict;
 use crate::pipeline::{BoxFuture, Verifier, VerifyResult};
@@ -12,7 +13,7 @@ use std::time::{Duration, SystemTime};
 /// Verification: the target's probes and metrics, judged afresh, until
 /// every check passes.
 pub(super) struct TargetVerifier {
-    setup: Arc<super::Setup>,
+    setup: Arc<Setup>,
     state: crate::state::State,
     probes: Vec<crate::probe::HealthProbe>,
     version: String,
@@ -24,25 +25,62 @@ pub(super) struct TargetVerifier {
     interval: Duration,
 }
 
+/// Why verification did not see the target back to normal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Unverified {
+    /// The daemon is stopping.
+    Stopping {
+        /// What the last check said.
+        last: String,
+    },
+    /// Still not back to normal when time ran out.
+    NotBack {
+        /// The time given.
+        within: Duration,
+        /// What the last check said.
+        last: String,
+    },
+}
+
+impl std::fmt::Display for Unverified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unverified::Stopping { last } => {
+                write!(f, "rollguard is stopping; last check: {last}")
+            }
+            Unverified::NotBack { within, last } => write!(
+                f,
+                "not back to normal within {}: {last}",
+                humantime::format_duration(*within)
+            ),
+        }
+    }
+}
+
 impl TargetVerifier {
-    pub(super) fn new(target: &TargetLoop) -> TargetVerifier {
-        let bake = target.bake.as_ref();
+    /// A verifier of the rollback of `bake`'s release: it judges the
+    /// version before it, from now on.
+    pub(super) fn new(
+        setup: Arc<Setup>,
+        state: crate::state::State,
+        bake: &Bake,
+    ) -> TargetVerifier {
+        let probes = setup
+            .target
+            .probe
+            .iter()
+            .map(|p| crate::probe::HealthProbe::new(p, setup.services.http.clone()))
+            .collect();
         TargetVerifier {
-            setup: target.setup.clone(),
-            state: target.state.clone(),
-            probes: target
-                .setup
-                .target
-                .probe
-                .iter()
-                .map(|p| crate::probe::HealthProbe::new(p, target.setup.services.http.clone()))
-                .collect(),
-            version: bake.and_then(|b| b.from.clone()).unwrap_or_default(),
-            previous: bake.map(|b| b.to.clone()),
-            release_at: bake.map(|b| b.started).unwrap_or_else(SystemTime::now),
-            started: SystemTime::now(),
-            judge: Mutex::new(Judge::new(&target.setup.target)),
-            interval: target.setup.target.interval.min(Duration::from_secs(5)),
+            state,
+            probes,
+            version: bake.previous_version.clone().unwrap_or_default(),
+            previous: Some(bake.version.clone()),
+            release_at: bake.started,
+            started: setup.services.clock.now(),
+            judge: Mutex::new(Judge::new(&setup.target)),
+            interval: setup.target.interval.min(Duration::from_secs(5)),
+            setup,
         }
     }
 
@@ -86,7 +124,7 @@ impl TargetVerifier {
         &self,
         timeout: Duration,
         stop: tokio::sync::watch::Receiver<bool>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Unverified> {
         let deadline = crate::time::deadline(tokio::time::Instant::now(), timeout);
         loop {
             let last = match self.check().await {
@@ -94,13 +132,13 @@ impl TargetVerifier {
                 VerifyResult::NotYet(why) | VerifyResult::Unknown(why) => why,
             };
             if *stop.borrow() {
-                return Err(format!("rollguard is stopping; last check: {last}"));
+                return Err(Unverified::Stopping { last });
             }
             if tokio::time::Instant::now() + self.interval > deadline {
-                return Err(format!(
-                    "not back to normal within {}: {last}",
-                    humantime::format_duration(timeout)
-                ));
+                return Err(Unverified::NotBack {
+                    within: timeout,
+                    last,
+                });
             }
             tokio::time::sleep(self.interval).await;
         }

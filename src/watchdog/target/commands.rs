@@ -2,13 +2,14 @@
 //! the pending rollback, set the time to fix. Each answers the API with a
 //! line for the person who asked.
 
-use super::act::Actor;
-use super::target::TargetLoop;
+use super::TargetLoop;
 use crate::config::ReleaseKind;
 use crate::journal::Event;
+use crate::model::DecisionRecord;
 use crate::release::ReleaseChange;
 use crate::state::TargetCommand;
-use std::time::SystemTime;
+use crate::watchdog::act::{ApproveError, approve_input};
+use crate::watchdog::gate::{self, Refusal};
 
 impl TargetLoop {
     /// A command from the API.
@@ -26,7 +27,8 @@ impl TargetLoop {
                         self.setup.target.release.kind.as_str()
                     ))
                 } else {
-                    match self.tracker.announce(&version, previous, SystemTime::now()) {
+                    let now = self.now();
+                    match self.tracker.announce(&version, previous, now) {
                         Some(change) => {
                             let id = match &change {
                                 ReleaseChange::Release { id, .. }
@@ -41,21 +43,32 @@ impl TargetLoop {
                 };
                 let _ = reply.send(outcome);
             }
-            TargetCommand::Approve { reply } => match Actor::new(self).approve().await {
+            TargetCommand::Approve { reply } => match self.approve().await {
                 Ok(record) => {
-                    let (from, to) = self
+                    let (bad, restore) = self
                         .bake
                         .as_ref()
-                        .map(|b| (b.to.clone(), b.from.clone().unwrap_or_default()))
+                        .map(|b| {
+                            (
+                                b.version.clone(),
+                                b.previous_version.clone().unwrap_or_default(),
+                            )
+                        })
                         .unwrap_or_default();
                     let _ = reply.send(Ok(format!(
-                        "approved: rolling back {} from {from} to {to}",
+                        "approved: rolling back {} from {bad} to {restore}",
                         self.name()
                     )));
-                    Actor::new(self).rollback_approved(record).await;
+                    let restored = match self.actor() {
+                        Some(mut actor) => actor.rollback_approved(record).await,
+                        None => None,
+                    };
+                    if let Some(change) = restored {
+                        self.on_change(change).await;
+                    }
                 }
-                Err(why) => {
-                    let _ = reply.send(Err(why));
+                Err(error) => {
+                    let _ = reply.send(Err(error.text(self.name())));
                 }
             },
             TargetCommand::SetTimeToFix { time_to_fix, reply } => {
@@ -84,5 +97,15 @@ impl TargetLoop {
             }
         }
         self.publish();
+    }
+
+    /// A human's approval: refused by the gate, or journaled by the actor.
+    async fn approve(&mut self) -> Result<DecisionRecord, ApproveError> {
+        let Some(mut actor) = self.actor() else {
+            let input = approve_input(&self.state, &self.setup, None);
+            let refusal = gate::check_approval(input, self.now()).err();
+            return Err(ApproveError::Refused(refusal.unwrap_or(Refusal::NoRelease)));
+        };
+        actor.approve().await
     }
 }
