@@ -331,7 +331,7 @@ fn read_token(config: &Config) -> Result<Option<ApiToken>, ConfigErrors> {
         .ok_or_else(|| error(format!("{} is empty", path.display())))
 }
 
-/// The Kubernetes client (rollguard-k2): from `daemon.kubeconfig`, else
+/// The Kubernetes client: from `daemon.kubeconfig`, else
 /// kube's defaults (`KUBECONFIG`, `~/.kube/config`, in-cluster). Made only
 /// when a target or leader election needs one; otherwise, or when it cannot
 /// be made, the reason.

@@ -78,6 +78,11 @@ pub mod watchdog;
 /// lists it in RestartPreventExitStatus so a broken file is not retried.
 pub const EXIT_BAD_CONFIG: i32 = 78;
 
+/// Exit code of a command line that cannot be carried out as written (a
+/// value that is not a duration or a time, a target the file does not
+/// have), as clap exits on a usage error.
+pub const EXIT_USAGE: u8 = 2;
+
 /// Everything that can stop the daemon.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

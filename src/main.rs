@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use rollguard::config::{self, Config};
-use rollguard::{EXIT_BAD_CONFIG, client, daemon, telemetry};
+use rollguard::{EXIT_BAD_CONFIG, EXIT_USAGE, client, daemon, telemetry};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -250,7 +250,7 @@ fn main() -> ExitCode {
                 eprintln!(
                     "rollguard eta: {time_to_fix:?} is not a duration ({error}); use 20m, 2h or default"
                 );
-                return ExitCode::from(2);
+                return ExitCode::from(EXIT_USAGE);
             } else {
                 Some(time_to_fix)
             };
@@ -344,7 +344,7 @@ fn load_target(config_path: &std::path::Path, name: &str) -> Result<(Config, usi
                 "rollguard backtest: no target {name:?} in {}",
                 config_path.display()
             );
-            Err(ExitCode::from(2))
+            Err(ExitCode::from(EXIT_USAGE))
         }
     }
 }
@@ -383,7 +383,7 @@ fn backtest_past(
         },
         Err(error) => {
             eprintln!("rollguard backtest: --release-at {error}");
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     let settings = target_settings(&config, index);
@@ -559,10 +559,15 @@ fn run(path: PathBuf) -> ExitCode {
         Err(code) => return code,
     };
     let rust_log = std::env::var("RUST_LOG").ok();
+    let colour = telemetry::colour(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     telemetry::init(
         config.daemon.log_format,
         &config.daemon.log_level,
         rust_log.as_deref(),
+        colour,
     );
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

@@ -127,7 +127,7 @@ struct Inner {
     commands: RwLock<BTreeMap<String, mpsc::Sender<TargetCommand>>>,
     paused_all: AtomicBool,
     paused: RwLock<BTreeSet<String>>,
-    /// Whether this replica leads (rollguard-k2): only the leader acts.
+    /// Whether this replica leads: only the leader acts.
     leader: RwLock<watch::Receiver<bool>>,
 }
 

@@ -199,7 +199,14 @@ fn sigterm_stops_cleanly_within_the_grace_period() {
 
     signal(&child, "TERM");
     let status = wait_exit(&mut child, Duration::from_secs(10)).expect("exits after SIGTERM");
-    assert_eq!(status.code(), Some(0), "stderr:\n{}", stderr_of(&mut child));
+    let stderr = stderr_of(&mut child);
+    assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+    // Logs to a pipe (a file, the journal) carry no colour codes.
+    assert!(stderr.contains("INFO"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escapes in a pipe:\n{stderr}"
+    );
     assert!(
         setup
             .wait_notify(Duration::from_secs(1), |m| m.contains("STOPPING=1"))
@@ -589,7 +596,7 @@ fn cli_commands_announce_pause_and_set_time_to_fix_and_the_pause_survives_a_rest
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("announced api v2 (release api-"), "{out}");
     let (code, out) = cli(addr, &token_file, &["announce", "api", "v2"]);
-    assert_ne!(code, 0, "a duplicate announcement is refused: {out}");
+    assert_eq!(code, 1, "a duplicate announcement is refused: {out}");
     assert!(out.contains("already the running version"), "{out}");
 
     let (code, out) = cli(addr, &token_file, &["eta", "api", "20m"]);
@@ -598,7 +605,7 @@ fn cli_commands_announce_pause_and_set_time_to_fix_and_the_pause_survives_a_rest
     assert_eq!(code, 2, "{out}");
 
     let (code, out) = cli(addr, &token_file, &["approve", "api"]);
-    assert_ne!(code, 0, "nothing waits for approval: {out}");
+    assert_eq!(code, 1, "nothing waits for approval: {out}");
     assert!(out.contains("shadow mode"), "{out}");
 
     let (code, out) = cli(addr, &token_file, &["pause"]);
@@ -612,7 +619,7 @@ fn cli_commands_announce_pause_and_set_time_to_fix_and_the_pause_survives_a_rest
     let wrong = setup.dir.path().join("wrong");
     std::fs::write(&wrong, "nope").expect("token");
     let (code, out) = cli(addr, &wrong, &["resume"]);
-    assert_ne!(code, 0, "{out}");
+    assert_eq!(code, 1, "{out}");
 
     signal(&child, "TERM");
     wait_exit(&mut child, Duration::from_secs(10)).expect("exits");

@@ -122,7 +122,7 @@ impl<'a> Actor<'a> {
         assessment: &Assessment,
         record: &DecisionRecord,
     ) -> Option<ReleaseChange> {
-        // rollguard-k2: a follower judges (status stays live) but never acts
+        // A follower judges (status stays live) but never acts
         // or notifies; the leader does both.
         if !self.state.is_leader() {
             if record.decision == Decision::Rollback {

@@ -187,7 +187,7 @@ impl TargetLoop {
     fn reconfigure(&mut self, setup: Arc<Setup>) {
         let client = setup.services.http.clone();
         // A Kubernetes source watches in the background: keep it (and what
-        // it has seen) when its settings did not change (rollguard-k2).
+        // it has seen) when its settings did not change.
         let keep = self.source.is_some() && self.setup.target.release == setup.target.release;
         if !keep {
             self.source = match ReleaseSource::with_kube(

@@ -162,7 +162,7 @@ impl Actor<'_> {
             base: self.notification(NotifyEvent::RollbackStep, Some(record)),
             clock: self.setup.services.clock,
         };
-        // rollguard-k2: shutdown or a lost lease stops the pipeline before
+        // Shutdown or a lost lease stops the pipeline before
         // its next step.
         let stop = crate::leader::PipelineStop::new(self.stop.clone(), self.state.leadership());
         let steps = &self.setup.target.step;
@@ -192,7 +192,7 @@ impl Actor<'_> {
         let name = self.name();
         let restored = ending.outcome.restored();
         if restored && let Some(source) = self.source.and_then(|s| s.kubernetes()) {
-            // rollguard-k2: every replica, and a future leader, must know
+            // Every replica, and a future leader, must know
             // this rollout is rollguard's own.
             let marked = source
                 .mark_rolled_back(

@@ -51,7 +51,7 @@ impl TargetLoop {
         }
     }
 
-    /// rollguard-k2: the Deployment carries rollguard's rollback mark for
+    /// The Deployment carries rollguard's rollback mark for
     /// the version running. If this replica still runs the bad release, the
     /// change to come is rollguard's own (another replica, or this one
     /// before a restart, rolled back); if it already took that change for
@@ -150,7 +150,7 @@ impl TargetLoop {
         if kind == BakeKind::Release {
             tracing::info!(target_name = %name, release_id = %id, from = ?previous, to = %version, bake_window = ?self.setup.target.bake_window, "Release seen; watching it closely");
             bake.data_impact = self.data_impact(&bake).await;
-            // Only the leader speaks (rollguard-k2); followers keep judging.
+            // Only the leader speaks; followers keep judging.
             if self.state.is_leader() {
                 self.notify(
                     Notification::new(NotifyEvent::ReleaseDetected, &name, self.setup.mode, at)
