@@ -3,14 +3,14 @@
 //! never match and keys that mean nothing for the chosen kind.
 //!
 //! Every check records a problem and goes on; nothing stops at the first.
-//! Target-level rules are in `validate_target.rs`, step rules in
-//! `validate_step.rs`.
+//! Target-level rules are in `validate_target.rs`, release sources in
+//! `validate_release.rs`, step rules in `validate_step.rs`.
 
 use super::env::{Environment, find_program};
 use super::problems::Problems;
 use super::sections::Sections;
-use super::validate_target;
 use super::{DaemonConfig, NotifierConfig, NotifierKind, PolicyRule};
+use super::{validate_step, validate_target};
 use crate::model::Severity;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -36,7 +36,10 @@ pub(crate) fn validate(sections: &Sections, env: &dyn Environment, problems: &mu
     }
     policy_rules(&sections.rules, problems);
     unique_names(
-        sections.targets.iter().map(|(i, t)| (*i, t.name.as_str())),
+        sections
+            .targets
+            .iter()
+            .map(|(i, t)| (*i, t.config.name.as_str())),
         "target",
         problems,
     );
@@ -46,7 +49,8 @@ pub(crate) fn validate(sections: &Sections, env: &dyn Environment, problems: &mu
         env,
     };
     for (i, target) in &sections.targets {
-        validate_target::target(*i, target, &context, problems);
+        validate_target::target(*i, &target.config, &context, problems);
+        validate_step::steps(*i, target, env, problems);
     }
 }
 

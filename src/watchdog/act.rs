@@ -334,7 +334,7 @@ impl<'a> Actor<'a> {
         deps.kube = services.kube_steps.clone();
         let undo_steps = pipeline::ordered(&self.target.setup.target.step)
             .into_iter()
-            .filter(|step| step.kind == crate::config::StepKind::KubernetesUndo);
+            .filter(|step| step.kind() == crate::config::StepKind::KubernetesUndo);
         let mut answers = Vec::new();
         for step in undo_steps {
             let answer = pipeline::dry_run(step, &context, &deps).await;
@@ -352,9 +352,15 @@ impl<'a> Actor<'a> {
             release_id: bake.release_id.clone(),
             mode: self.target.setup.mode,
             reason: reason.to_owned(),
-            link_hint: self.target.setup.target.release.path.clone(),
-            namespace_hint: self.target.setup.target.release.namespace.clone(),
-            deployment_hint: self.target.setup.target.release.deployment.clone(),
+            link_hint: self.target.setup.target.release.path().map(Into::into),
+            namespace_hint: self.target.setup.target.release.namespace().map(Into::into),
+            deployment_hint: self
+                .target
+                .setup
+                .target
+                .release
+                .deployment()
+                .map(Into::into),
         })
     }
 
@@ -530,7 +536,7 @@ impl<'a> Actor<'a> {
             .notification(event, Some(&record))
             .with_detail(format!("{detail}\n{}", timeline(&outcome)));
         self.target.notify(n);
-        if self.target.setup.target.release.kind == crate::config::ReleaseKind::Announce
+        if self.target.setup.target.release.kind() == crate::config::ReleaseKind::Announce
             && matches!(result, "completed" | "unverified")
             && let Some(change) =
                 self.target
