@@ -103,6 +103,7 @@ fn deps(vars: &[(&str, &str)]) -> PipelineDeps {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
+        ..MapEnvironment::default()
     };
     let mut deps = PipelineDeps::new(http_client().expect("http client"), Arc::new(env));
     deps.poll_interval = Duration::from_millis(20);

@@ -3,9 +3,9 @@
 //! kind-tagged tables through `tagged`), read one section and one array
 //! element at a time (`sections`, `sections_tagged`), checked as a whole
 //! (`validate`, `validate_target`, `validate_release`, `validate_step`,
-//! `validate_metric`; templates are checked with [`crate::template`]), with
-//! every error naming its key path and its line and column in the file
-//! (`locate`, `problems`).
+//! `validate_metric`, `files`; templates are checked with
+//! [`crate::template`]), with every error naming its key path and its line
+//! and column in the file (`locate`, `problems`).
 //!
 //! Loading never stops at the first mistake: an operator fixing a file wants
 //! the whole list at once. Programs named in `argv` are looked for through
@@ -13,6 +13,7 @@
 
 pub mod defaults;
 mod env;
+mod files;
 mod locate;
 mod problems;
 mod schema;

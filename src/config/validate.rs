@@ -4,13 +4,14 @@
 //!
 //! Every check records a problem and goes on; nothing stops at the first.
 //! Target-level rules are in `validate_target.rs`, release sources in
-//! `validate_release.rs`, step rules in `validate_step.rs`.
+//! `validate_release.rs`, step rules in `validate_step.rs` and referenced
+//! files in `files.rs`.
 
 use super::env::{Environment, find_program};
 use super::problems::Problems;
 use super::sections::Sections;
 use super::{DaemonConfig, NotifierConfig, NotifierKind, PolicyRule};
-use super::{validate_step, validate_target};
+use super::{files, validate_step, validate_target};
 use crate::model::Severity;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,6 +24,7 @@ pub(crate) fn validate(sections: &Sections, env: &dyn Environment, problems: &mu
         positive(prometheus.timeout, "prometheus.timeout", problems);
         positive(prometheus.min_window, "prometheus.min_window", problems);
     }
+    files::check(sections, env, problems);
     unique_names(
         sections
             .notifiers

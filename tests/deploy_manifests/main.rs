@@ -35,7 +35,7 @@ use manifests::{
     FileSource, Manifest, all, check_typed, deploy_dir, documents, file_source, install,
     kustomization_resources, load, one, sidecar, strict,
 };
-use rollguard::config::{Config, ReleaseConfig, StepKind};
+use rollguard::config::{Config, MapEnvironment, ReleaseConfig, StepKind};
 use rollguard::model::Mode;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -259,7 +259,14 @@ fn config_of(manifests: &[Manifest], name: &str) -> Config {
         .unwrap_or_else(|| panic!("ConfigMap {name} exists"));
     let data = map.data.unwrap_or_default();
     let text = data.get("rollguard.toml").expect("key rollguard.toml");
-    rollguard::config::parse(text, Path::new(name)).unwrap_or_else(|e| panic!("{e}"))
+    // The pod's /etc/rollguard also holds the Secret's api-token, which
+    // check reads as run would.
+    let mut env = MapEnvironment::with_path("/usr/local/bin:/usr/bin:/bin");
+    env.files.insert(
+        PathBuf::from("/etc/rollguard/api-token"),
+        "a token\n".to_owned(),
+    );
+    rollguard::config::parse_with_env(text, Path::new(name), &env).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn watched_namespaces(config: &Config) -> Vec<String> {
