@@ -401,6 +401,38 @@ fn check_prints_every_error_and_exits_78() {
 }
 
 #[test]
+fn check_refuses_durations_beyond_their_bounds_and_missing_token_files() {
+    let setup = Setup::new();
+    let missing = setup.state_dir().join("no-such-token");
+    std::fs::write(
+        setup.config_path(),
+        format!(
+            "[daemon]\napi_token_file = \"{}\"\n\n[[target]]\nname = \"api\"\nbake_window = \"10000y\"\ncooldown = \"18446744073709551615s\"\n[target.release]\nkind = \"announce\"\n\n[[target.step]]\nphase = \"rollback\"\nkind = \"verify\"\nretries = 1000\n",
+            missing.display()
+        ),
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(setup.config_path())
+        .output()
+        .expect("run check");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    for (line, key) in [
+        (2, "daemon.api_token_file: cannot read"),
+        (6, "target[0].bake_window: must be at most 7days"),
+        (7, "target[0].cooldown: must be at most 30days"),
+        (14, "target[0].step[0].retries: must be at most 100"),
+    ] {
+        assert!(
+            stderr.contains(&format!("line {line}, column 1: {key}")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn status_asks_the_running_daemon() {
     let setup = Setup::new();
     setup.write_config(&["checkout"], "");

@@ -3,7 +3,7 @@
 //! kind-tagged tables through `tagged`), read one section and one array
 //! element at a time (`sections`, `sections_tagged`), checked as a whole
 //! (`validate`, `validate_target`, `validate_release`, `validate_step`,
-//! `validate_metric`, `files`; templates are checked with
+//! `validate_metric`, `bounds`, `files`; templates are checked with
 //! [`crate::template`]), with every error naming its key path and its line
 //! and column in the file (`locate`, `problems`).
 //!
@@ -11,6 +11,7 @@
 //! the whole list at once. Programs named in `argv` are looked for through
 //! an [`Environment`], so tests never touch the process environment.
 
+pub mod bounds;
 pub mod defaults;
 mod env;
 mod files;
@@ -30,6 +31,8 @@ mod validate_release;
 mod validate_step;
 mod validate_target;
 
+#[cfg(test)]
+mod tests_bounds;
 #[cfg(test)]
 mod tests_files;
 #[cfg(test)]

@@ -4,9 +4,10 @@
 //!
 //! Every check records a problem and goes on; nothing stops at the first.
 //! Target-level rules are in `validate_target.rs`, release sources in
-//! `validate_release.rs`, step rules in `validate_step.rs` and referenced
-//! files in `files.rs`.
+//! `validate_release.rs`, step rules in `validate_step.rs`, ranges of
+//! durations in `bounds.rs` and referenced files in `files.rs`.
 
+use super::bounds::{self, check as bounded};
 use super::env::{Environment, find_program};
 use super::problems::Problems;
 use super::sections::Sections;
@@ -21,8 +22,20 @@ pub(crate) fn validate(sections: &Sections, env: &dyn Environment, problems: &mu
     daemon(&sections.daemon, problems);
     if let Some(prometheus) = &sections.prometheus {
         check_url(&prometheus.url, "prometheus.url", problems);
-        positive(prometheus.timeout, "prometheus.timeout", problems);
-        positive(prometheus.min_window, "prometheus.min_window", problems);
+        let timeout = prometheus.timeout;
+        bounded(
+            timeout,
+            bounds::REQUEST_TIMEOUT,
+            "prometheus.timeout",
+            problems,
+        );
+        let window = prometheus.min_window;
+        bounded(
+            window,
+            bounds::MIN_WINDOW,
+            "prometheus.min_window",
+            problems,
+        );
     }
     files::check(sections, env, problems);
     unique_names(
@@ -67,6 +80,13 @@ fn daemon(daemon: &DaemonConfig, problems: &mut Problems) {
     if daemon.state_dir.as_os_str().is_empty() {
         problems.push("daemon.state_dir", "must not be empty");
     }
+    let grace = daemon.shutdown_grace;
+    bounded(
+        grace,
+        bounds::SHUTDOWN_GRACE,
+        "daemon.shutdown_grace",
+        problems,
+    );
     if let Some(election) = &daemon.leader_election {
         if election.lease.trim().is_empty() {
             problems.push("daemon.leader_election.lease", "must not be empty");
@@ -79,11 +99,14 @@ fn daemon(daemon: &DaemonConfig, problems: &mut Problems) {
             problems.push("daemon.leader_election.namespace", "must not be empty");
         }
         let duration = election.duration;
+        let at = "daemon.leader_election.duration";
         if duration < Duration::from_secs(1) || duration.subsec_nanos() != 0 {
             problems.push(
-                "daemon.leader_election.duration",
+                at,
                 "must be whole seconds, at least 1s (a Lease stores seconds)",
             );
+        } else {
+            bounded(duration, bounds::LEASE_DURATION, at, problems);
         }
     }
 }
@@ -94,7 +117,8 @@ fn notifier(i: usize, n: &NotifierConfig, env: &dyn Environment, problems: &mut 
     if n.name.trim().is_empty() {
         problems.push(at("name"), "must not be empty");
     }
-    positive(n.timeout, &at("timeout"), problems);
+    bounded(n.timeout, bounds::REQUEST_TIMEOUT, &at("timeout"), problems);
+    bounds::check_retries(n.retries, &at("retries"), problems);
     let sources = [
         ("url", n.url.is_some()),
         ("url_env", n.url_env.is_some()),
@@ -185,6 +209,10 @@ fn notifier(i: usize, n: &NotifierConfig, env: &dyn Environment, problems: &mut 
 fn policy_rules(rules: &[(usize, PolicyRule)], problems: &mut Problems) {
     for (k, (i, rule)) in rules.iter().enumerate() {
         let at = format!("policy.rule[{i}]");
+        if let Some(over) = rule.time_to_fix_over {
+            let key = format!("{at}.time_to_fix_over");
+            bounded(over, bounds::TIME_TO_FIX, &key, problems);
+        }
         if rule.severity == Severity::None {
             problems.push(
                 format!("{at}.severity"),

@@ -3,12 +3,11 @@
 //! variables, sane time limits, and what a kind needs from the release
 //! source when the step does not say it.
 
+use super::bounds::{self, check as bounded};
 use super::env::Environment;
 use super::problems::Problems;
 use super::sections_tagged::ReadTarget;
-use super::validate::{
-    check_argv, check_env_name, check_statuses, check_url, positive, unique_names,
-};
+use super::validate::{check_argv, check_env_name, check_statuses, check_url, unique_names};
 use super::validate_target::check_method;
 use super::{ReleaseKind, StepAction, StepConfig};
 use crate::template::{self, STEP_VARIABLES};
@@ -34,7 +33,9 @@ fn step(
 ) {
     let key = |k: &str| format!("{at}.{k}");
     let c = &s.common;
-    positive(c.timeout, &key("timeout"), problems);
+    bounded(c.timeout, bounds::STEP_TIMEOUT, &key("timeout"), problems);
+    bounded(c.backoff, bounds::STEP_BACKOFF, &key("backoff"), problems);
+    bounds::check_retries(c.retries, &key("retries"), problems);
     let templated = |field: &str, text: &str, problems: &mut Problems| {
         for message in template::check(text, STEP_VARIABLES) {
             problems.push(key(field), message.to_string());
@@ -98,7 +99,12 @@ fn step(
             }
         }
         StepAction::Wait(wait) => {
-            positive(wait.duration, &key("duration"), problems);
+            bounded(
+                wait.duration,
+                bounds::STEP_TIMEOUT,
+                &key("duration"),
+                problems,
+            );
         }
         StepAction::KubernetesSetImage(set) => templated("image", &set.image, problems),
         StepAction::SystemdRestart(_)

@@ -2,9 +2,10 @@
 //! metrics and data checks. The release source is in
 //! `validate_release.rs`, steps in `validate_step.rs`.
 
+use super::bounds::{self, check as bounded};
 use super::env::Environment;
 use super::problems::Problems;
-use super::validate::{check_argv, check_statuses, check_url, positive, unique_names};
+use super::validate::{check_argv, check_statuses, check_url, unique_names};
 use super::validate_release;
 use super::{ProbeConfig, TargetConfig};
 use crate::template::{self, DATA_CHECK_VARIABLES};
@@ -33,7 +34,20 @@ pub(crate) fn target(i: usize, t: &TargetConfig, cx: &Context<'_>, problems: &mu
             "must be non-empty and use only letters, digits, `-`, `_` and `.`",
         );
     }
-    positive(t.interval, &at("interval"), problems);
+    bounded(t.interval, bounds::INTERVAL, &at("interval"), problems);
+    bounded(
+        t.bake_window,
+        bounds::BAKE_WINDOW,
+        &at("bake_window"),
+        problems,
+    );
+    bounded(t.cooldown, bounds::COOLDOWN, &at("cooldown"), problems);
+    bounded(
+        t.time_to_fix,
+        bounds::TIME_TO_FIX,
+        &at("time_to_fix"),
+        problems,
+    );
     if !(t.alpha > 0.0 && t.alpha <= 0.5) {
         problems.push(
             at("alpha"),
@@ -108,7 +122,13 @@ pub(crate) fn target(i: usize, t: &TargetConfig, cx: &Context<'_>, problems: &mu
                 problems.push(format!("{path}.argv[{a}]"), message.to_string());
             }
         }
-        positive(d.timeout, &format!("{path}.timeout"), problems);
+        let timeout = d.timeout;
+        bounded(
+            timeout,
+            bounds::DATA_CHECK_TIMEOUT,
+            &format!("{path}.timeout"),
+            problems,
+        );
     }
 }
 
@@ -117,7 +137,12 @@ fn probe(p: &ProbeConfig, at: &str, problems: &mut Problems) {
     check_url(&p.url, &format!("{at}.url"), problems);
     check_method(&p.method, &format!("{at}.method"), problems);
     check_statuses(&p.expect_status, &format!("{at}.expect_status"), problems);
-    positive(p.timeout, &format!("{at}.timeout"), problems);
+    bounded(
+        p.timeout,
+        bounds::REQUEST_TIMEOUT,
+        &format!("{at}.timeout"),
+        problems,
+    );
     if p.failures < 1 {
         problems.push(format!("{at}.failures"), "must be at least 1");
     }

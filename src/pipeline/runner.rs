@@ -7,6 +7,7 @@ use super::{
     StepResult, command, describe, http, kubernetes, ordered, step_name, stopped, symlink, systemd,
     wait,
 };
+use crate::config::bounds::STEP_BACKOFF;
 use crate::config::{OnFailure, StepAction, StepConfig};
 use crate::journal::StepOutcome;
 use std::time::{Duration, Instant};
@@ -172,7 +173,10 @@ async fn run_step(
             () = tokio::time::sleep(backoff) => {}
             () = stopped(&mut stop) => {}
         }
-        backoff = backoff.saturating_mul(2);
+        // Doubled, but never longer than the longest backoff one may configure.
+        backoff = backoff
+            .saturating_mul(2)
+            .min(STEP_BACKOFF.max.max(step.common.backoff));
     }
 }
 
