@@ -338,10 +338,8 @@ fn read_token(config: &Config) -> Result<Option<ApiToken>, ConfigErrors> {
 async fn kube_client(config: &Config) -> Result<kube::Client, String> {
     let needed = config.daemon.leader_election.is_some()
         || config.targets.iter().any(|t| {
-            t.release.kind == config::ReleaseKind::Kubernetes
-                || t.step
-                    .iter()
-                    .any(|s| s.kind.as_str().starts_with("kubernetes_"))
+            t.release.kind() == config::ReleaseKind::Kubernetes
+                || t.step.iter().any(|s| s.action.deployment_keys().is_some())
         });
     if !needed {
         return Err("no target needs one".to_owned());

@@ -538,7 +538,7 @@ fn check(path: &std::path::Path) -> ExitCode {
             "target {:?}: mode {}, release from {}, {} probe(s), {} metric(s), {} step(s), interval {}, bake window {}, notify [{}]",
             target.name,
             config.mode_of(target),
-            target.release.kind.as_str(),
+            target.release.kind().as_str(),
             target.probe.len(),
             target.metric.len(),
             target.step.len(),

@@ -347,18 +347,34 @@ fn an_unusable_listen_address_exits_1() {
     assert_eq!(status.code(), Some(1), "stderr:\n{}", stderr_of(&mut child));
 }
 
+/// `text` with its `/etc/rollguard/...` files in `dir`, each created there
+/// (check reads the secret files a config names, as run would).
+fn with_secret_files(text: &str, dir: &Path) -> String {
+    const ETC: &str = "\"/etc/rollguard/";
+    for (at, _) in text.match_indices(ETC) {
+        let rest = &text[at + ETC.len()..];
+        let name = &rest[..rest.find('"').expect("a closed string")];
+        std::fs::write(dir.join(name), "secret\n").expect("write secret file");
+    }
+    text.replace(&ETC[1..], &format!("{}/", dir.display()))
+}
+
 #[test]
 fn check_accepts_every_shipped_config_file() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let secrets = tempfile::tempdir().expect("tempdir");
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).expect("config/ exists") {
         let path = entry.expect("entry").path();
         if path.extension().and_then(|e| e.to_str()) != Some("toml") {
             continue;
         }
+        let text = std::fs::read_to_string(&path).expect("read config");
+        let copy = secrets.path().join(path.file_name().expect("a file name"));
+        std::fs::write(&copy, with_secret_files(&text, secrets.path())).expect("write copy");
         let out = Command::new(BIN)
             .arg("check")
-            .arg(&path)
+            .arg(&copy)
             .output()
             .expect("run check");
         assert!(
@@ -389,6 +405,38 @@ fn check_prints_every_error_and_exits_78() {
     assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(stderr.contains("target[0].bake_window"), "{stderr}");
     assert!(stderr.contains("target[1].name"), "{stderr}");
+}
+
+#[test]
+fn check_refuses_durations_beyond_their_bounds_and_missing_token_files() {
+    let setup = Setup::new();
+    let missing = setup.state_dir().join("no-such-token");
+    std::fs::write(
+        setup.config_path(),
+        format!(
+            "[daemon]\napi_token_file = \"{}\"\n\n[[target]]\nname = \"api\"\nbake_window = \"10000y\"\ncooldown = \"18446744073709551615s\"\n[target.release]\nkind = \"announce\"\n\n[[target.step]]\nphase = \"rollback\"\nkind = \"verify\"\nretries = 1000\n",
+            missing.display()
+        ),
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(setup.config_path())
+        .output()
+        .expect("run check");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    for (line, key) in [
+        (2, "daemon.api_token_file: cannot read"),
+        (6, "target[0].bake_window: must be at most 7days"),
+        (7, "target[0].cooldown: must be at most 30days"),
+        (14, "target[0].step[0].retries: must be at most 100"),
+    ] {
+        assert!(
+            stderr.contains(&format!("line {line}, column 1: {key}")),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

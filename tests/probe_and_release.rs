@@ -317,15 +317,11 @@ async fn release_source_from_config() {
     assert!(matches!(announce.current_version().await, Ok(None)));
 
     for (text, label) in [
-        ("kind = \"kubernetes\"", "config"),
         (
             "kind = \"kubernetes\"\nnamespace = \"a\"\ndeployment = \"b\"",
             "kubernetes",
         ),
-        ("kind = \"swarm\"", "unsupported"),
-        ("kind = \"version_url\"", "config"),
         ("kind = \"version_url\"\nurl = \"ftp://x/v\"", "config"),
-        ("kind = \"symlink\"", "config"),
     ] {
         let error = ReleaseSource::from_config(&config(text), client.clone()).err();
         assert_eq!(
@@ -333,6 +329,20 @@ async fn release_source_from_config() {
             Some(label),
             "{text}: {error:?}"
         );
+    }
+    // A kind's missing keys, and kinds not built yet, are not configs at all.
+    for (text, why) in [
+        ("kind = \"kubernetes\"", "needs `namespace`"),
+        ("kind = \"version_url\"", "needs `url`"),
+        ("kind = \"symlink\"", "needs `path`"),
+        (
+            "kind = \"swarm\"",
+            "release kind `swarm` is not supported yet",
+        ),
+    ] {
+        let error = toml::from_str::<rollguard::config::ReleaseConfig>(text)
+            .expect_err("not a release source");
+        assert!(error.message().contains(why), "{text}: {error}");
     }
 }
 

@@ -1,6 +1,6 @@
 //! What validation needs to know about the machine: environment variables
-//! (PATH) and whether a program file exists. A trait, so that tests never
-//! touch the process environment.
+//! (PATH), whether a program file exists and what a secret file holds. A
+//! trait, so that tests never touch the process environment.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +13,12 @@ pub trait Environment {
     /// Whether `path` is an executable regular file.
     fn is_executable(&self, path: &Path) -> bool {
         is_executable_file(path)
+    }
+
+    /// The text of a file the daemon reads at start (tokens, secret URLs,
+    /// a kubeconfig), so that `check` finds one it cannot read.
+    fn read_file(&self, path: &Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
     }
 }
 
@@ -31,6 +37,9 @@ impl Environment for ProcessEnvironment {
 pub struct MapEnvironment {
     /// The variables.
     pub vars: BTreeMap<String, String>,
+    /// Files read from here instead of the filesystem (the shipped example
+    /// names secret files under /etc that a test machine does not have).
+    pub files: BTreeMap<PathBuf, String>,
 }
 
 impl MapEnvironment {
@@ -38,13 +47,23 @@ impl MapEnvironment {
     pub fn with_path(path: &str) -> Self {
         let mut vars = BTreeMap::new();
         vars.insert("PATH".to_owned(), path.to_owned());
-        MapEnvironment { vars }
+        MapEnvironment {
+            vars,
+            files: BTreeMap::new(),
+        }
     }
 }
 
 impl Environment for MapEnvironment {
     fn var(&self, name: &str) -> Option<String> {
         self.vars.get(name).cloned()
+    }
+
+    fn read_file(&self, path: &Path) -> std::io::Result<String> {
+        match self.files.get(path) {
+            Some(text) => Ok(text.clone()),
+            None => std::fs::read_to_string(path),
+        }
     }
 }
 

@@ -1,28 +1,42 @@
 //! Configuration: the TOML file parsed into typed structs (`schema`,
-//! `schema_target`, `defaults`), read one section and one array element at a
-//! time (`sections`), checked as a whole (`validate`, `validate_target`,
-//! `validate_step`; templates are checked with [`crate::template`]), with every error naming its key path and
-//! its line and column in the file (`locate`, `problems`).
+//! `schema_target`, `schema_release`, `schema_step`, `defaults`; the
+//! kind-tagged tables through `tagged`), read one section and one array
+//! element at a time (`sections`, `sections_tagged`), checked as a whole
+//! (`validate`, `validate_target`, `validate_release`, `validate_step`,
+//! `validate_metric`, `bounds`, `files`; templates are checked with
+//! [`crate::template`]), with every error naming its key path and its line
+//! and column in the file (`locate`, `problems`).
 //!
 //! Loading never stops at the first mistake: an operator fixing a file wants
 //! the whole list at once. Programs named in `argv` are looked for through
 //! an [`Environment`], so tests never touch the process environment.
 
+pub mod bounds;
 pub mod defaults;
 mod env;
+mod files;
 mod locate;
 mod problems;
 mod schema;
+mod schema_release;
+mod schema_step;
 mod schema_target;
 mod sections;
+mod sections_tagged;
+pub(crate) mod tagged;
 
 mod validate;
 mod validate_metric;
+mod validate_release;
 mod validate_step;
 mod validate_target;
 
 #[cfg(test)]
+mod tests_bounds;
+#[cfg(test)]
 mod tests_files;
+#[cfg(test)]
+mod tests_kinds;
 #[cfg(test)]
 mod tests_parse;
 #[cfg(test)]
@@ -30,6 +44,8 @@ mod tests_validate;
 
 pub use env::{Environment, MapEnvironment, ProcessEnvironment, find_program};
 pub use schema::*;
+pub use schema_release::*;
+pub use schema_step::*;
 pub use schema_target::*;
 
 use locate::Locator;

@@ -42,6 +42,12 @@ impl Problems {
         });
     }
 
+    /// How many mistakes were found.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+
     /// Whether nothing is wrong.
     pub(crate) fn is_empty(&self) -> bool {
         self.list.is_empty()

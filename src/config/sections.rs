@@ -7,10 +7,11 @@
 //! path of a type error or an unknown key is known.
 
 use super::problems::Problems;
-use super::{
-    Config, DaemonConfig, NotifierConfig, PolicyConfig, PolicyRule, PrometheusConfig, TargetConfig,
-};
-use serde::de::DeserializeOwned;
+use super::sections_tagged::{self, ReadTarget};
+use super::tagged::named_in;
+use super::{Config, DaemonConfig, NotifierConfig, PolicyConfig, PolicyRule, PrometheusConfig};
+use serde::de::{DeserializeOwned, DeserializeSeed};
+use std::marker::PhantomData;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
@@ -35,7 +36,7 @@ pub(crate) struct Sections {
     /// Readable `[[policy.rule]]` elements with their indexes.
     pub(crate) rules: Vec<(usize, PolicyRule)>,
     /// Readable `[[target]]` elements with their indexes.
-    pub(crate) targets: Vec<(usize, TargetConfig)>,
+    pub(crate) targets: Vec<(usize, ReadTarget)>,
 }
 
 impl Sections {
@@ -49,7 +50,7 @@ impl Sections {
             policy: PolicyConfig {
                 rule: self.rules.into_iter().map(|(_, r)| r).collect(),
             },
-            targets: self.targets.into_iter().map(|(_, t)| t).collect(),
+            targets: self.targets.into_iter().map(|(_, t)| t.config).collect(),
         }
     }
 }
@@ -75,7 +76,9 @@ pub(crate) fn read_sections(root: &DeTable<'_>, problems: &mut Problems) -> Sect
                 sections.notifiers = each(value, "notifier", problems);
             }
             "policy" => sections.rules = policy_rules(value, problems),
-            "target" => sections.targets = each(value, "target", problems),
+            "target" => {
+                sections.targets = each_with(value, "target", problems, sections_tagged::target);
+            }
             other => problems.push(
                 other.to_owned(),
                 format!(
@@ -114,18 +117,29 @@ fn each<T: DeserializeOwned>(
     prefix: &str,
     problems: &mut Problems,
 ) -> Vec<(usize, T)> {
+    each_with(value, prefix, problems, one)
+}
+
+/// How one element is read: the element, its key path, where mistakes go.
+pub(crate) type ReadElement<T> = fn(&Spanned<DeValue<'_>>, &str, &mut Problems) -> Option<T>;
+
+/// Reads every element of an array of tables on its own with `read`.
+pub(crate) fn each_with<T>(
+    value: &Spanned<DeValue<'_>>,
+    prefix: &str,
+    problems: &mut Problems,
+    read: ReadElement<T>,
+) -> Vec<(usize, T)> {
     let Some(array) = value.get_ref().as_array() else {
         // Not an array: let serde say what is wrong with the type.
-        let whole: Option<Vec<T>> = one(value, prefix, problems);
-        return whole
-            .map(|v| v.into_iter().enumerate().collect())
-            .unwrap_or_default();
+        let _: Option<Vec<toml::Table>> = one(value, prefix, problems);
+        return Vec::new();
     };
     array
         .iter()
         .enumerate()
         .filter_map(|(i, element)| {
-            one(element, &format!("{prefix}[{i}]"), problems).map(|t| (i, t))
+            read(element, &format!("{prefix}[{i}]"), problems).map(|t| (i, t))
         })
         .collect()
 }
@@ -162,23 +176,50 @@ enum Step {
 
 /// Reads one value as `T`, recording every error under `prefix` plus the
 /// path inside the value (an unknown key is named itself).
+pub(crate) fn one<T: DeserializeOwned>(
+    value: &Spanned<DeValue<'_>>,
+    prefix: &str,
+    problems: &mut Problems,
+) -> Option<T> {
+    one_seed(value, prefix, problems, PhantomData::<T>, &|_| None)
+}
+
+/// Rewords a serde message about the value itself: the key it is about
+/// (relative to the value) and the message to show instead.
+pub(crate) type Explain<'a> = &'a dyn Fn(&str) -> Option<(String, String)>;
+
+/// Reads one value with `seed`, recording every error under `prefix` plus
+/// the path inside the value; `explain` may reword errors about the value's
+/// own keys (unknown or missing ones).
 ///
 /// After each error the offending key is removed and the value read again,
 /// so that all of its mistakes are reported at once. The value is returned
 /// only when every mistake was an unknown key: a key replaced by its default
 /// would make later cross-field errors misleading.
-fn one<T: DeserializeOwned>(
+pub(crate) fn one_seed<S, T>(
     value: &Spanned<DeValue<'_>>,
     prefix: &str,
     problems: &mut Problems,
-) -> Option<T> {
+    seed: S,
+    explain: Explain<'_>,
+) -> Option<T>
+where
+    S: for<'de> DeserializeSeed<'de, Value = T> + Copy,
+{
     let mut value = value.clone();
     let mut trusted = true;
+    // Keys taken out for a wrong value: their "missing field" is no news.
+    let mut removed: Vec<String> = Vec::new();
     for _ in 0..MAX_ERRORS_PER_ELEMENT {
         let deserializer = ValueDeserializer::from(value.clone());
-        let e = match serde_path_to_error::deserialize::<_, T>(deserializer) {
+        let mut track = serde_path_to_error::Track::new();
+        let result = seed.deserialize(serde_path_to_error::Deserializer::new(
+            deserializer,
+            &mut track,
+        ));
+        let e = match result {
             Ok(t) => return trusted.then_some(t),
-            Err(e) => e,
+            Err(e) => serde_path_to_error::Error::new(track.path(), e),
         };
         let mut steps: Vec<Step> = e
             .path()
@@ -192,24 +233,23 @@ fn one<T: DeserializeOwned>(
             .collect();
         let error = e.into_inner();
         let message = error.message().trim().to_owned();
-        let unknown = unknown_field(&message).map(str::to_owned);
+        let unknown = named_in(&message, "unknown field `").map(str::to_owned);
         // serde_path_to_error usually names the unknown key already.
         if let Some(field) = &unknown
             && !matches!(steps.last(), Some(Step::Key(k)) if k == field)
         {
             steps.push(Step::Key(field.clone()));
         }
-        let mut path = prefix.to_owned();
-        for step in &steps {
-            match step {
-                Step::Key(key) => {
-                    path.push('.');
-                    path.push_str(key);
-                }
-                Step::Index(index) => path.push_str(&format!("[{index}]")),
-            }
+        let path = joined(prefix, &steps);
+        let missing = named_in(&message, "missing field `");
+        if missing.is_some_and(|key| removed.contains(&format!("{path}.{key}"))) {
+            return None;
         }
-        problems.push_at(path, message, error.span().map(|s| s.start));
+        let (path, shown) = match explain(&message) {
+            Some((key, why)) if steps.len() <= 1 => (format!("{prefix}.{key}"), why),
+            _ => (path, message),
+        };
+        problems.push_at(path, shown, error.span().map(|s| s.start));
         trusted &= unknown.is_some();
         // Drop the whole key even when one element of its array is wrong.
         while matches!(steps.last(), Some(Step::Index(_))) {
@@ -218,8 +258,24 @@ fn one<T: DeserializeOwned>(
         if steps.is_empty() || !remove(value.get_mut(), &steps) {
             return None;
         }
+        removed.push(joined(prefix, &steps));
     }
     None
+}
+
+/// `prefix` followed by `steps`, as a key path.
+fn joined(prefix: &str, steps: &[Step]) -> String {
+    let mut path = prefix.to_owned();
+    for step in steps {
+        match step {
+            Step::Key(key) => {
+                path.push('.');
+                path.push_str(key);
+            }
+            Step::Index(index) => path.push_str(&format!("[{index}]")),
+        }
+    }
+    path
 }
 
 /// Removes the key at `steps` (which ends with a key) from `value`.
@@ -243,12 +299,6 @@ fn remove(value: &mut DeValue<'_>, steps: &[Step]) -> bool {
         (Step::Key(key), DeValue::Table(table)) => table.remove(key.as_str()).is_some(),
         _ => false,
     }
-}
-
-/// The key named by serde's "unknown field `x`, expected ..." message.
-fn unknown_field(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("unknown field `")?;
-    rest.split('`').next()
 }
 
 /// `a`, `b`, `c` for messages.

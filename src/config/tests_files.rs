@@ -1,11 +1,25 @@
-//! The files shipped in `config/` must be valid on a plain Debian machine.
+//! The files shipped in `config/` must be valid on a plain Debian machine
+//! (given the secret files they name), and the files a configuration
+//! names are read by `check` (`files.rs`).
 
+use super::tests_parse::{BASE, errors, expect, line_of};
 use super::*;
+
+/// The secret files config/example.toml names, as an install would have them.
+const EXAMPLE_FILES: [&str; 3] = [
+    "/etc/rollguard/api-token",
+    "/etc/rollguard/prometheus-token",
+    "/etc/rollguard/incident-hook-url",
+];
 
 #[test]
 fn every_shipped_config_file_validates() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let env = MapEnvironment::with_path("/usr/local/bin:/usr/bin:/bin");
+    let mut env = MapEnvironment::with_path("/usr/local/bin:/usr/bin:/bin");
+    for file in EXAMPLE_FILES {
+        env.files
+            .insert(PathBuf::from(file), "not empty\n".to_owned());
+    }
     let mut seen = 0;
     for name in ["example.toml", "minimal.toml"] {
         let path = dir.join(name);
@@ -19,6 +33,29 @@ fn every_shipped_config_file_validates() {
 }
 
 #[test]
+fn the_example_s_secret_files_are_read_by_check() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+    let text = std::fs::read_to_string(&path).expect("shipped config file is readable");
+    // The same file, its secrets looked for in an empty directory.
+    let empty = tempfile::tempdir().expect("tempdir");
+    let text = text.replace("/etc/rollguard/", &format!("{}/", empty.path().display()));
+    let env = MapEnvironment::with_path("/usr/local/bin:/usr/bin:/bin");
+    let errors = parse_with_env(&text, &path, &env)
+        .expect_err("the secret files are missing")
+        .errors;
+    let keys: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "daemon.api_token_file",
+            "prometheus.bearer_token_file",
+            "notifier[1].url_file"
+        ],
+        "{errors:#?}"
+    );
+}
+
+#[test]
 fn minimal_file_is_small_and_in_shadow_mode() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/minimal.toml");
     let config = load(&path).expect("minimal.toml is valid");
@@ -27,4 +64,61 @@ fn minimal_file_is_small_and_in_shadow_mode() {
         config.mode_of(&config.targets[0]),
         crate::model::Mode::Shadow
     );
+}
+
+#[test]
+fn token_and_secret_files_must_be_readable_and_not_empty() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty-token");
+    std::fs::write(&empty, " \n").expect("write");
+    let good = dir.path().join("url");
+    std::fs::write(&good, "http://127.0.0.1:9/hook\n").expect("write");
+    let missing = dir.path().join("missing");
+    let text = format!(
+        "[daemon]\napi_token_file = {empty:?}\nkubeconfig = {missing:?}\n\n{BASE}\n[[notifier]]\nname = \"hidden\"\nkind = \"webhook\"\nurl_file = {good:?}\n\n[[notifier]]\nname = \"gone\"\nkind = \"webhook\"\nurl_file = {:?}\n",
+        dir.path().join("gone")
+    )
+    .replace(
+        "url = \"http://127.0.0.1:9090\"\n",
+        &format!(
+            "url = \"http://127.0.0.1:9090\"\nbearer_token_file = {:?}\n",
+            dir.path()
+        ),
+    );
+    let errs = errors(&text);
+    expect(
+        &errs,
+        "daemon.api_token_file",
+        line_of(&text, "api_token_file"),
+        "is empty",
+    );
+    expect(
+        &errs,
+        "daemon.kubeconfig",
+        line_of(&text, "kubeconfig"),
+        "cannot read",
+    );
+    expect(
+        &errs,
+        "prometheus.bearer_token_file",
+        line_of(&text, "bearer_token_file"),
+        "cannot read",
+    );
+    expect(
+        &errs,
+        "notifier[2].url_file",
+        line_of(&text, "\"gone\"") + 2,
+        "cannot read",
+    );
+    assert_eq!(errs.len(), 4, "{errs:#?}");
+}
+
+#[test]
+fn files_are_read_through_the_environment() {
+    let mut env = MapEnvironment::with_path("/usr/bin:/bin");
+    let token = PathBuf::from("/nonexistent/rollguard/token");
+    let text = format!("[daemon]\napi_token_file = {token:?}\n");
+    assert!(parse_with_env(&text, Path::new("t.toml"), &env).is_err());
+    env.files.insert(token, "t0k3n\n".to_owned());
+    assert!(parse_with_env(&text, Path::new("t.toml"), &env).is_ok());
 }

@@ -171,72 +171,6 @@ fn policy_rules_that_never_match() {
 }
 
 #[test]
-fn release_kinds_need_their_keys_and_no_others() {
-    let text = format!(
-        "{BASE}\n[[target]]\nname = \"web\"\n[target.release]\nkind = \"symlink\"\nurl = \"http://127.0.0.1/v\"\n\n[[target]]\nname = \"k8s\"\n[target.release]\nkind = \"kubernetes\"   # k8s\nnamespace = \"prod\"\n"
-    );
-    let errs = errors(&text);
-    expect(
-        &errs,
-        "target[1].release.url",
-        line_of(&text, "http://127.0.0.1/v"),
-        "`url` is not used by release kind `symlink`",
-    );
-    expect(
-        &errs,
-        "target[1].release.kind",
-        line_of(&text, "\"symlink\""),
-        "needs `path`",
-    );
-    expect(
-        &errs,
-        "target[2].release.kind",
-        line_of(&text, "# k8s"),
-        "needs `deployment`",
-    );
-    assert_eq!(errs.len(), 3, "{errs:#?}");
-}
-
-#[test]
-fn step_kinds_need_their_keys_and_no_others() {
-    let text = format!(
-        "{BASE}\n[[target.step]]\nphase = \"rollback\"\nkind = \"symlink_switch\"\nunit = \"app.service\"\n\n[[target.step]]\nphase = \"traffic\"\nkind = \"wait\"  # no duration\n\n[[target.step]]\nphase = \"rollback\"\nkind = \"kubernetes_scale\"  # no replicas\nreplicas = 0\nnamespace = \"prod\"\n\n[[target.step]]\nphase = \"notify\"\nkind = \"http\"  # no url\n"
-    );
-    let errs = errors(&text);
-    expect(
-        &errs,
-        "target[0].step[0].unit",
-        line_of(&text, "app.service"),
-        "`unit` is not used by step kind `symlink_switch`",
-    );
-    expect(
-        &errs,
-        "target[0].step[0].kind",
-        line_of(&text, "symlink_switch"),
-        "needs `link`",
-    );
-    expect(
-        &errs,
-        "target[0].step[1].kind",
-        line_of(&text, "no duration"),
-        "needs `duration`",
-    );
-    expect(
-        &errs,
-        "target[0].step[2].kind",
-        line_of(&text, "kubernetes_scale"),
-        "needs `deployment` when the release kind is not `kubernetes`",
-    );
-    expect(
-        &errs,
-        "target[0].step[3].kind",
-        line_of(&text, "no url"),
-        "needs `url` or `url_env`",
-    );
-    assert_eq!(errs.len(), 5, "{errs:#?}");
-}
-
-#[test]
 fn metric_baselines_and_thresholds_are_consistent() {
     let text = format!(
         "{BASE}\n[[target.metric]]\nname = \"a\"\nquery = \"x\"\nbaseline = \"canary\"\nmin_ratio = 2.0\n\n[[target.metric]]\nname = \"b\"  # nothing to breach\nquery = \"y\"\nstable_query = \"z\"\nconfirm = 0\n"
@@ -366,39 +300,6 @@ fn log_level_must_be_a_filter() {
         "daemon.log_level",
         2,
         "not a valid log filter",
-    );
-}
-
-#[test]
-fn kubernetes_version_keys_and_leader_election_are_checked() {
-    let text = format!(
-        "[daemon]\nleader_election = {{ lease = \"\", duration = \"1500ms\" }}\n\n{BASE}\n[[target]]\nname = \"k8s\"\n[target.release]\nkind = \"kubernetes\"\nnamespace = \"prod\"\ndeployment = \"app\"\nversion_label = \"app.kubernetes.io/version\"\nversion_annotation = \"v\"   # both\n\n[[target]]\nname = \"url\"\n[target.release]\nkind = \"version_url\"\nurl = \"http://127.0.0.1/v\"\nversion_label = \"x\"   # not here\n"
-    );
-    let errs = errors(&text);
-    expect(
-        &errs,
-        "target[1].release.version_annotation",
-        line_of(&text, "# both"),
-        "not both",
-    );
-    expect(
-        &errs,
-        "target[2].release.version_label",
-        line_of(&text, "# not here"),
-        "not used by release kind `version_url`",
-    );
-    let election = line_of(&text, "leader_election");
-    expect(
-        &errs,
-        "daemon.leader_election.lease",
-        election,
-        "must not be empty",
-    );
-    expect(
-        &errs,
-        "daemon.leader_election.duration",
-        election,
-        "whole seconds",
     );
 }
 

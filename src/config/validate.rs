@@ -3,14 +3,16 @@
 //! never match and keys that mean nothing for the chosen kind.
 //!
 //! Every check records a problem and goes on; nothing stops at the first.
-//! Target-level rules are in `validate_target.rs`, step rules in
-//! `validate_step.rs`.
+//! Target-level rules are in `validate_target.rs`, release sources in
+//! `validate_release.rs`, step rules in `validate_step.rs`, ranges of
+//! durations in `bounds.rs` and referenced files in `files.rs`.
 
+use super::bounds::{self, check as bounded};
 use super::env::{Environment, find_program};
 use super::problems::Problems;
 use super::sections::Sections;
-use super::validate_target;
 use super::{DaemonConfig, NotifierConfig, NotifierKind, PolicyRule};
+use super::{files, validate_step, validate_target};
 use crate::model::Severity;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,9 +22,22 @@ pub(crate) fn validate(sections: &Sections, env: &dyn Environment, problems: &mu
     daemon(&sections.daemon, problems);
     if let Some(prometheus) = &sections.prometheus {
         check_url(&prometheus.url, "prometheus.url", problems);
-        positive(prometheus.timeout, "prometheus.timeout", problems);
-        positive(prometheus.min_window, "prometheus.min_window", problems);
+        let timeout = prometheus.timeout;
+        bounded(
+            timeout,
+            bounds::REQUEST_TIMEOUT,
+            "prometheus.timeout",
+            problems,
+        );
+        let window = prometheus.min_window;
+        bounded(
+            window,
+            bounds::MIN_WINDOW,
+            "prometheus.min_window",
+            problems,
+        );
     }
+    files::check(sections, env, problems);
     unique_names(
         sections
             .notifiers
@@ -36,7 +51,10 @@ pub(crate) fn validate(sections: &Sections, env: &dyn Environment, problems: &mu
     }
     policy_rules(&sections.rules, problems);
     unique_names(
-        sections.targets.iter().map(|(i, t)| (*i, t.name.as_str())),
+        sections
+            .targets
+            .iter()
+            .map(|(i, t)| (*i, t.config.name.as_str())),
         "target",
         problems,
     );
@@ -46,7 +64,8 @@ pub(crate) fn validate(sections: &Sections, env: &dyn Environment, problems: &mu
         env,
     };
     for (i, target) in &sections.targets {
-        validate_target::target(*i, target, &context, problems);
+        validate_target::target(*i, &target.config, &context, problems);
+        validate_step::steps(*i, target, env, problems);
     }
 }
 
@@ -61,6 +80,13 @@ fn daemon(daemon: &DaemonConfig, problems: &mut Problems) {
     if daemon.state_dir.as_os_str().is_empty() {
         problems.push("daemon.state_dir", "must not be empty");
     }
+    let grace = daemon.shutdown_grace;
+    bounded(
+        grace,
+        bounds::SHUTDOWN_GRACE,
+        "daemon.shutdown_grace",
+        problems,
+    );
     if let Some(election) = &daemon.leader_election {
         if election.lease.trim().is_empty() {
             problems.push("daemon.leader_election.lease", "must not be empty");
@@ -73,11 +99,14 @@ fn daemon(daemon: &DaemonConfig, problems: &mut Problems) {
             problems.push("daemon.leader_election.namespace", "must not be empty");
         }
         let duration = election.duration;
+        let at = "daemon.leader_election.duration";
         if duration < Duration::from_secs(1) || duration.subsec_nanos() != 0 {
             problems.push(
-                "daemon.leader_election.duration",
+                at,
                 "must be whole seconds, at least 1s (a Lease stores seconds)",
             );
+        } else {
+            bounded(duration, bounds::LEASE_DURATION, at, problems);
         }
     }
 }
@@ -88,7 +117,8 @@ fn notifier(i: usize, n: &NotifierConfig, env: &dyn Environment, problems: &mut 
     if n.name.trim().is_empty() {
         problems.push(at("name"), "must not be empty");
     }
-    positive(n.timeout, &at("timeout"), problems);
+    bounded(n.timeout, bounds::REQUEST_TIMEOUT, &at("timeout"), problems);
+    bounds::check_retries(n.retries, &at("retries"), problems);
     let sources = [
         ("url", n.url.is_some()),
         ("url_env", n.url_env.is_some()),
@@ -179,6 +209,10 @@ fn notifier(i: usize, n: &NotifierConfig, env: &dyn Environment, problems: &mut 
 fn policy_rules(rules: &[(usize, PolicyRule)], problems: &mut Problems) {
     for (k, (i, rule)) in rules.iter().enumerate() {
         let at = format!("policy.rule[{i}]");
+        if let Some(over) = rule.time_to_fix_over {
+            let key = format!("{at}.time_to_fix_over");
+            bounded(over, bounds::TIME_TO_FIX, &key, problems);
+        }
         if rule.severity == Severity::None {
             problems.push(
                 format!("{at}.severity"),

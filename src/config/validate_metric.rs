@@ -1,8 +1,8 @@
 //! Rules for one `[[target.metric]]`: its queries, baseline, thresholds and,
 //! for sequential tests, their tolerances.
 
+use super::bounds::{self, check as bounded};
 use super::problems::Problems;
-use super::validate::positive;
 use super::{BaselineKind, Direction, MetricConfig, MetricTest, OnNoData};
 use crate::template::{self, QUERY_VARIABLES};
 
@@ -72,9 +72,15 @@ pub(crate) fn metric(m: &MetricConfig, at: &str, problems: &mut Problems) {
     if m.confirm < 1 {
         problems.push(key("confirm"), "must be at least 1");
     }
-    positive(m.baseline_window, &key("baseline_window"), problems);
+    let window = m.baseline_window;
+    bounded(
+        window,
+        bounds::BASELINE_WINDOW,
+        &key("baseline_window"),
+        problems,
+    );
     if let Some(timeout) = m.timeout {
-        positive(timeout, &key("timeout"), problems);
+        bounded(timeout, bounds::REQUEST_TIMEOUT, &key("timeout"), problems);
     }
 }
 

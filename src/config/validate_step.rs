@@ -1,93 +1,29 @@
-//! Rules for the rollback pipeline of one target: each `[[target.step]]`
-//! has the keys its kind needs and no others, runnable programs and known
-//! template variables.
+//! Rules for the rollback pipeline of one target beyond each kind's keys,
+//! which serde checks (`tagged.rs`): runnable programs, known template
+//! variables, sane time limits, and what a kind needs from the release
+//! source when the step does not say it.
 
+use super::bounds::{self, check as bounded};
 use super::env::Environment;
 use super::problems::Problems;
-use super::validate::{
-    check_argv, check_env_name, check_statuses, check_url, positive, unique_names,
-};
+use super::sections_tagged::ReadTarget;
+use super::validate::{check_argv, check_env_name, check_statuses, check_url, unique_names};
 use super::validate_target::check_method;
-use super::{ReleaseKind, StepConfig, StepKind, TargetConfig};
+use super::{ReleaseKind, StepAction, StepConfig};
 use crate::template::{self, STEP_VARIABLES};
 
-/// Keys a step kind requires, and keys it may have besides the common ones.
-fn keys_of(kind: StepKind) -> (&'static [&'static str], &'static [&'static str]) {
-    const KUBE: &[&str] = &["namespace", "deployment"];
-    match kind {
-        StepKind::Command => (&["argv"], &["env", "cwd"]),
-        StepKind::Http => (
-            &[],
-            &[
-                "method",
-                "url",
-                "url_env",
-                "headers_env",
-                "body",
-                "expect_status",
-            ],
-        ),
-        StepKind::SymlinkSwitch => (&["link"], &["releases_dir"]),
-        StepKind::SystemdRestart => (&["unit"], &[]),
-        StepKind::Wait => (&["duration"], &[]),
-        StepKind::Verify => (&[], &[]),
-        StepKind::KubernetesUndo => (&[], &["namespace", "deployment", "to_revision"]),
-        StepKind::KubernetesSetImage => (&["container", "image"], KUBE),
-        StepKind::KubernetesScale => (&["replicas"], KUBE),
-        StepKind::KubernetesRolloutStatus => (&[], KUBE),
-        StepKind::SwarmRollback => (&[], &["service"]),
-    }
-}
-
-/// The kind-specific keys that are set in `s`.
-fn present_keys(s: &StepConfig) -> Vec<&'static str> {
-    [
-        ("argv", s.argv.is_some()),
-        ("env", !s.env.is_empty()),
-        ("cwd", s.cwd.is_some()),
-        ("method", s.method.is_some()),
-        ("url", s.url.is_some()),
-        ("url_env", s.url_env.is_some()),
-        ("headers_env", !s.headers_env.is_empty()),
-        ("body", s.body.is_some()),
-        ("expect_status", s.expect_status.is_some()),
-        ("link", s.link.is_some()),
-        ("releases_dir", s.releases_dir.is_some()),
-        ("unit", s.unit.is_some()),
-        ("duration", s.duration.is_some()),
-        ("namespace", s.namespace.is_some()),
-        ("deployment", s.deployment.is_some()),
-        ("container", s.container.is_some()),
-        ("image", s.image.is_some()),
-        ("replicas", s.replicas.is_some()),
-        ("to_revision", s.to_revision.is_some()),
-        ("service", s.service.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(k, set)| set.then_some(k))
-    .collect()
-}
-
-/// Every rule for the steps of `target[i]`.
-pub(crate) fn steps(i: usize, t: &TargetConfig, env: &dyn Environment, problems: &mut Problems) {
-    let named = t
-        .step
-        .iter()
-        .enumerate()
-        .filter_map(|(k, s)| s.name.as_deref().map(|n| (k, n)));
+/// Every rule for the readable steps of `target[i]`.
+pub(crate) fn steps(i: usize, t: &ReadTarget, env: &dyn Environment, problems: &mut Problems) {
+    let steps = || t.step_at.iter().copied().zip(&t.config.step);
+    let named = steps().filter_map(|(k, s)| s.common.name.as_deref().map(|n| (k, n)));
     unique_names(named, &format!("target[{i}].step"), problems);
-    for (k, s) in t.step.iter().enumerate() {
-        step(
-            s,
-            &format!("target[{i}].step[{k}]"),
-            t.release.kind,
-            env,
-            problems,
-        );
+    for (k, s) in steps() {
+        let at = format!("target[{i}].step[{k}]");
+        step(s, &at, t.config.release.kind(), env, problems);
     }
 }
 
-/// One step.
+/// One step at `at`.
 fn step(
     s: &StepConfig,
     at: &str,
@@ -96,94 +32,92 @@ fn step(
     problems: &mut Problems,
 ) {
     let key = |k: &str| format!("{at}.{k}");
-    let kind = s.kind.as_str();
-    let (required, optional) = keys_of(s.kind);
-    let present = present_keys(s);
-    for k in &present {
-        if !required.contains(k) && !optional.contains(k) {
-            problems.push(key(k), format!("`{k}` is not used by step kind `{kind}`"));
-        }
-    }
-    for k in required {
-        if !present.contains(k) {
-            problems.push(key("kind"), format!("step kind `{kind}` needs `{k}`"));
-        }
-    }
-    positive(s.timeout, &key("timeout"), problems);
+    let c = &s.common;
+    bounded(c.timeout, bounds::STEP_TIMEOUT, &key("timeout"), problems);
+    bounded(c.backoff, bounds::STEP_BACKOFF, &key("backoff"), problems);
+    bounds::check_retries(c.retries, &key("retries"), problems);
     let templated = |field: &str, text: &str, problems: &mut Problems| {
         for message in template::check(text, STEP_VARIABLES) {
             problems.push(key(field), message.to_string());
         }
     };
-    if let Some(argv) = &s.argv {
-        check_argv(argv, &key("argv"), env, problems);
-        for (a, arg) in argv.iter().enumerate() {
-            templated(&format!("argv[{a}]"), arg, problems);
+    let kind = s.kind().as_str();
+    let needs_from_release = |k: &str, source: ReleaseKind, problems: &mut Problems| {
+        if release != source {
+            problems.push(
+                key("kind"),
+                format!(
+                    "step kind `{kind}` needs `{k}` when the release kind is not `{}`",
+                    source.as_str()
+                ),
+            );
         }
-    }
-    for name in s.env.keys() {
-        check_env_name(name, &key(&format!("env.{name}")), problems);
-    }
-    if s.kind == StepKind::Http {
-        match (&s.url, &s.url_env) {
-            (None, None) => problems.push(key("kind"), "step kind `http` needs `url` or `url_env`"),
-            (Some(_), Some(_)) => {
-                problems.push(key("url_env"), "give either `url` or `url_env`, not both");
+    };
+    match &s.action {
+        StepAction::Command(command) => {
+            check_argv(&command.argv, &key("argv"), env, problems);
+            for (a, arg) in command.argv.iter().enumerate() {
+                templated(&format!("argv[{a}]"), arg, problems);
             }
-            _ => {}
-        }
-    }
-    if let Some(url) = &s.url {
-        templated("url", url, problems);
-        check_url(url, &key("url"), problems);
-    }
-    if let Some(var) = &s.url_env {
-        check_env_name(var, &key("url_env"), problems);
-    }
-    for (header, var) in &s.headers_env {
-        check_env_name(var, &key(&format!("headers_env.{header}")), problems);
-    }
-    if let Some(body) = &s.body {
-        templated("body", body, problems);
-    }
-    if let Some(image) = &s.image {
-        templated("image", image, problems);
-    }
-    if let Some(method) = &s.method {
-        check_method(method, &key("method"), problems);
-    }
-    if let Some(statuses) = &s.expect_status {
-        check_statuses(statuses, &key("expect_status"), problems);
-    }
-    if let Some(duration) = s.duration {
-        positive(duration, &key("duration"), problems);
-    }
-    let kubernetes = matches!(
-        s.kind,
-        StepKind::KubernetesUndo
-            | StepKind::KubernetesSetImage
-            | StepKind::KubernetesScale
-            | StepKind::KubernetesRolloutStatus
-    );
-    if kubernetes && release != ReleaseKind::Kubernetes {
-        for (k, set) in [
-            ("namespace", s.namespace.is_some()),
-            ("deployment", s.deployment.is_some()),
-        ] {
-            if !set {
-                problems.push(
-                    key("kind"),
-                    format!(
-                        "step kind `{kind}` needs `{k}` when the release kind is not `kubernetes`"
-                    ),
-                );
+            for name in command.env.keys() {
+                check_env_name(name, &key(&format!("env.{name}")), problems);
             }
         }
+        StepAction::Http(http) => {
+            match (&http.url, &http.url_env) {
+                (None, None) => {
+                    problems.push(key("kind"), "step kind `http` needs `url` or `url_env`");
+                }
+                (Some(_), Some(_)) => {
+                    problems.push(key("url_env"), "give either `url` or `url_env`, not both");
+                }
+                _ => {}
+            }
+            if let Some(url) = &http.url {
+                templated("url", url, problems);
+                check_url(url, &key("url"), problems);
+            }
+            if let Some(var) = &http.url_env {
+                check_env_name(var, &key("url_env"), problems);
+            }
+            for (header, var) in &http.headers_env {
+                check_env_name(var, &key(&format!("headers_env.{header}")), problems);
+            }
+            if let Some(body) = &http.body {
+                templated("body", body, problems);
+            }
+            if let Some(method) = &http.method {
+                check_method(method, &key("method"), problems);
+            }
+            if let Some(statuses) = &http.expect_status {
+                check_statuses(statuses, &key("expect_status"), problems);
+            }
+        }
+        StepAction::SymlinkSwitch(switch) => {
+            if switch.link.is_none() {
+                needs_from_release("link", ReleaseKind::Symlink, problems);
+            }
+        }
+        StepAction::Wait(wait) => {
+            bounded(
+                wait.duration,
+                bounds::STEP_TIMEOUT,
+                &key("duration"),
+                problems,
+            );
+        }
+        StepAction::KubernetesSetImage(set) => templated("image", &set.image, problems),
+        StepAction::SystemdRestart(_)
+        | StepAction::Verify(_)
+        | StepAction::KubernetesUndo(_)
+        | StepAction::KubernetesScale(_)
+        | StepAction::KubernetesRolloutStatus(_) => {}
     }
-    if s.kind == StepKind::SwarmRollback && release != ReleaseKind::Swarm && s.service.is_none() {
-        problems.push(
-            key("kind"),
-            "step kind `swarm_rollback` needs `service` when the release kind is not `swarm`",
-        );
+    if let Some((namespace, deployment)) = s.action.deployment_keys() {
+        for (k, set) in [("namespace", namespace), ("deployment", deployment)] {
+            if set.is_none() {
+                needs_from_release(k, ReleaseKind::Kubernetes, problems);
+            }
+        }
     }
 }

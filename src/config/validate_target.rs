@@ -1,11 +1,13 @@
-//! Rules for one `[[target]]`: timing, references to notifiers, the release
-//! source, probes, metrics and data checks. Steps are in `validate_step.rs`.
+//! Rules for one `[[target]]`: timing, references to notifiers, probes,
+//! metrics and data checks. The release source is in
+//! `validate_release.rs`, steps in `validate_step.rs`.
 
+use super::bounds::{self, check as bounded};
 use super::env::Environment;
 use super::problems::Problems;
-use super::validate::{check_argv, check_statuses, check_url, positive, unique_names};
-use super::validate_step;
-use super::{ProbeConfig, ReleaseConfig, ReleaseKind, TargetConfig};
+use super::validate::{check_argv, check_statuses, check_url, unique_names};
+use super::validate_release;
+use super::{ProbeConfig, TargetConfig};
 use crate::template::{self, DATA_CHECK_VARIABLES};
 
 /// What target rules need to know about the rest of the file.
@@ -32,7 +34,20 @@ pub(crate) fn target(i: usize, t: &TargetConfig, cx: &Context<'_>, problems: &mu
             "must be non-empty and use only letters, digits, `-`, `_` and `.`",
         );
     }
-    positive(t.interval, &at("interval"), problems);
+    bounded(t.interval, bounds::INTERVAL, &at("interval"), problems);
+    bounded(
+        t.bake_window,
+        bounds::BAKE_WINDOW,
+        &at("bake_window"),
+        problems,
+    );
+    bounded(t.cooldown, bounds::COOLDOWN, &at("cooldown"), problems);
+    bounded(
+        t.time_to_fix,
+        bounds::TIME_TO_FIX,
+        &at("time_to_fix"),
+        problems,
+    );
     if !(t.alpha > 0.0 && t.alpha <= 0.5) {
         problems.push(
             at("alpha"),
@@ -56,7 +71,7 @@ pub(crate) fn target(i: usize, t: &TargetConfig, cx: &Context<'_>, problems: &mu
             );
         }
     }
-    release(&t.release, &at("release"), problems);
+    validate_release::release(&t.release, &at("release"), problems);
 
     let names = |prefix: &str, list: Vec<(usize, &str)>, problems: &mut Problems| {
         unique_names(list.into_iter(), &format!("target[{i}].{prefix}"), problems);
@@ -107,76 +122,13 @@ pub(crate) fn target(i: usize, t: &TargetConfig, cx: &Context<'_>, problems: &mu
                 problems.push(format!("{path}.argv[{a}]"), message.to_string());
             }
         }
-        positive(d.timeout, &format!("{path}.timeout"), problems);
-    }
-    validate_step::steps(i, t, cx.env, problems);
-}
-
-/// `[target.release]`: the keys its kind needs, and no others.
-fn release(r: &ReleaseConfig, at: &str, problems: &mut Problems) {
-    let (kind, required, optional): (&str, &[&str], &[&str]) = match r.kind {
-        ReleaseKind::VersionUrl => ("version_url", &["url"], &["json_pointer", "poll_interval"]),
-        ReleaseKind::Symlink => ("symlink", &["path"], &["poll_interval"]),
-        ReleaseKind::Kubernetes => (
-            "kubernetes",
-            &["namespace", "deployment"],
-            &["container", "version_label", "version_annotation"],
-        ),
-        ReleaseKind::Swarm => ("swarm", &["service"], &[]),
-        ReleaseKind::Announce => ("announce", &[], &[]),
-    };
-    let present = [
-        ("url", r.url.is_some()),
-        ("json_pointer", r.json_pointer.is_some()),
-        ("path", r.path.is_some()),
-        ("namespace", r.namespace.is_some()),
-        ("deployment", r.deployment.is_some()),
-        ("container", r.container.is_some()),
-        ("version_label", r.version_label.is_some()),
-        ("version_annotation", r.version_annotation.is_some()),
-        ("service", r.service.is_some()),
-        ("poll_interval", r.poll_interval.is_some()),
-    ];
-    for (key, set) in present {
-        if set && !required.contains(&key) && !optional.contains(&key) {
-            problems.push(
-                format!("{at}.{key}"),
-                format!("`{key}` is not used by release kind `{kind}`"),
-            );
-        }
-        if !set && required.contains(&key) {
-            problems.push(
-                format!("{at}.kind"),
-                format!("release kind `{kind}` needs `{key}`"),
-            );
-        }
-    }
-    if let Some(url) = &r.url {
-        check_url(url, &format!("{at}.url"), problems);
-    }
-    if let Some(pointer) = &r.json_pointer {
-        check_pointer(pointer, &format!("{at}.json_pointer"), problems);
-    }
-    if let Some(poll) = r.poll_interval {
-        positive(poll, &format!("{at}.poll_interval"), problems);
-    }
-    // kubernetes: where the version comes from (rollguard-k2).
-    if r.version_label.is_some() && r.version_annotation.is_some() {
-        problems.push(
-            format!("{at}.version_annotation"),
-            "set `version_label` or `version_annotation`, not both",
+        let timeout = d.timeout;
+        bounded(
+            timeout,
+            bounds::DATA_CHECK_TIMEOUT,
+            &format!("{path}.timeout"),
+            problems,
         );
-    }
-    for (key, value) in [
-        ("version_label", &r.version_label),
-        ("version_annotation", &r.version_annotation),
-        ("namespace", &r.namespace),
-        ("deployment", &r.deployment),
-        ("container", &r.container),
-    ] {
-        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-            problems.push(format!("{at}.{key}"), "must not be empty");
-        }
     }
 }
 
@@ -185,7 +137,12 @@ fn probe(p: &ProbeConfig, at: &str, problems: &mut Problems) {
     check_url(&p.url, &format!("{at}.url"), problems);
     check_method(&p.method, &format!("{at}.method"), problems);
     check_statuses(&p.expect_status, &format!("{at}.expect_status"), problems);
-    positive(p.timeout, &format!("{at}.timeout"), problems);
+    bounded(
+        p.timeout,
+        bounds::REQUEST_TIMEOUT,
+        &format!("{at}.timeout"),
+        problems,
+    );
     if p.failures < 1 {
         problems.push(format!("{at}.failures"), "must be at least 1");
     }
@@ -198,7 +155,7 @@ fn probe(p: &ProbeConfig, at: &str, problems: &mut Problems) {
 }
 
 /// A JSON pointer is empty or starts with `/`.
-fn check_pointer(pointer: &str, path: &str, problems: &mut Problems) {
+pub(crate) fn check_pointer(pointer: &str, path: &str, problems: &mut Problems) {
     if !pointer.is_empty() && !pointer.starts_with('/') {
         problems.push(path, "a JSON pointer starts with `/`, such as `/version`");
     }

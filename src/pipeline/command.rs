@@ -2,19 +2,17 @@
 //! `ROLLGUARD_*` variables, never a shell. Exit code 0 is success.
 
 use super::{RollbackContext, StepError, StepResult, render};
-use crate::config::StepConfig;
+use crate::config::CommandStep;
 use crate::exec::{self, CommandSpec, ExecError};
+use std::time::Duration;
 
 /// Most characters of stderr (or stdout) quoted in a step's message.
 const QUOTE_LIMIT: usize = 500;
 
 /// The rendered argv of a command step.
-pub fn argv(step: &StepConfig, ctx: &RollbackContext) -> Result<Vec<String>, StepError> {
+pub fn argv(step: &CommandStep, ctx: &RollbackContext) -> Result<Vec<String>, StepError> {
     let vars = ctx.vars();
-    let argv = step
-        .argv
-        .as_deref()
-        .ok_or_else(|| StepError::permanent("a command step needs `argv`"))?;
+    let argv = &step.argv;
     if argv.is_empty() {
         return Err(StepError::permanent("`argv` is empty"));
     }
@@ -23,8 +21,12 @@ pub fn argv(step: &StepConfig, ctx: &RollbackContext) -> Result<Vec<String>, Ste
 
 /// The spec of one attempt: rendered argv and `env`, then the
 /// `ROLLGUARD_*` variables (which a step's `env` cannot override), `cwd`,
-/// and the step's timeout.
-pub fn spec(step: &StepConfig, ctx: &RollbackContext) -> Result<CommandSpec, StepError> {
+/// and the step's `timeout`.
+pub fn spec(
+    step: &CommandStep,
+    timeout: Duration,
+    ctx: &RollbackContext,
+) -> Result<CommandSpec, StepError> {
     let vars = ctx.vars();
     let mut env = Vec::new();
     for (name, value) in &step.env {
@@ -36,13 +38,17 @@ pub fn spec(step: &StepConfig, ctx: &RollbackContext) -> Result<CommandSpec, Ste
         env,
         cwd: step.cwd.clone(),
         stdin: None,
-        timeout: step.timeout,
+        timeout,
     })
 }
 
-/// Runs one attempt.
-pub(super) async fn execute(step: &StepConfig, ctx: &RollbackContext) -> StepResult {
-    let spec = spec(step, ctx)?;
+/// Runs one attempt within `timeout`.
+pub(super) async fn execute(
+    step: &CommandStep,
+    timeout: Duration,
+    ctx: &RollbackContext,
+) -> StepResult {
+    let spec = spec(step, timeout, ctx)?;
     match exec::run(spec).await {
         Ok(output) if output.success() => {
             let last_line = output.stdout.trim().lines().last().unwrap_or("").trim();

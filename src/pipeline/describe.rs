@@ -2,7 +2,7 @@
 //! running it, and what the incident timeline shows.
 
 use super::{RollbackContext, command, http, kubernetes, symlink};
-use crate::config::{StepConfig, StepKind};
+use crate::config::{StepAction, StepConfig};
 
 /// Exactly what `step` would do for `ctx`, rendered: "command:
 /// /srv/app/bin/deploy-version v1.3.2 --rolling", "symlink_switch:
@@ -12,9 +12,9 @@ use crate::config::{StepConfig, StepKind};
 /// most 5m". Secrets (`url_env`, `headers_env` values) are named, never
 /// shown. Reads the link of a `symlink_switch` without changing anything.
 pub fn describe(step: &StepConfig, ctx: &RollbackContext) -> String {
-    let kind = step.kind.as_str();
-    let what = match step.kind {
-        StepKind::Command => match command::argv(step, ctx) {
+    let kind = step.kind().as_str();
+    let what = match &step.action {
+        StepAction::Command(c) => match command::argv(c, ctx) {
             Ok(argv) => argv
                 .iter()
                 .map(|arg| shown_arg(arg))
@@ -22,8 +22,8 @@ pub fn describe(step: &StepConfig, ctx: &RollbackContext) -> String {
                 .join(" "),
             Err(error) => format!("cannot be rendered: {}", error.message),
         },
-        StepKind::Http => {
-            let url = match (&step.url, &step.url_env) {
+        StepAction::Http(h) => {
+            let url = match (&h.url, &h.url_env) {
                 (Some(url), _) => crate::template::render_url(url, &ctx.vars())
                     .unwrap_or_else(|error| format!("<cannot render: {error}>")),
                 (None, Some(var)) => format!("${var}"),
@@ -31,33 +31,31 @@ pub fn describe(step: &StepConfig, ctx: &RollbackContext) -> String {
             };
             format!(
                 "{} {url} ({} expected)",
-                http::method(step),
-                http::expected_text(step)
+                http::method(h),
+                http::expected_text(h)
             )
         }
-        StepKind::SymlinkSwitch => match symlink::plan(step, ctx) {
+        StepAction::SymlinkSwitch(s) => match symlink::plan(s, ctx) {
             Ok(plan) => format!("{} → {}", plan.link.display(), plan.directory.display()),
             Err(error) => {
-                let link = symlink::link_of(step, ctx)
+                let link = symlink::link_of(s, ctx)
                     .map(|link| link.display().to_string())
                     .unwrap_or_else(|| "<no link>".to_owned());
                 format!("{link} → {} ({})", ctx.to_version, error.message)
             }
         },
-        StepKind::SystemdRestart => step.unit.clone().unwrap_or_else(|| "<no unit>".to_owned()),
-        StepKind::Wait => match step.duration {
-            Some(duration) => humantime::format_duration(duration).to_string(),
-            None => "<no duration>".to_owned(),
-        },
-        StepKind::Verify => format!(
+        StepAction::SystemdRestart(s) => s.unit.clone(),
+        StepAction::Wait(w) => humantime::format_duration(w.duration).to_string(),
+        StepAction::Verify(_) => format!(
             "until probes and metrics are back to baseline, at most {}",
-            humantime::format_duration(step.timeout)
+            humantime::format_duration(step.common.timeout)
         ),
-        StepKind::KubernetesUndo
-        | StepKind::KubernetesSetImage
-        | StepKind::KubernetesScale
-        | StepKind::KubernetesRolloutStatus => kubernetes::describe(step, ctx),
-        StepKind::SwarmRollback => "not supported by this build yet".to_owned(),
+        StepAction::KubernetesUndo(_)
+        | StepAction::KubernetesSetImage(_)
+        | StepAction::KubernetesScale(_)
+        | StepAction::KubernetesRolloutStatus(_) => {
+            kubernetes::describe(step, ctx).unwrap_or_default()
+        }
     };
     format!("{kind}: {what}")
 }
@@ -157,7 +155,7 @@ mod tests {
             assert_eq!(describe(&step(text), &ctx()), expected);
         }
         let mut verify = step("phase = 'verify'\nkind = 'verify'");
-        verify.timeout = Duration::from_secs(90);
+        verify.common.timeout = Duration::from_secs(90);
         assert!(describe(&verify, &ctx()).ends_with("at most 1m 30s"));
     }
 }

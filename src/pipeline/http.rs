@@ -6,15 +6,16 @@
 //! environment (`headers_env`) and are never logged or described.
 
 use super::{PipelineDeps, RollbackContext, StepError, StepResult, rendered};
-use crate::config::StepConfig;
+use crate::config::HttpStep;
 use crate::probe::http::{describe_error, read_body_limited};
 use crate::template;
+use std::time::Duration;
 
 /// Most bytes of a response body quoted in a failure message.
 const QUOTE_LIMIT: usize = 300;
 
 /// The method of an http step: `method`, POST when absent.
-pub fn method(step: &StepConfig) -> String {
+pub fn method(step: &HttpStep) -> String {
     step.method
         .as_deref()
         .unwrap_or("POST")
@@ -22,7 +23,7 @@ pub fn method(step: &StepConfig) -> String {
 }
 
 /// "status 200", "status 200 or 204", "any 2xx status".
-pub fn expected_text(step: &StepConfig) -> String {
+pub fn expected_text(step: &HttpStep) -> String {
     match step.expect_status.as_deref() {
         None | Some([]) => "any 2xx status".to_owned(),
         Some(statuses) => {
@@ -33,16 +34,17 @@ pub fn expected_text(step: &StepConfig) -> String {
 }
 
 /// Whether `status` is what the step expects.
-fn expected(step: &StepConfig, status: u16) -> bool {
+fn expected(step: &HttpStep, status: u16) -> bool {
     match step.expect_status.as_deref() {
         None | Some([]) => (200..300).contains(&status),
         Some(statuses) => statuses.contains(&status),
     }
 }
 
-/// Sends one request.
+/// Sends one request, within `timeout`.
 pub(super) async fn execute(
-    step: &StepConfig,
+    step: &HttpStep,
+    timeout: Duration,
     ctx: &RollbackContext,
     deps: &PipelineDeps,
 ) -> StepResult {
@@ -61,7 +63,7 @@ pub(super) async fn execute(
     let method_name = method(step);
     let method = reqwest::Method::from_bytes(method_name.as_bytes())
         .map_err(|_| StepError::permanent(format!("`{method_name}` is not an HTTP method")))?;
-    let mut request = deps.http.request(method, &url).timeout(step.timeout);
+    let mut request = deps.http.request(method, &url).timeout(timeout);
     let mut has_content_type = false;
     for (header, var) in &step.headers_env {
         let value = deps.env.var(var).ok_or_else(|| {
@@ -92,7 +94,7 @@ pub(super) async fn execute(
         Err(error) if error.is_timeout() => {
             return Err(StepError::timed_out(format!(
                 "no answer within {}",
-                humantime::format_duration(step.timeout)
+                humantime::format_duration(timeout)
             )));
         }
         Err(error) if error.is_builder() => {

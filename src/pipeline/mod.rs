@@ -227,15 +227,16 @@ impl PipelineOutcome {
 /// The steps in the order they run: by phase, then as written (stable).
 pub fn ordered(steps: &[StepConfig]) -> Vec<&StepConfig> {
     let mut ordered: Vec<&StepConfig> = steps.iter().collect();
-    ordered.sort_by_key(|step| step.phase);
+    ordered.sort_by_key(|step| step.common.phase);
     ordered
 }
 
 /// A step's name in the journal and the timeline: its `name`, else its kind.
 pub fn step_name(step: &StepConfig) -> String {
-    step.name
+    step.common
+        .name
         .clone()
-        .unwrap_or_else(|| step.kind.as_str().to_owned())
+        .unwrap_or_else(|| step.kind().as_str().to_owned())
 }
 
 /// How one attempt of a step failed.

@@ -38,7 +38,7 @@ impl Preview {
 /// `kubernetes_undo`, whose PATCH the API server can check with
 /// `?dryRun=All`.
 pub fn has_dry_run(step: &StepConfig) -> bool {
-    step.kind == StepKind::KubernetesUndo
+    step.kind() == StepKind::KubernetesUndo
 }
 
 /// What `steps` would do for `ctx` in `ctx.mode`: described in every mode;

@@ -7,7 +7,8 @@ use super::{
     StepResult, command, describe, http, kubernetes, ordered, step_name, stopped, symlink, systemd,
     wait,
 };
-use crate::config::{OnFailure, StepConfig, StepKind};
+use crate::config::bounds::STEP_BACKOFF;
+use crate::config::{OnFailure, StepAction, StepConfig};
 use crate::journal::StepOutcome;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -58,14 +59,14 @@ pub async fn run(
         let message = report.message.clone().unwrap_or_default();
         reports.push(report);
         match outcome {
-            StepOutcome::Ok => verified |= step.kind == StepKind::Verify,
+            StepOutcome::Ok => verified |= matches!(step.action, StepAction::Verify(_)),
             StepOutcome::Interrupted => {
                 return PipelineOutcome::Interrupted {
                     step: name,
                     steps: reports,
                 };
             }
-            StepOutcome::Failed | StepOutcome::TimedOut => match step.on_failure {
+            StepOutcome::Failed | StepOutcome::TimedOut => match step.common.on_failure {
                 OnFailure::Continue => {
                     tracing::warn!(step = %name, %message, "Rollback step failed; continuing");
                 }
@@ -112,15 +113,15 @@ async fn run_step(
     let started = Instant::now();
     let mut report = StepReport {
         name: name.to_owned(),
-        kind: step.kind,
+        kind: step.kind(),
         description: describe(step, ctx),
         outcome: StepOutcome::Interrupted,
         attempts: 0,
         duration: Duration::ZERO,
         message: None,
     };
-    let max_attempts = step.retries.saturating_add(1);
-    let mut backoff = step.backoff;
+    let max_attempts = step.common.retries.saturating_add(1);
+    let mut backoff = step.common.backoff;
     loop {
         if *stop.borrow() {
             if report.attempts == 0 {
@@ -141,7 +142,7 @@ async fn run_step(
             return StepRun::Unrecorded { report, message };
         }
         report.attempts = attempt;
-        tracing::info!(step = %name, attempt, kind = step.kind.as_str(), "Rollback step starting");
+        tracing::info!(step = %name, attempt, kind = step.kind().as_str(), "Rollback step starting");
         let result = attempt_once(step, ctx, deps, stop.clone()).await;
         let (outcome, message, retryable) = match result {
             Ok(message) => (StepOutcome::Ok, message, false),
@@ -173,7 +174,10 @@ async fn run_step(
             () = tokio::time::sleep(backoff) => {}
             () = stopped(&mut stop) => {}
         }
-        backoff = backoff.saturating_mul(2);
+        // Doubled, but never longer than the longest backoff one may configure.
+        backoff = backoff
+            .saturating_mul(2)
+            .min(STEP_BACKOFF.max.max(step.common.backoff));
     }
 }
 
@@ -184,26 +188,25 @@ async fn attempt_once(
     deps: &PipelineDeps,
     stop: watch::Receiver<bool>,
 ) -> StepResult {
-    let own_limit = match (step.kind, step.duration) {
-        (StepKind::Wait, Some(duration)) => duration.max(step.timeout),
-        _ => step.timeout,
+    let timeout = step.common.timeout;
+    let own_limit = match &step.action {
+        StepAction::Wait(w) => w.duration.max(timeout),
+        _ => timeout,
     };
     let attempt = async {
-        match step.kind {
-            StepKind::Command => command::execute(step, ctx).await,
-            StepKind::Http => http::execute(step, ctx, deps).await,
-            StepKind::SymlinkSwitch => symlink::execute(step, ctx).await,
-            StepKind::SystemdRestart => systemd::execute(step, deps).await,
-            StepKind::Wait => wait::wait(step, stop).await,
-            StepKind::Verify => wait::verify(step, deps, stop).await,
-            StepKind::KubernetesUndo
-            | StepKind::KubernetesSetImage
-            | StepKind::KubernetesScale
-            | StepKind::KubernetesRolloutStatus => kubernetes::execute(step, ctx, deps, stop).await,
-            StepKind::SwarmRollback => Err(StepError::permanent(format!(
-                "step kind `{}` is not supported by this build yet",
-                step.kind.as_str()
-            ))),
+        match &step.action {
+            StepAction::Command(s) => command::execute(s, timeout, ctx).await,
+            StepAction::Http(s) => http::execute(s, timeout, ctx, deps).await,
+            StepAction::SymlinkSwitch(s) => symlink::execute(s, ctx).await,
+            StepAction::SystemdRestart(s) => systemd::execute(s, timeout, deps).await,
+            StepAction::Wait(s) => wait::wait(s, stop).await,
+            StepAction::Verify(_) => wait::verify(timeout, deps, stop).await,
+            StepAction::KubernetesUndo(s) => kubernetes::undo(s, timeout, ctx, deps).await,
+            StepAction::KubernetesSetImage(s) => kubernetes::set_image(s, timeout, ctx, deps).await,
+            StepAction::KubernetesScale(s) => kubernetes::scale(s, timeout, ctx, deps).await,
+            StepAction::KubernetesRolloutStatus(s) => {
+                kubernetes::rollout_status(s, timeout, ctx, deps, stop).await
+            }
         }
     };
     match tokio::time::timeout(own_limit.saturating_add(BACKSTOP), attempt).await {

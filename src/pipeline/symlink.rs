@@ -4,7 +4,7 @@
 //! that every reader sees either the old or the new release, never none.
 
 use super::{RollbackContext, StepError, StepResult};
-use crate::config::StepConfig;
+use crate::config::SymlinkSwitchStep;
 use crate::release::symlink::resolve_target;
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
@@ -21,14 +21,14 @@ pub struct SwitchPlan {
 }
 
 /// The link a step repoints: its `link`, else the release source's.
-pub fn link_of<'a>(step: &'a StepConfig, ctx: &'a RollbackContext) -> Option<&'a Path> {
+pub fn link_of<'a>(step: &'a SymlinkSwitchStep, ctx: &'a RollbackContext) -> Option<&'a Path> {
     step.link.as_deref().or(ctx.link_hint.as_deref())
 }
 
 /// Works out the switch without changing anything: the directory is
 /// `releases_dir` (or, when absent, the directory holding the link's
 /// current target) joined with the version rolled back to.
-pub fn plan(step: &StepConfig, ctx: &RollbackContext) -> Result<SwitchPlan, StepError> {
+pub fn plan(step: &SymlinkSwitchStep, ctx: &RollbackContext) -> Result<SwitchPlan, StepError> {
     let link = link_of(step, ctx)
         .ok_or_else(|| StepError::permanent("a symlink_switch step needs `link`"))?
         .to_owned();
@@ -93,7 +93,7 @@ fn relative_to_link(link: &Path, directory: &Path) -> PathBuf {
 }
 
 /// Switches the link (blocking file system work, off the runtime).
-pub(super) async fn execute(step: &StepConfig, ctx: &RollbackContext) -> StepResult {
+pub(super) async fn execute(step: &SymlinkSwitchStep, ctx: &RollbackContext) -> StepResult {
     let (step, ctx) = (step.clone(), ctx.clone());
     tokio::task::spawn_blocking(move || switch(&plan(&step, &ctx)?))
         .await

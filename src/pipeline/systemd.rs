@@ -4,20 +4,22 @@
 //! waiting; `failed` ends the step at once.
 
 use super::{PipelineDeps, StepError, StepResult};
-use crate::config::StepConfig;
+use crate::config::SystemdRestartStep;
 use crate::exec::{self, CommandSpec, ExecError};
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// Most characters of `systemctl`'s stderr quoted in a message.
 const QUOTE_LIMIT: usize = 300;
 
-/// Restarts the unit and waits until it is active.
-pub(super) async fn execute(step: &StepConfig, deps: &PipelineDeps) -> StepResult {
-    let unit = step
-        .unit
-        .as_deref()
-        .ok_or_else(|| StepError::permanent("a systemd_restart step needs `unit`"))?;
-    let deadline = crate::time::deadline(Instant::now(), step.timeout);
+/// Restarts the unit and waits until it is active, all within `timeout`.
+pub(super) async fn execute(
+    step: &SystemdRestartStep,
+    timeout: Duration,
+    deps: &PipelineDeps,
+) -> StepResult {
+    let unit = step.unit.as_str();
+    let deadline = crate::time::deadline(Instant::now(), timeout);
     let systemctl = deps.systemctl.to_string_lossy().into_owned();
     let restart = systemctl_run(&systemctl, "restart", unit, deadline).await?;
     if !restart.success() {
@@ -45,7 +47,7 @@ pub(super) async fn execute(step: &StepConfig, deps: &PipelineDeps) -> StepResul
         if now + deps.poll_interval >= deadline {
             return Err(StepError::timed_out(format!(
                 "{unit} not active within {} (last state: {state})",
-                humantime::format_duration(step.timeout)
+                humantime::format_duration(timeout)
             )));
         }
         tokio::time::sleep(deps.poll_interval).await;

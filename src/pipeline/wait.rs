@@ -7,7 +7,8 @@
 //! verified. The pipeline never runs probes itself.
 
 use super::{BoxFuture, PipelineDeps, StepError, StepResult, stopped};
-use crate::config::StepConfig;
+use crate::config::WaitStep;
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -30,10 +31,8 @@ pub trait Verifier: Send + Sync {
 }
 
 /// Sleeps the step's `duration`, or until the daemon stops.
-pub(super) async fn wait(step: &StepConfig, mut stop: watch::Receiver<bool>) -> StepResult {
-    let duration = step
-        .duration
-        .ok_or_else(|| StepError::permanent("a wait step needs `duration`"))?;
+pub(super) async fn wait(step: &WaitStep, mut stop: watch::Receiver<bool>) -> StepResult {
+    let duration = step.duration;
     tokio::select! {
         () = tokio::time::sleep(duration) => {
             Ok(Some(format!("waited {}", humantime::format_duration(duration))))
@@ -44,9 +43,9 @@ pub(super) async fn wait(step: &StepConfig, mut stop: watch::Receiver<bool>) -> 
     }
 }
 
-/// Polls the verifier until healthy, the step's timeout, or a stop.
+/// Polls the verifier until healthy, `timeout` (the step's), or a stop.
 pub(super) async fn verify(
-    step: &StepConfig,
+    timeout: Duration,
     deps: &PipelineDeps,
     mut stop: watch::Receiver<bool>,
 ) -> StepResult {
@@ -55,7 +54,7 @@ pub(super) async fn verify(
         .as_ref()
         .ok_or_else(|| StepError::permanent("no verifier is available to this pipeline"))?;
     let started = Instant::now();
-    let deadline = crate::time::deadline(started, step.timeout);
+    let deadline = crate::time::deadline(started, timeout);
     let mut rounds = 0u32;
     let mut last = String::from("no round finished");
     loop {
@@ -84,7 +83,7 @@ pub(super) async fn verify(
         if Instant::now() + deps.poll_interval >= deadline {
             return Err(StepError::failed(format!(
                 "not back to baseline within {} ({last})",
-                humantime::format_duration(step.timeout)
+                humantime::format_duration(timeout)
             )));
         }
         tokio::select! {
@@ -99,6 +98,6 @@ pub(super) async fn verify(
 }
 
 /// A duration to whole milliseconds, for readable messages.
-fn round_millis(duration: std::time::Duration) -> std::time::Duration {
-    std::time::Duration::from_millis(duration.as_millis().try_into().unwrap_or(u64::MAX))
+fn round_millis(duration: Duration) -> Duration {
+    Duration::from_millis(duration.as_millis().try_into().unwrap_or(u64::MAX))
 }

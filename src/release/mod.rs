@@ -7,7 +7,7 @@
 //!   release events, and recognises rollguard's own rollbacks.
 //!
 //! Announced releases arrive over the HTTP API and go straight to the
-//! tracker; the Swarm source is not built yet.
+//! tracker.
 
 pub mod kubernetes;
 pub mod symlink;
@@ -16,7 +16,7 @@ pub mod version_url;
 
 pub use tracker::{ReleaseChange, ReleaseTracker, SeenBy};
 
-use crate::config::{ReleaseConfig, ReleaseKind};
+use crate::config::ReleaseConfig;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,20 +30,6 @@ pub const DEFAULT_VERSION_TIMEOUT: Duration = Duration::from_secs(5);
 /// operator reading a log line or a notification.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    /// The release kind has no implementation yet.
-    #[error("release source `{kind}` is not supported yet")]
-    Unsupported {
-        /// The configured kind.
-        kind: &'static str,
-    },
-    /// A setting the kind needs is absent.
-    #[error("release source `{kind}` needs `{key}` in [target.release]")]
-    MissingSetting {
-        /// The configured kind.
-        kind: &'static str,
-        /// The missing key.
-        key: &'static str,
-    },
     /// The configured URL cannot be used.
     #[error("invalid version URL {url:?}: {reason}")]
     InvalidUrl {
@@ -172,10 +158,7 @@ impl SourceError {
     /// A short, stable label for metrics.
     pub fn metric_label(&self) -> &'static str {
         match self {
-            SourceError::Unsupported { .. } => "unsupported",
-            SourceError::MissingSetting { .. }
-            | SourceError::InvalidUrl { .. }
-            | SourceError::InvalidPointer { .. } => "config",
+            SourceError::InvalidUrl { .. } | SourceError::InvalidPointer { .. } => "config",
             SourceError::Request { .. } => "request",
             SourceError::Status { .. } => "status",
             SourceError::BodyTooLarge { .. }
@@ -302,9 +285,9 @@ pub enum ReleaseSource {
 }
 
 impl ReleaseSource {
-    /// Builds the source of `[target.release]`, checking the settings its
-    /// kind needs, without a Kubernetes client (so `kubernetes` is
-    /// [`SourceError::NoKubeClient`]). Swarm is [`SourceError::Unsupported`].
+    /// Builds the source of `[target.release]`, checking what its kind
+    /// needs, without a Kubernetes client (so `kubernetes` is
+    /// [`SourceError::NoKubeClient`]).
     pub fn from_config(
         config: &ReleaseConfig,
         client: reqwest::Client,
@@ -320,14 +303,10 @@ impl ReleaseSource {
         client: reqwest::Client,
         kube: Result<kube::Client, String>,
     ) -> Result<ReleaseSource, SourceError> {
-        match config.kind {
-            ReleaseKind::VersionUrl => {
-                let url = config.url.clone().ok_or(SourceError::MissingSetting {
-                    kind: "version_url",
-                    key: "url",
-                })?;
-                check_url(&url)?;
-                if let Some(pointer) = &config.json_pointer
+        match config {
+            ReleaseConfig::VersionUrl(v) => {
+                check_url(&v.url)?;
+                if let Some(pointer) = &v.json_pointer
                     && !pointer.is_empty()
                     && !pointer.starts_with('/')
                 {
@@ -337,39 +316,28 @@ impl ReleaseSource {
                 }
                 Ok(ReleaseSource::VersionUrl {
                     client,
-                    url,
-                    json_pointer: config.json_pointer.clone(),
+                    url: v.url.clone(),
+                    json_pointer: v.json_pointer.clone(),
                     timeout: DEFAULT_VERSION_TIMEOUT,
                 })
             }
-            ReleaseKind::Symlink => {
-                let path = config.path.clone().ok_or(SourceError::MissingSetting {
-                    kind: "symlink",
-                    key: "path",
-                })?;
-                Ok(ReleaseSource::Symlink { path })
-            }
-            ReleaseKind::Announce => Ok(ReleaseSource::Announce),
+            ReleaseConfig::Symlink(s) => Ok(ReleaseSource::Symlink {
+                path: s.path.clone(),
+            }),
+            ReleaseConfig::Announce(_) => Ok(ReleaseSource::Announce),
             // rollguard-k2: the kubernetes source.
-            ReleaseKind::Kubernetes => {
-                let missing = |key| SourceError::MissingSetting {
-                    kind: "kubernetes",
-                    key,
-                };
-                let namespace = config.namespace.as_deref().ok_or(missing("namespace"))?;
-                let deployment = config.deployment.as_deref().ok_or(missing("deployment"))?;
-                let from = match (&config.version_label, &config.version_annotation) {
+            ReleaseConfig::Kubernetes(k) => {
+                let from = match (&k.version_label, &k.version_annotation) {
                     (Some(label), _) => kubernetes::VersionFrom::Label(label.clone()),
                     (None, Some(annotation)) => {
                         kubernetes::VersionFrom::Annotation(annotation.clone())
                     }
-                    (None, None) => kubernetes::VersionFrom::Image(config.container.clone()),
+                    (None, None) => kubernetes::VersionFrom::Image(k.container.clone()),
                 };
                 let kube = kube.map_err(|reason| SourceError::NoKubeClient { reason })?;
-                kubernetes::KubernetesSource::start(kube, namespace, deployment, from)
+                kubernetes::KubernetesSource::start(kube, &k.namespace, &k.deployment, from)
                     .map(|source| ReleaseSource::Kubernetes(Box::new(source)))
             }
-            ReleaseKind::Swarm => Err(SourceError::Unsupported { kind: "swarm" }),
         }
     }
 

@@ -307,9 +307,9 @@ impl<'a> Actor<'a> {
             release_id: self.bake.release_id.clone(),
             mode: self.setup.mode,
             reason: reason.to_owned(),
-            link_hint: target.release.path.clone(),
-            namespace_hint: target.release.namespace.clone(),
-            deployment_hint: target.release.deployment.clone(),
+            link_hint: target.release.path().map(Into::into),
+            namespace_hint: target.release.namespace().map(Into::into),
+            deployment_hint: target.release.deployment().map(Into::into),
         })
     }
 

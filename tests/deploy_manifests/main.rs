@@ -36,7 +36,7 @@ use manifests::{
     FileSource, Manifest, all, check_typed, deploy_dir, documents, file_source, install,
     kustomization_resources, load, one, sidecar, strict,
 };
-use rollguard::config::{Config, ReleaseKind, StepKind};
+use rollguard::config::{Config, MapEnvironment, ReleaseConfig, StepKind};
 use rollguard::model::Mode;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -265,14 +265,21 @@ fn config_of(manifests: &[Manifest], name: &str) -> Config {
         .unwrap_or_else(|| panic!("ConfigMap {name} exists"));
     let data = map.data.unwrap_or_default();
     let text = data.get("rollguard.toml").expect("key rollguard.toml");
-    rollguard::config::parse(text, Path::new(name)).unwrap_or_else(|e| panic!("{e}"))
+    // The pod's /etc/rollguard also holds the Secret's api-token, which
+    // check reads as run would.
+    let mut env = MapEnvironment::with_path("/usr/local/bin:/usr/bin:/bin");
+    env.files.insert(
+        PathBuf::from("/etc/rollguard/api-token"),
+        "a token\n".to_owned(),
+    );
+    rollguard::config::parse_with_env(text, Path::new(name), &env).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn watched_namespaces(config: &Config) -> Vec<String> {
     let namespaces: BTreeSet<_> = config
         .targets
         .iter()
-        .filter_map(|t| t.release.namespace.clone())
+        .filter_map(|t| t.release.namespace().map(str::to_owned))
         .collect();
     namespaces.into_iter().collect()
 }
@@ -289,9 +296,9 @@ fn configmaps_hold_valid_rollguard_configs() {
         assert!(config.targets.iter().all(|t| t.mode.is_none()), "{name}");
         assert!(!config.targets.is_empty(), "{name}");
         for target in &config.targets {
-            let release = &target.release;
-            assert_eq!(release.kind, ReleaseKind::Kubernetes, "{name}");
-            assert!(release.namespace.is_some() && release.deployment.is_some());
+            let ReleaseConfig::Kubernetes(release) = &target.release else {
+                panic!("{name}: a kubernetes release source");
+            };
             assert!(
                 release.container.is_some(),
                 "{name}: the version is an image tag"
@@ -303,7 +310,7 @@ fn configmaps_hold_valid_rollguard_configs() {
                     .all(|p| p.url.contains(".svc.cluster.local"))
             );
             assert!(!target.metric.is_empty(), "{name}: a Prometheus metric");
-            let steps: Vec<StepKind> = target.step.iter().map(|s| s.kind).collect();
+            let steps: Vec<StepKind> = target.step.iter().map(|s| s.kind()).collect();
             let pipeline = [
                 StepKind::KubernetesUndo,
                 StepKind::KubernetesRolloutStatus,
@@ -497,9 +504,14 @@ fn the_sidecar_watches_its_own_deployment() {
     let deployment: Deployment = one(&manifests, "Deployment", "web");
     let pod = deployment.spec.template.spec.expect("a pod spec");
     check_rollguard_pod(&pod, &config, "web-rollguard");
-    let release = &config.targets[0].release;
-    assert_eq!(release.namespace, deployment.metadata.namespace);
-    assert_eq!(release.deployment, deployment.metadata.name);
+    let ReleaseConfig::Kubernetes(release) = &config.targets[0].release else {
+        panic!("a kubernetes release source");
+    };
+    assert_eq!(
+        Some(&release.namespace),
+        deployment.metadata.namespace.as_ref()
+    );
+    assert_eq!(Some(&release.deployment), deployment.metadata.name.as_ref());
     let container = release.container.as_deref().expect("a container");
     assert!(pod.containers.iter().any(|c| c.name == container));
     // The pod runs as the ServiceAccount the Role is bound to, and only the

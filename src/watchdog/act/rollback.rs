@@ -224,7 +224,7 @@ impl Actor<'_> {
             .notification(ending.event, Some(record))
             .with_detail(format!("{}\n{}", ending.detail, timeline(outcome)));
         self.notify(n);
-        let announced = self.setup.target.release.kind == crate::config::ReleaseKind::Announce;
+        let announced = self.setup.target.release.kind() == crate::config::ReleaseKind::Announce;
         if !(announced && restored) {
             return None;
         }

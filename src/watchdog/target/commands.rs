@@ -20,11 +20,11 @@ impl TargetLoop {
                 previous,
                 reply,
             } => {
-                let outcome = if self.setup.target.release.kind != ReleaseKind::Announce {
+                let outcome = if self.setup.target.release.kind() != ReleaseKind::Announce {
                     Err(format!(
                         "target {} detects its releases from its {} source; announcements are for release kind \"announce\"",
                         self.name(),
-                        self.setup.target.release.kind.as_str()
+                        self.setup.target.release.kind().as_str()
                     ))
                 } else {
                     let now = self.now();

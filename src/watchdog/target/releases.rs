@@ -117,7 +117,7 @@ impl TargetLoop {
             } => {
                 let source = match seen_by {
                     SeenBy::Announce => "announce",
-                    SeenBy::Source => self.setup.target.release.kind.as_str(),
+                    SeenBy::Source => self.setup.target.release.kind().as_str(),
                 };
                 (id, from, to, at, BakeKind::Release, source)
             }

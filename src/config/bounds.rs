@@ -1,0 +1,142 @@
+//! The ranges configured durations and counts must stay in.
+//!
+//! Without them `bake_window = "10000y"` passed `check` and overflowed the
+//! time arithmetic of the first release, and `retries` could make a step
+//! back off for centuries. Each maximum is far beyond any sensible setting
+//! and well inside what `Instant`/`SystemTime` arithmetic and the journal
+//! can hold; each minimum rules out zero or nanosecond values that cannot
+//! work. docs/configuration.md lists the same values.
+
+use super::problems::Problems;
+use std::time::Duration;
+
+/// The smallest and largest value a duration key accepts, both included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Smallest value.
+    pub min: Duration,
+    /// Largest value.
+    pub max: Duration,
+}
+
+const MS: Duration = Duration::from_millis(1);
+const SECOND: Duration = Duration::from_secs(1);
+const HOUR: Duration = Duration::from_secs(60 * 60);
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// `target.interval`: a tick needs time for its probes and queries; an
+/// hour between ticks no longer watches a release.
+pub const INTERVAL: Bounds = Bounds {
+    min: Duration::from_millis(100),
+    max: HOUR,
+};
+
+/// `target.bake_window` (also at least `interval`): a week of close watch.
+pub const BAKE_WINDOW: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: Duration::from_secs(7 * 24 * 60 * 60),
+};
+
+/// `target.cooldown`: zero is no cooldown.
+pub const COOLDOWN: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: Duration::from_secs(30 * 24 * 60 * 60),
+};
+
+/// `target.time_to_fix` and `policy.rule.time_to_fix_over`.
+pub const TIME_TO_FIX: Bounds = COOLDOWN;
+
+/// Time limits of one request: `prometheus.timeout`, metric, probe and
+/// notifier `timeout`.
+pub const REQUEST_TIMEOUT: Bounds = Bounds {
+    min: MS,
+    max: Duration::from_secs(5 * 60),
+};
+
+/// `target.data_check.timeout`.
+pub const DATA_CHECK_TIMEOUT: Bounds = Bounds { min: MS, max: HOUR };
+
+/// `target.step.timeout`, which also bounds `verify` and
+/// `kubernetes_rollout_status`, and a `wait` step's `duration`.
+pub const STEP_TIMEOUT: Bounds = Bounds { min: MS, max: DAY };
+
+/// `target.step.backoff`: the wait before a retry, doubled for each next
+/// one and never longer than this maximum.
+pub const STEP_BACKOFF: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: HOUR,
+};
+
+/// `prometheus.min_window`: `rate()` needs samples, a window is a window.
+pub const MIN_WINDOW: Bounds = Bounds {
+    min: SECOND,
+    max: HOUR,
+};
+
+/// `target.metric.baseline_window`.
+pub const BASELINE_WINDOW: Bounds = Bounds {
+    min: SECOND,
+    max: Duration::from_secs(7 * 24 * 60 * 60),
+};
+
+/// `daemon.shutdown_grace`: zero records a running step as interrupted at
+/// once; systemd's own stop timeout should be longer than the maximum.
+pub const SHUTDOWN_GRACE: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: HOUR,
+};
+
+/// `daemon.leader_election.duration` (also whole seconds).
+pub const LEASE_DURATION: Bounds = Bounds {
+    min: SECOND,
+    max: HOUR,
+};
+
+/// Most `retries` of a step or a notifier.
+pub const MAX_RETRIES: u32 = 100;
+
+/// Records a problem at `path` when `d` is outside `bounds`.
+pub(crate) fn check(d: Duration, bounds: Bounds, path: &str, problems: &mut Problems) {
+    let shown = |d: Duration| humantime::format_duration(d).to_string();
+    if d < bounds.min {
+        let message = if bounds.min == MS {
+            "must be longer than zero (at least 1ms)".to_owned()
+        } else {
+            format!("must be at least {}", shown(bounds.min))
+        };
+        problems.push(path, message);
+    } else if d > bounds.max {
+        problems.push(
+            path,
+            format!(
+                "must be at most {} (rollguard's limit for this key)",
+                shown(bounds.max)
+            ),
+        );
+    }
+}
+
+/// Records a problem at `path` when `retries` is above [`MAX_RETRIES`].
+pub(crate) fn check_retries(retries: u32, path: &str, problems: &mut Problems) {
+    if retries > MAX_RETRIES {
+        problems.push(path, format!("must be at most {MAX_RETRIES}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_outside_the_bounds_are_problems() {
+        let mut problems = Problems::default();
+        check(HOUR, INTERVAL, "a", &mut problems);
+        check(Duration::from_millis(100), INTERVAL, "a", &mut problems);
+        assert!(problems.is_empty());
+        check(Duration::from_millis(99), INTERVAL, "a", &mut problems);
+        check(HOUR + Duration::from_secs(60), INTERVAL, "a", &mut problems);
+        check(Duration::from_nanos(1), STEP_TIMEOUT, "a", &mut problems);
+        check_retries(MAX_RETRIES + 1, "a", &mut problems);
+        assert_eq!(problems.len(), 4);
+    }
+}

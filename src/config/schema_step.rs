@@ -1,0 +1,337 @@
+//! `[[target.step]]`: one step of the rollback pipeline. The keys every step
+//! has are in [`StepCommon`]; `kind` chooses a [`StepAction`], each kind a
+//! struct with only its own keys, so that a key the kind does not use is
+//! an error serde itself finds, with its path and line.
+//!
+//! Adding a step kind: its struct here and one line in [`StepAction`]'s
+//! list, an executor in `src/pipeline/`, one arm in the runner's dispatch,
+//! and its keys in docs/configuration.md.
+
+use super::defaults;
+use super::tagged::{self, tagged_kinds};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `[[target.step]]`: the keys every step has, and what its kind does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepConfig {
+    /// Phase, name, time limit, retries and failure handling.
+    pub common: StepCommon,
+    /// The kind, with its own keys.
+    pub action: StepAction,
+}
+
+impl StepConfig {
+    /// Which kind the step is.
+    pub fn kind(&self) -> StepKind {
+        self.action.kind()
+    }
+}
+
+impl<'de> Deserialize<'de> for StepConfig {
+    /// Reads a whole step table (for tests and fixtures); the configuration
+    /// loader reads steps key by key instead, to locate every error.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let table = toml::Table::deserialize(deserializer)?;
+        let read_common = |t: toml::Table| StepCommon::deserialize(toml::Value::Table(t));
+        tagged::from_table::<StepAction, _>(table, StepCommon::keys(), read_common)
+            .map(|(common, action)| StepConfig { common, action })
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The keys of `[[target.step]]` that every kind has.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StepCommon {
+    /// Runbook phase; steps run in phase order, then file order.
+    pub phase: Phase,
+    /// Name in the timeline and notifications; `kind` when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Time limit of one attempt.
+    #[serde(default = "defaults::step_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Further attempts after a failure.
+    #[serde(default)]
+    pub retries: u32,
+    /// Wait before the first retry; doubled for each next one.
+    #[serde(default = "defaults::backoff", with = "humantime_serde")]
+    pub backoff: Duration,
+    /// What a failure of this step does to the pipeline.
+    #[serde(default)]
+    pub on_failure: OnFailure,
+}
+
+impl StepCommon {
+    /// The keys above, as the file names them.
+    pub(crate) fn keys() -> &'static [&'static str] {
+        tagged::fields_of::<StepCommon>()
+    }
+}
+
+tagged_kinds! {
+    /// What a step does: its `kind`, with that kind's own keys.
+    pub enum StepAction;
+    /// Kinds of pipeline step, without their keys (timelines, journals).
+    pub enum StepKind;
+    what = "step";
+    not_yet = ["swarm_rollback"];
+    /// Run a program (never through a shell).
+    Command(CommandStep) = "command",
+    /// Send an HTTP request.
+    Http(HttpStep) = "http",
+    /// Atomically repoint a `current` symlink to the previous release.
+    SymlinkSwitch(SymlinkSwitchStep) = "symlink_switch",
+    /// Restart a systemd unit and wait until it is active.
+    SystemdRestart(SystemdRestartStep) = "systemd_restart",
+    /// Wait a fixed time.
+    Wait(WaitStep) = "wait",
+    /// Re-run probes and metrics until they are back to baseline.
+    Verify(VerifyStep) = "verify",
+    /// `kubectl rollout undo`.
+    KubernetesUndo(KubernetesUndoStep) = "kubernetes_undo",
+    /// `kubectl set image`.
+    KubernetesSetImage(KubernetesSetImageStep) = "kubernetes_set_image",
+    /// `kubectl scale`.
+    KubernetesScale(KubernetesScaleStep) = "kubernetes_scale",
+    /// `kubectl rollout status`.
+    KubernetesRolloutStatus(KubernetesRolloutStatusStep) = "kubernetes_rollout_status",
+}
+
+impl StepAction {
+    /// The Deployment keys of a `kubernetes_*` step (`namespace`,
+    /// `deployment`, each the release source's when absent); `None` for
+    /// other kinds.
+    pub fn deployment_keys(&self) -> Option<(Option<&str>, Option<&str>)> {
+        let (namespace, deployment) = match self {
+            StepAction::KubernetesUndo(s) => (&s.namespace, &s.deployment),
+            StepAction::KubernetesSetImage(s) => (&s.namespace, &s.deployment),
+            StepAction::KubernetesScale(s) => (&s.namespace, &s.deployment),
+            StepAction::KubernetesRolloutStatus(s) => (&s.namespace, &s.deployment),
+            _ => return None,
+        };
+        Some((namespace.as_deref(), deployment.as_deref()))
+    }
+}
+
+/// `kind = "command"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CommandStep {
+    /// Program and arguments (templates allowed, never a shell).
+    pub argv: Vec<String>,
+    /// Extra environment (values are templates).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory; the daemon's when absent.
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+}
+
+/// `kind = "http"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpStep {
+    /// Method; POST when absent.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// URL (templates allowed); this or `url_env`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Environment variable holding the URL, when it is a secret.
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// Headers whose values come from environment variables (tokens).
+    #[serde(default)]
+    pub headers_env: BTreeMap<String, String>,
+    /// Request body (templates allowed).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Statuses that count as success; any 2xx when absent.
+    #[serde(default)]
+    pub expect_status: Option<Vec<u16>>,
+}
+
+/// `kind = "symlink_switch"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SymlinkSwitchStep {
+    /// The `current` link to repoint; the symlink release source's when
+    /// absent.
+    #[serde(default)]
+    pub link: Option<PathBuf>,
+    /// Directory holding the release directories; the one holding the
+    /// link's current target when absent.
+    #[serde(default)]
+    pub releases_dir: Option<PathBuf>,
+}
+
+/// `kind = "systemd_restart"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SystemdRestartStep {
+    /// Unit to restart.
+    pub unit: String,
+}
+
+/// `kind = "wait"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WaitStep {
+    /// How long.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+}
+
+/// `kind = "verify"`: no keys of its own; `timeout` bounds it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyStep {}
+
+/// `kind = "kubernetes_undo"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesUndoStep {
+    /// Namespace; the release source's when absent.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Deployment; the release source's when absent.
+    #[serde(default)]
+    pub deployment: Option<String>,
+    /// Revision to go back to; the previous one when absent.
+    #[serde(default)]
+    pub to_revision: Option<u64>,
+}
+
+/// `kind = "kubernetes_set_image"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesSetImageStep {
+    /// Namespace; the release source's when absent.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Deployment; the release source's when absent.
+    #[serde(default)]
+    pub deployment: Option<String>,
+    /// Container whose image is set.
+    pub container: String,
+    /// Image (templates allowed).
+    pub image: String,
+}
+
+/// `kind = "kubernetes_scale"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesScaleStep {
+    /// Namespace; the release source's when absent.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Deployment; the release source's when absent.
+    #[serde(default)]
+    pub deployment: Option<String>,
+    /// Replicas to scale to.
+    pub replicas: u32,
+}
+
+/// `kind = "kubernetes_rollout_status"`: `timeout` bounds the wait.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesRolloutStatusStep {
+    /// Namespace; the release source's when absent.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Deployment; the release source's when absent.
+    #[serde(default)]
+    pub deployment: Option<String>,
+}
+
+/// The runbook's phases, in the order they run.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Tell people a rollback starts.
+    Notify,
+    /// Check that rolling back is possible.
+    Precheck,
+    /// Database work (backups, down-migrations).
+    Database,
+    /// Drain or shift traffic.
+    Traffic,
+    /// Bring the previous version back.
+    Rollback,
+    /// Configuration that goes with the previous version.
+    Config,
+    /// Check that the service is back to normal.
+    Verify,
+    /// Restore traffic.
+    Restore,
+    /// Write the incident report.
+    Report,
+    /// Tidy up.
+    Cleanup,
+}
+
+/// What a failed step does to the pipeline.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Stop the pipeline; the rollback has failed.
+    #[default]
+    Abort,
+    /// Record the failure and go on.
+    Continue,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tagged::Tagged;
+
+    #[test]
+    fn a_step_reads_its_common_keys_and_its_kind_s_own() {
+        let step: StepConfig =
+            toml::from_str("phase = 'rollback'\nkind = 'wait'\nduration = '3s'\nretries = 2")
+                .expect("a valid step");
+        assert_eq!(step.common.retries, 2);
+        assert_eq!(
+            step.action,
+            StepAction::Wait(WaitStep {
+                duration: Duration::from_secs(3)
+            })
+        );
+        let unused = toml::from_str::<StepConfig>(
+            "phase = 'rollback'\nkind = 'wait'\nduration = '3s'\nunit = 'a'",
+        )
+        .expect_err("unit is not a wait key");
+        assert!(
+            unused
+                .message()
+                .contains("`unit` is not used by step kind `wait`"),
+            "{unused}"
+        );
+        let swarm = toml::from_str::<StepConfig>("phase = 'rollback'\nkind = 'swarm_rollback'")
+            .expect_err("not built");
+        assert!(swarm.message().contains("not supported yet"), "{swarm}");
+    }
+
+    #[test]
+    fn every_kind_s_keys_are_known() {
+        for kind in StepAction::kinds() {
+            let keys = StepAction::kind_keys(*kind);
+            for common in StepCommon::keys() {
+                assert!(
+                    !keys.contains(common),
+                    "{} repeats `{common}`",
+                    kind.as_str()
+                );
+            }
+        }
+        assert_eq!(
+            StepAction::kind_keys(StepKind::Command),
+            &["argv", "env", "cwd"]
+        );
+    }
+}

@@ -1,0 +1,42 @@
+//! Durations and retries outside their bounds (`bounds.rs`): each an error
+//! at its key path and line.
+
+use super::tests_parse::{BASE, errors, expect, line_of};
+
+#[test]
+fn durations_and_retries_beyond_their_bounds_are_errors() {
+    let text = format!(
+        "[daemon]\nshutdown_grace = \"2h\"\n\n{BASE}interval = \"10ms\"\nbake_window = \"10000y\"\ncooldown = \"18446744073709551615s\"\ntime_to_fix = \"400d\"\n\n[[target.probe]]\nname = \"health\"\nurl = \"http://127.0.0.1:8080/health\"\ntimeout = \"1ns\"\n\n[[target.step]]\nphase = \"rollback\"\nkind = \"wait\"\nduration = \"2d\"\ntimeout = \"25h\"\nretries = 101\nbackoff = \"3h\"\n\n[[notifier]]\nname = \"pager\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9\"\nretries = 4294967295\n\n[[policy.rule]]\nseverity = \"high\"\ntime_to_fix_over = \"1000y\"\ndecision = \"rollback\"\n"
+    );
+    let errs = errors(&text);
+    let cases = [
+        ("daemon.shutdown_grace", "\"2h\"", "at most 1h"),
+        ("target[0].interval", "10ms", "at least 100ms"),
+        ("target[0].bake_window", "10000y", "at most 7days"),
+        (
+            "target[0].cooldown",
+            "18446744073709551615s",
+            "at most 30days",
+        ),
+        ("target[0].time_to_fix", "400d", "at most 30days"),
+        ("target[0].probe[0].timeout", "1ns", "longer than zero"),
+        ("target[0].step[0].duration", "\"2d\"", "at most 1day"),
+        ("target[0].step[0].timeout", "25h", "at most 1day"),
+        ("target[0].step[0].retries", "101", "at most 100"),
+        ("target[0].step[0].backoff", "3h", "at most 1h"),
+        ("notifier[1].retries", "4294967295", "at most 100"),
+        ("policy.rule[0].time_to_fix_over", "1000y", "at most 30days"),
+    ];
+    for (path, needle, words) in cases {
+        expect(&errs, path, line_of(&text, needle), words);
+    }
+    assert_eq!(errs.len(), cases.len(), "{errs:#?}");
+}
+
+#[test]
+fn the_largest_allowed_values_pass() {
+    let text = format!(
+        "{BASE}interval = \"1h\"\nbake_window = \"7d\"\ncooldown = \"30d\"\n\n[[target.step]]\nphase = \"verify\"\nkind = \"verify\"\ntimeout = \"24h\"\nretries = 100\nbackoff = \"1h\"\n"
+    );
+    assert_eq!(errors(&text), Vec::new());
+}
