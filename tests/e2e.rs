@@ -729,3 +729,45 @@ async fn a_refused_version_is_unknown_and_the_release_before_it_is_not_blamed() 
     assert_eq!(status.current_version.as_deref(), Some(GOOD_TOO));
     daemon.stop().await;
 }
+
+/// Ticks counted over `seconds` of real time.
+async fn ticks_over(daemon: &Daemon, seconds: f64) -> u64 {
+    let before = daemon.ticks();
+    tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)).await;
+    daemon.ticks() - before
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_source_is_polled_at_poll_interval_until_a_release_opens_a_bake_window() {
+    let world = World::start().await;
+    let mut setup = TargetSetup::enforce(world.steps());
+    // The window opens when the version was last seen before the release,
+    // up to a poll earlier: 8 s leave at least 5 s of it to watch.
+    setup.bake_window = "8s";
+    let config = world.config(&setup).replace(
+        "kind = \"symlink\"\n",
+        "kind = \"symlink\"\npoll_interval = \"3s\"\n",
+    );
+    assert!(config.contains("poll_interval = \"3s\""));
+    assert!(config.contains("interval = \"1s\""));
+    let daemon = world.start_daemon(&config).await;
+    daemon.wait_ticks(1).await;
+    // Idle: one read every 3 s, not every 1 s tick.
+    let idle = ticks_over(&daemon, 2.5).await;
+    assert!(idle <= 1, "{idle} ticks in 2.5 s while idle");
+
+    world.deploy(GOOD_TOO);
+    let release_id = daemon.wait_release(GOOD_TOO).await;
+    // Baking: every `interval`.
+    let baking = ticks_over(&daemon, 2.5).await;
+    assert!(baking >= 2, "{baking} ticks in 2.5 s while baking");
+    assert_eq!(
+        wait_bake_finished(&daemon, &release_id).await,
+        Decision::Healthy
+    );
+    // The window closed: back to polling.
+    daemon.wait_ticks(1).await;
+    let idle = ticks_over(&daemon, 2.5).await;
+    assert!(idle <= 1, "{idle} ticks in 2.5 s after the bake window");
+    daemon.stop().await;
+}

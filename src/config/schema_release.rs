@@ -58,6 +58,16 @@ impl ReleaseConfig {
         }
     }
 
+    /// How often a polling source is read while no bake window is open
+    /// (`poll_interval`); `None`: every tick.
+    pub fn poll_interval(&self) -> Option<Duration> {
+        match self {
+            ReleaseConfig::VersionUrl(v) => v.poll_interval,
+            ReleaseConfig::Symlink(s) => s.poll_interval,
+            _ => None,
+        }
+    }
+
     /// The Deployment of a kubernetes source: what a `kubernetes_*` step
     /// without its own `deployment` acts on.
     pub fn deployment(&self) -> Option<&str> {
@@ -78,7 +88,9 @@ pub struct VersionUrlRelease {
     /// trimmed.
     #[serde(default)]
     pub json_pointer: Option<String>,
-    /// How often the source is polled.
+    /// How often the source is read while no bake window is open (a
+    /// release is seen at most this late); during a bake window every
+    /// tick (`interval`) reads it. Absent: every tick.
     #[serde(default, with = "humantime_serde")]
     pub poll_interval: Option<Duration>,
 }
@@ -89,7 +101,9 @@ pub struct VersionUrlRelease {
 pub struct SymlinkRelease {
     /// The `current` link whose target directory is the release.
     pub path: PathBuf,
-    /// How often the source is polled.
+    /// How often the source is read while no bake window is open (a
+    /// release is seen at most this late); during a bake window every
+    /// tick (`interval`) reads it. Absent: every tick.
     #[serde(default, with = "humantime_serde")]
     pub poll_interval: Option<Duration>,
 }

@@ -263,13 +263,6 @@ pub(crate) fn unique_names<'a>(
     }
 }
 
-/// A duration that must be above zero.
-pub(crate) fn positive(d: Duration, path: &str, problems: &mut Problems) {
-    if d.is_zero() {
-        problems.push(path, "must be longer than zero");
-    }
-}
-
 /// An argv: not empty, and its program exists.
 pub(crate) fn check_argv(
     argv: &[String],

@@ -2,7 +2,7 @@
 //! (`tagged.rs`): URLs, pointers and names that cannot work.
 
 use super::problems::Problems;
-use super::validate::{check_url, positive};
+use super::validate::check_url;
 use super::validate_target::check_pointer;
 use super::{KubernetesRelease, ReleaseConfig};
 
@@ -25,11 +25,16 @@ pub(crate) fn release(r: &ReleaseConfig, at: &str, problems: &mut Problems) {
         ReleaseConfig::Announce(_) => None,
     };
     if let Some(poll) = poll {
-        positive(poll, &key("poll_interval"), problems);
+        super::bounds::check(
+            poll,
+            super::bounds::INTERVAL,
+            &key("poll_interval"),
+            problems,
+        );
     }
 }
 
-/// kubernetes: where the version comes from (rollguard-k2), and no empty
+/// kubernetes: where the version comes from, and no empty
 /// names.
 fn kubernetes(k: &KubernetesRelease, at: &str, problems: &mut Problems) {
     if k.version_label.is_some() && k.version_annotation.is_some() {

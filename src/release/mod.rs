@@ -325,7 +325,6 @@ impl ReleaseSource {
                 path: s.path.clone(),
             }),
             ReleaseConfig::Announce(_) => Ok(ReleaseSource::Announce),
-            // rollguard-k2: the kubernetes source.
             ReleaseConfig::Kubernetes(k) => {
                 let from = match (&k.version_label, &k.version_annotation) {
                     (Some(label), _) => kubernetes::VersionFrom::Label(label.clone()),

@@ -57,24 +57,43 @@ pub(super) async fn run(
     let setup = setups.borrow_and_update().clone();
     let mut target = TargetLoop::new(state, setup, memory, stop.clone()).await;
     let mut stopped = stop;
-    let mut ticker = tokio::time::interval(target.setup.target.interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut period = target.tick_period();
+    let mut ticker = ticker(period, tokio::time::Instant::now());
     loop {
         tokio::select! {
             biased;
             _ = async { stopped.wait_for(|stop| *stop).await.map(|_| ()) } => return,
             Ok(()) = setups.changed() => {
                 let setup = setups.borrow_and_update().clone();
-                if setup.target.interval != target.setup.target.interval {
-                    ticker = tokio::time::interval(setup.target.interval);
-                    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                }
                 target.reconfigure(setup);
             }
             Some(command) = commands.recv() => target.command(command).await,
             _ = ticker.tick() => target.tick().await,
         }
+        // A bake window opened or closed, or the settings changed: tick at
+        // the period that fits, from one period on.
+        let wanted = target.tick_period();
+        if wanted != period {
+            period = wanted;
+            ticker = ticker_from(period);
+        }
     }
+}
+
+/// A ticker of `period` whose first tick is at `first`; a tick that comes
+/// late is followed by a whole period, not by a burst.
+fn ticker(period: Duration, first: tokio::time::Instant) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval_at(first, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
+}
+
+/// A ticker of `period` whose first tick is one period from now.
+fn ticker_from(period: Duration) -> tokio::time::Interval {
+    ticker(
+        period,
+        crate::time::deadline(tokio::time::Instant::now(), period),
+    )
 }
 
 impl TargetLoop {
@@ -216,6 +235,17 @@ impl TargetLoop {
         }
         self.setup = setup;
         self.publish();
+    }
+
+    /// How often this loop ticks now: every `interval` during a bake window
+    /// (and while a rollback may be approved), every
+    /// `release.poll_interval` (when set) while only the version is read.
+    fn tick_period(&self) -> Duration {
+        let target = &self.setup.target;
+        match (&self.bake, target.release.poll_interval()) {
+            (None, Some(poll)) => poll,
+            _ => target.interval,
+        }
     }
 
     /// One tick: release source, then the bake window.
