@@ -123,7 +123,7 @@ impl Daemon {
             let mut stopped = api_stopped;
             let _ = stopped.wait_for(|s| *s).await;
         }));
-        let http = crate::probe::http_client().map_err(|e| Error::Io {
+        let http = crate::http::http_client().map_err(|e| Error::Io {
             context: "cannot build the HTTP client".to_owned(),
             source: std::io::Error::other(e),
         })?;

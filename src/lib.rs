@@ -4,49 +4,57 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the TOML file as typed structs, validated as a whole, every
-//!   error with its key path and line.
-//! - [`model`]: plain data in the runbook's words (severity, data impact,
-//!   decision, mode).
+//! From the bottom up; each module imports only modules above it in this
+//! list (and the judge only `model`, `config` and `numeric`):
+//!
+//! - Leaves, no rollguard imports: [`model`] (plain data in the runbook's
+//!   words: severity, data impact, decision, mode, a step's outcome),
+//!   [`numeric`] (median, a repeatable random source), [`time`] (time
+//!   arithmetic that saturates instead of panicking), [`template`]
+//!   (`{{variable}}` rendering, values escaped for a PromQL query, a URL or
+//!   a JSON body), [`http`] (the one HTTP client, size-limited body reads,
+//!   readable failures), [`exec`] (child processes: never a shell, own
+//!   process group, time limits that stop the whole group, bounded output),
+//!   [`metrics`] (rollguard's own Prometheus metrics), [`leader`] (a
+//!   Kubernetes Lease across replicas; only the leader acts).
+//! - [`config`]: the TOML file as typed structs (each release source and
+//!   step kind its own struct), validated as a whole, every error with its
+//!   key path and line.
+//! - [`journal`]: the durable, append-only record of every event; what makes
+//!   a crash harmless.
 //! - [`judge`]: pure, no I/O: turns each tick's observation into an
 //!   assessment (severity, data impact, time to fix, evidence) and the
 //!   decision matrix into a decision.
-//! - [`journal`]: the durable, append-only record of every event; what makes
-//!   a crash harmless.
-//! - [`metrics`]: rollguard's own Prometheus metrics.
+//! - Inputs and outputs: [`probe`] (HTTP health probes, Prometheus queries and baselines),
+//!   [`release`] (release sources and the tracker that turns versions seen
+//!   over time into releases and rollbacks), [`data_check`] (what a
+//!   rollback would do to data; a check that cannot tell counts as
+//!   `major`), [`kubernetes`] (Deployments changed as `kubectl` 1.32 changes
+//!   them, and the shared client), [`notify`] (webhook, Slack, command;
+//!   delivered in the background with retries, never delaying a rollback),
+//!   [`pipeline`] (the rollback steps, one file per kind, on top of
+//!   `release`'s symlink reading and `kubernetes`; the runner that asks its
+//!   hooks to journal a step before it acts; what each step would do in
+//!   shadow mode: the only place that knows what a mode means for a step).
+//!   `probe` and `pipeline` never import each other.
 //! - [`state`]: what the running daemon knows, shared with the HTTP API.
-//! - [`leader`]: leader election on a Kubernetes Lease across replicas;
-//!   only the leader acts.
-//! - [`release`]: release sources (version URL, symlink, Kubernetes) and the tracker
-//!   that turns versions seen over time into releases and rollbacks.
-//! - [`notify`]: notifications (webhook, Slack, command) in the runbook's
-//!   words, delivered in the background with retries, never delaying a
-//!   rollback.
-//! - [`probe`]: HTTP health probes and the shared HTTP client.
-//! - [`exec`]: child processes: never a shell, own process group, time
-//!   limits that stop the whole group, bounded output.
-//! - [`data_check`]: what a rollback would do to data (`none`, `minor`,
-//!   `major`); a check that cannot tell counts as `major`.
-//! - [`pipeline`]: the rollback steps (one file per kind), the runner that
-//!   journals each step before it acts, and shadow-mode descriptions.
-//! - [`kubernetes`]: Deployments changed as `kubectl` 1.32 changes them
-//!   (`rollout undo`, `set image`, `scale`, `rollout status`) and the
-//!   shared, lazily built client. Named so as not to clash with the `kube`
-//!   crate.
-//! - [`watchdog`]: one task per target; the only place that spawns
-//!   long-lived tasks.
+//! - [`watchdog`]: one supervised loop per target (release source, bake
+//!   window, judge, the pure mode gate, the pipeline), restarted from the
+//!   journal if it ever ends unexpectedly.
 //! - [`api`]: HTTP: health, readiness, metrics, status, events, control.
 //! - [`daemon`]: start-up, signals (reload, shutdown), sd_notify, shutdown.
-//! - [`telemetry`]: logs via tracing, text or JSON.
-//! - [`template`]: `{{variable}}` rendering, never through a shell.
-//! - [`client`]: the CLI's side of the HTTP API (`rollguard status`).
-//! - [`backtest`]: `rollguard backtest --replay`: the judge and the matrix
-//!   over recorded releases, tick by tick.
-//! - [`demo`]: a steerable service (version, health, error ratio, latency,
-//!   `/metrics`) for the demo, the end-to-end tests and the benchmark.
+//! - [`telemetry`], [`client`] (the CLI's side of the HTTP API),
+//!   [`backtest`] (the judge and the matrix over recorded releases), and
+//!   [`demo`] (a steerable service for the demo, the tests and the
+//!   benchmarks).
 //!
-//! Dependencies point one way: `daemon -> {watchdog, api} -> {journal,
-//! metrics, state} -> {config, model}`.
+//! Long-lived tasks are spawned in four places, each stopped by the one
+//! that owns it: [`daemon`] (the HTTP API, the leader election of
+//! [`leader`] and its gauge),
+//! [`watchdog`] (one supervisor per target, which runs the target's loop),
+//! [`notify`] (one delivery queue per notifier) and the Kubernetes release
+//! source (a watch of its Deployment). Everything else is awaited where it
+//! starts.
 
 #![forbid(unsafe_code)]
 
@@ -58,6 +66,7 @@ pub mod daemon;
 pub mod data_check;
 pub mod demo;
 pub mod exec;
+pub mod http;
 pub mod journal;
 pub mod judge;
 pub mod kubernetes;
@@ -65,6 +74,7 @@ pub mod leader;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod numeric;
 pub mod pipeline;
 pub mod probe;
 pub mod release;

@@ -395,7 +395,7 @@ fn backtest_past(
     let judged = tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the async runtime: {e}"))
         .and_then(|runtime| {
-            let http = rollguard::probe::http_client().map_err(|e| e.to_string())?;
+            let http = rollguard::http::http_client().map_err(|e| e.to_string())?;
             runtime.block_on(rollguard::backtest::prometheus::run(
                 &config, target, &release, &settings, http,
             ))

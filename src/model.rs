@@ -432,3 +432,35 @@ pub struct DecisionRecord {
     /// check that was not a plain pass.
     pub reasons: Vec<String>,
 }
+
+/// How a rollback step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// The step did what it should.
+    Ok,
+    /// The step failed.
+    Failed,
+    /// The step ran out of time and was stopped.
+    TimedOut,
+    /// The step was cut short (shutdown, or found unfinished after a crash).
+    Interrupted,
+}
+
+impl StepOutcome {
+    /// The name used in the journal, notifications and timelines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepOutcome::Ok => "ok",
+            StepOutcome::Failed => "failed",
+            StepOutcome::TimedOut => "timed_out",
+            StepOutcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for StepOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -3,7 +3,7 @@
 //! Rendering substitutes plain text into one string at a time; the result is
 //! never handed to a shell, so a version string read from an endpoint can at
 //! worst become an odd argument, never a command. Where the text has a
-//! syntax of its own (a PromQL query, a URL, a JSON body), [`escape`]
+//! syntax of its own (a PromQL query, a URL, a JSON body), `escape`
 //! renders each value escaped for the place it stands in.
 
 mod escape;

@@ -565,7 +565,8 @@ timeout = "1m"
     );
     let (journal, _) = rollguard::journal::Journal::open(&setup.state_dir()).expect("reopen");
     let events: Vec<_> = journal.records().into_iter().map(|r| r.event).collect();
-    use rollguard::journal::{Event, StepOutcome};
+    use rollguard::journal::Event;
+    use rollguard::model::StepOutcome;
     assert!(
         events.iter().any(|e| matches!(
             e,

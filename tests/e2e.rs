@@ -13,8 +13,9 @@
 mod common;
 
 use common::e2e::{BAD, BAD_TOO, Daemon, GOOD, GOOD_TOO, TARGET, TargetSetup, World};
-use rollguard::journal::{Event, StepOutcome};
+use rollguard::journal::Event;
 use rollguard::model::Decision;
+use rollguard::model::StepOutcome;
 
 /// Ticks a test keeps watching to show that something does not happen.
 const QUIET_TICKS: u64 = 4;

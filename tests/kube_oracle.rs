@@ -32,7 +32,7 @@ use kube_pair::{
     step,
 };
 use kubectl::{Run, patches};
-use rollguard::journal::StepOutcome;
+use rollguard::model::StepOutcome;
 use rollguard::pipeline::{StepError, dry_run};
 use serde_json::json;
 use std::time::{Duration, Instant};

@@ -9,13 +9,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use rollguard::config::{DataCheckConfig, MapEnvironment, StepAction, StepConfig};
 use rollguard::data_check::data_impact;
-use rollguard::journal::{Event, Journal, StepOutcome};
-use rollguard::model::{DataImpact, Mode};
+use rollguard::http::http_client;
+use rollguard::journal::{Event, Journal};
+use rollguard::model::{DataImpact, Mode, StepOutcome};
 use rollguard::pipeline::{
-    self, BoxFuture, JournalHooks, PipelineDeps, PipelineHooks, PipelineOutcome, RollbackContext,
-    Verifier, VerifyResult, symlink,
+    self, BoxFuture, PipelineDeps, PipelineHooks, PipelineOutcome, RollbackContext, Verifier,
+    VerifyResult, symlink,
 };
-use rollguard::probe::http_client;
+use rollguard::watchdog::JournalHooks;
 use std::collections::{BTreeMap, VecDeque};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rollguard::config::ProbeConfig;
-use rollguard::probe::{HealthProbe, http_client};
+use rollguard::http::http_client;
+use rollguard::probe::HealthProbe;
 use rollguard::release::{
     ReleaseChange, ReleaseSource, ReleaseTracker, SourceError, symlink, version_url,
 };

@@ -9,7 +9,7 @@ use common::e2e::{ERROR_RATIO, ERRORS, REQUESTS};
 use common::prometheus::PrometheusHarness;
 use rollguard::config::{MetricConfig, PrometheusConfig};
 use rollguard::demo::DemoService;
-use rollguard::probe::http_client;
+use rollguard::http::http_client;
 use rollguard::probe::prometheus::{Measurement, MetricQuerier, QueryContext};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};

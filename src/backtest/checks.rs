@@ -63,7 +63,7 @@ impl ReplayChecks {
             .fold((0.0, 0.0), |(n, k), c| (n + c.total, k + c.bad));
         let error_baseline = (n > 0.0).then(|| k / n);
         let baseline_p99: Vec<f64> = baseline.iter().filter_map(Sample::p99).collect();
-        let p99_baseline = crate::judge::stats::median(&baseline_p99);
+        let p99_baseline = crate::numeric::median(&baseline_p99);
         let floor_factor = p99_baseline.map_or(1.0, |median| median / p99_scale(baseline, median));
         let health = replay.samples.iter().any(|s| s.health().is_some());
         let errors = replay.samples.iter().any(|s| s.counts().is_some());
@@ -227,7 +227,7 @@ fn p99_scale(baseline: &[Sample], median: f64) -> f64 {
         .filter_map(|s| Some((s.p99()?, s.requests.filter(|n| n.is_finite() && *n > 0.0)?)))
         .collect();
     let requests: Vec<f64> = ticks.iter().map(|t| t.1).collect();
-    let typical = crate::judge::stats::median(&requests).unwrap_or(f64::INFINITY);
+    let typical = crate::numeric::median(&requests).unwrap_or(f64::INFINITY);
     if ticks.len() < MIN_POOLED || typical >= FEW_REQUESTS || median <= 0.0 {
         return median;
     }
@@ -261,7 +261,7 @@ mod tests {
     /// (median 40 ms, σ 0.6: a true p99 of 162 ms), every request `factor`
     /// times slower after the release; `requests: None` drops the counts.
     fn one_request_a_tick(factor: f64, requests: Option<f64>) -> Replay {
-        let mut rng = crate::demo::traffic::SplitMix64::new(5);
+        let mut rng = crate::numeric::SplitMix64::new(5);
         let samples = (0..450)
             .map(|i| {
                 let slow = if i >= 360 { factor } else { 1.0 };
@@ -284,7 +284,7 @@ mod tests {
     #[test]
     fn at_a_few_requests_a_tick_the_floors_are_read_on_the_pooled_p99() {
         let trickle = one_request_a_tick(1.0, Some(1.0));
-        let median = crate::judge::stats::median(
+        let median = crate::numeric::median(
             &trickle
                 .baseline()
                 .iter()

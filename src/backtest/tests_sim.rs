@@ -5,8 +5,8 @@
 //! same on a richer generator; these are the guarantees that must hold.
 
 use super::*;
-use crate::demo::traffic::SplitMix64;
 use crate::judge::tests_stats::{binomial, normal};
+use crate::numeric::SplitMix64;
 
 /// What happens after the release, tick by tick.
 #[derive(Clone, Copy)]

@@ -1,6 +1,7 @@
 //! [`DemoService`]: the steerable HTTP service and its handle.
 
-use super::traffic::{Counters, SplitMix64, TrafficShape};
+use super::traffic::{Counters, TrafficShape};
+use crate::numeric::SplitMix64;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};

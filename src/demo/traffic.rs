@@ -1,6 +1,8 @@
-//! Synthetic traffic: a deterministic random source, the counters a real
-//! service would keep, and their rendering in Prometheus' text format.
+//! Synthetic traffic: the counters a real service would keep, and their
+//! rendering in Prometheus' text format. The random source is
+//! [`crate::numeric::SplitMix64`].
 
+use crate::numeric::SplitMix64;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -8,35 +10,6 @@ use std::fmt::Write as _;
 pub const LATENCY_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
-
-/// splitmix64: a few lines, good enough statistics, and the same sequence
-/// on every run so that tests and benchmarks are repeatable.
-#[derive(Debug, Clone)]
-pub struct SplitMix64 {
-    /// The generator's whole state.
-    state: u64,
-}
-
-impl SplitMix64 {
-    /// A generator starting from `seed`.
-    pub fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed }
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform number in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// How the synthetic requests of one moment look.
 #[derive(Debug, Clone, Copy, PartialEq)]

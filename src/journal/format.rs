@@ -3,7 +3,7 @@
 //! lines of a file into records, skipped lines and a torn tail. No I/O here,
 //! so every damaged-file case is a plain unit test.
 
-use crate::model::{Decision, Mode, Severity};
+use crate::model::{Decision, Mode, Severity, StepOutcome};
 use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
 
@@ -155,38 +155,6 @@ pub enum Event {
         /// The last decision of the window.
         decision: Decision,
     },
-}
-
-/// How a rollback step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepOutcome {
-    /// The step did what it should.
-    Ok,
-    /// The step failed.
-    Failed,
-    /// The step ran out of time and was stopped.
-    TimedOut,
-    /// The step was cut short (shutdown, or found unfinished after a crash).
-    Interrupted,
-}
-
-impl StepOutcome {
-    /// The name used in the journal, notifications and timelines.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepOutcome::Ok => "ok",
-            StepOutcome::Failed => "failed",
-            StepOutcome::TimedOut => "timed_out",
-            StepOutcome::Interrupted => "interrupted",
-        }
-    }
-}
-
-impl std::fmt::Display for StepOutcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// One line of the journal.

@@ -48,7 +48,7 @@
 
 mod format;
 
-pub use format::{Event, Record, StepOutcome, TornTail};
+pub use format::{Event, Record, TornTail};
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Write};

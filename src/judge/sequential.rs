@@ -31,7 +31,6 @@ pub use check::{DEFAULT_RATE_LEVELS, default_levels};
 
 use super::Streak;
 use super::severity::{num, read_metric};
-use super::stats;
 use crate::config::{MetricConfig, OnNoData};
 use crate::model::{CheckEvidence, CheckKind, MetricSample, Severity, Statistic, Verdict};
 
@@ -245,7 +244,7 @@ fn take_tick(
     }
     let recent: Vec<f64> = check.values.iter().copied().collect();
     TickData {
-        value: stats::median(&recent),
+        value: crate::numeric::median(&recent),
         proven: None,
         any: value.is_some(),
     }
@@ -276,7 +275,7 @@ fn recent_rate(check: &SequentialCheck) -> Option<f64> {
         .map(|c| rate_bound(c.total / dispersion, c.bad / dispersion, SEVERITY_Z));
     let ticks: Vec<f64> = check.values.iter().copied().collect();
     let per_tick = if ticks.len() == RECENT_VALUES {
-        stats::median(&ticks)
+        crate::numeric::median(&ticks)
     } else {
         None
     };

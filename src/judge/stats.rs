@@ -496,18 +496,3 @@ pub fn exceedance_blocks(series: &[f64], bound: f64) -> Vec<(f64, f64)> {
         })
         .collect()
 }
-
-/// The median of `values` (finite ones), `None` when there are none.
-pub fn median(values: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    Some(if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2.0
-    })
-}

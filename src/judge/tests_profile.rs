@@ -5,7 +5,7 @@
 
 use super::stats::{ErrorBaseline, ErrorRateSettings, ErrorRateTest, ProfiledTest};
 use super::tests_stats::{assert_monotone, tick, tolerance};
-use crate::demo::traffic::SplitMix64;
+use crate::numeric::SplitMix64;
 
 /// One-minute baseline blocks (six ticks of `n` requests) over an hour.
 fn baseline(rng: &mut SplitMix64, n: u64, p: f64, sigma: f64) -> Vec<(f64, f64)> {

@@ -3,7 +3,7 @@
 //! Run with `--nocapture` to see the measured rates.
 
 use super::stats::{ErrorBaseline, ErrorRateSettings, ErrorRateTest};
-use crate::demo::traffic::SplitMix64;
+use crate::numeric::SplitMix64;
 
 /// Binomial(n, p) by geometric skips: O(errors) per draw.
 pub(crate) fn binomial(rng: &mut SplitMix64, n: u64, p: f64) -> u64 {

@@ -9,9 +9,9 @@
 use super::command::{command_env, run_command};
 use super::message::{Notification, slack_payload, webhook_payload};
 use crate::config::{Environment, NotifierConfig, NotifierKind};
+use crate::http::{describe_error, human_duration};
 use crate::journal::{Event, Journal};
 use crate::metrics::NotificationLabels;
-use crate::probe::http::{describe_error, human_duration};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};

@@ -1,7 +1,9 @@
 //! What the runner tells the daemon around every attempt: the daemon
-//! journals (and syncs) a step's start before the step may act.
+//! journals (and syncs) a step's start before the step may act. The
+//! journaling itself is the watchdog's (`watchdog::JournalHooks`): the
+//! pipeline knows only this trait.
 
-use crate::journal::{Event, Journal, StepOutcome};
+use crate::model::StepOutcome;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -25,58 +27,4 @@ pub trait PipelineHooks: Send + Sync {
         outcome: StepOutcome,
         message: Option<&'a str>,
     ) -> BoxFuture<'a, Result<(), String>>;
-}
-
-/// Hooks that append `step_started` and `step_finished` to the journal,
-/// each synced before the call returns.
-#[derive(Debug, Clone)]
-pub struct JournalHooks {
-    /// The daemon's journal.
-    pub journal: Journal,
-    /// The target the pipeline belongs to (the records' target).
-    pub target: String,
-    /// The bad release's id (in each event).
-    pub release_id: String,
-}
-
-impl PipelineHooks for JournalHooks {
-    fn step_started<'a>(
-        &'a self,
-        step: &'a str,
-        attempt: u32,
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            let event = Event::StepStarted {
-                release_id: self.release_id.clone(),
-                step: step.to_owned(),
-                attempt,
-            };
-            self.journal
-                .append_async(Some(&self.target), event)
-                .await
-                .map(|_| ())
-                .map_err(|error| format!("cannot journal the start of step `{step}`: {error}"))
-        })
-    }
-
-    fn step_finished<'a>(
-        &'a self,
-        step: &'a str,
-        outcome: StepOutcome,
-        message: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            let event = Event::StepFinished {
-                release_id: self.release_id.clone(),
-                step: step.to_owned(),
-                outcome,
-                message: message.map(str::to_owned),
-            };
-            self.journal
-                .append_async(Some(&self.target), event)
-                .await
-                .map(|_| ())
-                .map_err(|error| format!("cannot journal the end of step `{step}`: {error}"))
-        })
-    }
 }

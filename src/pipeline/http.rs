@@ -7,7 +7,7 @@
 
 use super::{PipelineDeps, RollbackContext, StepError, StepResult, rendered};
 use crate::config::HttpStep;
-use crate::probe::http::{describe_error, read_body_limited};
+use crate::http::{describe_error, read_body_limited};
 use crate::template;
 use std::time::Duration;
 

@@ -28,16 +28,16 @@ mod tests_time;
 pub mod wait;
 
 pub use describe::describe;
-pub use hooks::{BoxFuture, JournalHooks, PipelineHooks};
+pub use hooks::{BoxFuture, PipelineHooks};
 pub use kubernetes::dry_run;
 pub use preview::{Preview, has_dry_run, preview};
 pub use runner::run;
 pub use wait::{Verifier, VerifyResult};
 
 use crate::config::{Environment, StepConfig, StepKind};
-use crate::journal::StepOutcome;
 use crate::kubernetes::KubeClient;
 use crate::model::Mode;
+use crate::model::StepOutcome;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -106,7 +106,7 @@ impl RollbackContext {
 /// What the steps need from the daemon; built once, shared by every run.
 #[derive(Clone)]
 pub struct PipelineDeps {
-    /// The shared HTTP client (`probe::http::http_client`).
+    /// The shared HTTP client (`http::http_client`).
     pub http: reqwest::Client,
     /// Where `url_env` and `headers_env` values come from; a map in tests.
     pub env: Arc<dyn Environment + Send + Sync>,

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::config::bounds::STEP_BACKOFF;
 use crate::config::{OnFailure, StepAction, StepConfig};
-use crate::journal::StepOutcome;
+use crate::model::StepOutcome;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;

@@ -3,8 +3,8 @@
 //! is independent, and the judge counts consecutive failures against
 //! `failures`.
 
-use super::http::{BODY_LIMIT, describe_error, human_duration, read_body_limited};
 use crate::config::ProbeConfig;
+use crate::http::{BODY_LIMIT, describe_error, human_duration, read_body_limited};
 use std::time::{Duration, Instant};
 
 /// Longest rendering of a JSON value quoted in a failure reason; the value

@@ -9,8 +9,8 @@
 
 mod sequential;
 
-use super::http::{describe_error, human_duration};
 use crate::config::{BaselineKind, MetricConfig, PrometheusConfig};
+use crate::http::{describe_error, human_duration};
 use crate::model::MetricSample;
 use crate::template::{self, TemplateError};
 use prometheus_http_query::response::Data;
@@ -127,7 +127,8 @@ impl std::fmt::Debug for MetricQuerier {
 }
 
 impl MetricQuerier {
-    /// Builds a querier over `http` (the daemon's [`super::http_client`]),
+    /// Builds a querier over `http` (the daemon's
+    /// [`crate::http::http_client`]),
     /// reading the bearer token file now.
     pub fn new(config: &PrometheusConfig, http: reqwest::Client) -> Result<Self, QuerierError> {
         let client = Client::from(http, &config.url).map_err(|error| QuerierError::Url {

@@ -2,7 +2,7 @@
 //! running version, either as the whole body or at a JSON pointer.
 
 use super::{SourceError, validate_version};
-use crate::probe::http::{BODY_LIMIT, describe_error, human_duration, read_body_limited};
+use crate::http::{BODY_LIMIT, describe_error, human_duration, read_body_limited};
 use std::time::Duration;
 
 /// Reads the running version from `url`.

@@ -24,6 +24,7 @@ mod verifier;
 pub use bake::{Bake, BakeKind};
 pub use clock::Clock;
 pub use recovery::TargetMemory;
+pub use step_hooks::JournalHooks;
 
 use crate::config::{Config, Environment, PolicyRule, TargetConfig};
 use crate::journal::Journal;

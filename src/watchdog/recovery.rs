@@ -5,7 +5,8 @@
 
 use super::outcome::{RollbackOutcome, Trigger};
 use crate::config::TargetConfig;
-use crate::journal::{Event, Journal, Record, StepOutcome};
+use crate::journal::{Event, Journal, Record};
+use crate::model::StepOutcome;
 use crate::release::ReleaseTracker;
 use std::time::{Duration, SystemTime};
 

@@ -2,11 +2,66 @@
 //! the journal (synced before a step acts) and the notifiers
 //! (`rollback_step`), and the timeline of an incident summary.
 
-use crate::journal::StepOutcome;
+use crate::journal::{Event, Journal};
+use crate::model::StepOutcome;
 use crate::notify::{Notification, Notifiers};
-use crate::pipeline::{BoxFuture, JournalHooks, PipelineHooks, PipelineOutcome};
+use crate::pipeline::{BoxFuture, PipelineHooks, PipelineOutcome};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Hooks that append `step_started` and `step_finished` to the journal,
+/// each synced before the call returns.
+#[derive(Debug, Clone)]
+pub struct JournalHooks {
+    /// The daemon's journal.
+    pub journal: Journal,
+    /// The target the pipeline belongs to (the records' target).
+    pub target: String,
+    /// The bad release's id (in each event).
+    pub release_id: String,
+}
+
+impl PipelineHooks for JournalHooks {
+    fn step_started<'a>(
+        &'a self,
+        step: &'a str,
+        attempt: u32,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let event = Event::StepStarted {
+                release_id: self.release_id.clone(),
+                step: step.to_owned(),
+                attempt,
+            };
+            self.journal
+                .append_async(Some(&self.target), event)
+                .await
+                .map(|_| ())
+                .map_err(|error| format!("cannot journal the start of step `{step}`: {error}"))
+        })
+    }
+
+    fn step_finished<'a>(
+        &'a self,
+        step: &'a str,
+        outcome: StepOutcome,
+        message: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let event = Event::StepFinished {
+                release_id: self.release_id.clone(),
+                step: step.to_owned(),
+                outcome,
+                message: message.map(str::to_owned),
+            };
+            self.journal
+                .append_async(Some(&self.target), event)
+                .await
+                .map(|_| ())
+                .map_err(|error| format!("cannot journal the end of step `{step}`: {error}"))
+        })
+    }
+}
 
 /// Journals every step (synced before it acts) and tells the notifiers how
 /// each one ended (`rollback_step`), without waiting for them.

@@ -12,10 +12,10 @@ use crate::kubectl_recording::{
     Entry, RECORD_VAR, Recording, kubectl_version, recording_anew, state,
 };
 use rollguard::config::{MapEnvironment, StepConfig};
+use rollguard::http::http_client;
 use rollguard::kubernetes::KubeClient;
 use rollguard::model::Mode;
 use rollguard::pipeline::{PipelineDeps, RollbackContext, StepError, kubernetes};
-use rollguard::probe::http_client;
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;

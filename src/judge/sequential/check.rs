@@ -234,7 +234,7 @@ impl SequentialCheck {
         sample: &MetricSample,
         settings: &ErrorRateSettings,
     ) {
-        let Some(median) = stats::median(&sample.baseline_series) else {
+        let Some(median) = crate::numeric::median(&sample.baseline_series) else {
             return;
         };
         let (tolerance, floor) = (metric.tolerance, metric.min_increase());

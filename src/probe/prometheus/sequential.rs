@@ -132,7 +132,7 @@ impl MetricQuerier {
                 sample.baseline_counts = counts;
             }
             Ok(Some(Baseline::Series(values))) => {
-                sample.baseline = crate::judge::stats::median(&values);
+                sample.baseline = crate::numeric::median(&values);
                 sample.baseline_series = values;
             }
             Ok(None) => {}
