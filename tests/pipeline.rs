@@ -87,8 +87,8 @@ impl Verifier for FakeVerifier {
 fn ctx(from: &str, to: &str) -> RollbackContext {
     RollbackContext {
         target: "api".into(),
-        from_version: from.into(),
-        to_version: to.into(),
+        bad_version: from.into(),
+        restore_version: to.into(),
         release_id: "r42".into(),
         mode: Mode::Enforce,
         reason: "error rate 6x baseline".into(),

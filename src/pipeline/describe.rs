@@ -41,7 +41,7 @@ pub fn describe(step: &StepConfig, ctx: &RollbackContext) -> String {
                 let link = symlink::link_of(s, ctx)
                     .map(|link| link.display().to_string())
                     .unwrap_or_else(|| "<no link>".to_owned());
-                format!("{link} → {} ({})", ctx.to_version, error.message)
+                format!("{link} → {} ({})", ctx.restore_version, error.message)
             }
         },
         StepAction::SystemdRestart(s) => s.unit.clone(),
@@ -88,8 +88,8 @@ mod tests {
     fn ctx() -> RollbackContext {
         RollbackContext {
             target: "api".into(),
-            from_version: "v1.3.3".into(),
-            to_version: "v1.3.2".into(),
+            bad_version: "v1.3.3".into(),
+            restore_version: "v1.3.2".into(),
             release_id: "r7".into(),
             mode: Mode::Enforce,
             reason: "error rate 5x baseline".into(),

@@ -221,7 +221,10 @@ pub fn describe(step: &StepConfig, ctx: &RollbackContext) -> Option<String> {
     Some(match &step.action {
         StepAction::KubernetesUndo(undo) => match undo.to_revision.filter(|r| *r > 0) {
             Some(revision) => format!("{deployment} to revision {revision}"),
-            None => format!("{deployment} to the previous revision ({})", ctx.to_version),
+            None => format!(
+                "{deployment} to the previous revision ({})",
+                ctx.restore_version
+            ),
         },
         StepAction::KubernetesSetImage(set) => {
             let image = crate::template::render(&set.image, &ctx.vars())

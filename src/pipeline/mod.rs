@@ -50,10 +50,10 @@ pub struct RollbackContext {
     pub target: String,
     /// The bad release's version, the one being rolled back
     /// (`{{version}}`, `ROLLGUARD_FROM_VERSION`).
-    pub from_version: String,
+    pub bad_version: String,
     /// The version being brought back (`{{previous_version}}`,
     /// `ROLLGUARD_TO_VERSION`).
-    pub to_version: String,
+    pub restore_version: String,
     /// The journal's id of the bad release (`{{release_id}}`,
     /// `ROLLGUARD_RELEASE_ID`).
     pub release_id: String,
@@ -80,8 +80,8 @@ impl RollbackContext {
     pub fn vars(&self) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
             ("target", self.target.clone()),
-            ("version", self.from_version.clone()),
-            ("previous_version", self.to_version.clone()),
+            ("version", self.bad_version.clone()),
+            ("previous_version", self.restore_version.clone()),
             ("release_id", self.release_id.clone()),
             ("mode", self.mode.as_str().to_owned()),
         ])
@@ -91,8 +91,8 @@ impl RollbackContext {
     pub fn env(&self) -> Vec<(String, String)> {
         [
             ("ROLLGUARD_TARGET", &self.target),
-            ("ROLLGUARD_FROM_VERSION", &self.from_version),
-            ("ROLLGUARD_TO_VERSION", &self.to_version),
+            ("ROLLGUARD_FROM_VERSION", &self.bad_version),
+            ("ROLLGUARD_TO_VERSION", &self.restore_version),
             ("ROLLGUARD_RELEASE_ID", &self.release_id),
             ("ROLLGUARD_MODE", &self.mode.as_str().to_owned()),
             ("ROLLGUARD_REASON", &self.reason),

@@ -74,8 +74,8 @@ mod tests {
     fn ctx(mode: Mode) -> RollbackContext {
         RollbackContext {
             target: "api".into(),
-            from_version: "v2".into(),
-            to_version: "v1".into(),
+            bad_version: "v2".into(),
+            restore_version: "v1".into(),
             release_id: "r1".into(),
             mode,
             reason: String::new(),

@@ -32,7 +32,7 @@ pub fn plan(step: &SymlinkSwitchStep, ctx: &RollbackContext) -> Result<SwitchPla
     let link = link_of(step, ctx)
         .ok_or_else(|| StepError::permanent("a symlink_switch step needs `link`"))?
         .to_owned();
-    let version = &ctx.to_version;
+    let version = &ctx.restore_version;
     let mut parts = Path::new(version).components();
     if !matches!(
         (parts.next(), parts.next()),

@@ -40,8 +40,8 @@ impl Verifier for NeverHealthy {
 fn ctx() -> RollbackContext {
     RollbackContext {
         target: "api".into(),
-        from_version: "v2".into(),
-        to_version: "v1".into(),
+        bad_version: "v2".into(),
+        restore_version: "v1".into(),
         release_id: "r1".into(),
         mode: Mode::Enforce,
         reason: String::new(),

@@ -302,8 +302,8 @@ impl<'a> Actor<'a> {
         let target = &self.setup.target;
         Some(RollbackContext {
             target: target.name.clone(),
-            from_version: self.bake.version.clone(),
-            to_version: self.bake.previous_version.clone()?,
+            bad_version: self.bake.version.clone(),
+            restore_version: self.bake.previous_version.clone()?,
             release_id: self.bake.release_id.clone(),
             mode: self.setup.mode,
             reason: reason.to_owned(),

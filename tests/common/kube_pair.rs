@@ -303,8 +303,8 @@ pub fn same_requests(kubectl: &Run, rollguard: &[RecordedRequest]) -> Result<(),
 pub fn ctx() -> RollbackContext {
     RollbackContext {
         target: "web".into(),
-        from_version: "2".into(),
-        to_version: "1".into(),
+        bad_version: "2".into(),
+        restore_version: "1".into(),
         release_id: "r1".into(),
         mode: Mode::Enforce,
         reason: "error rate 6x baseline".into(),

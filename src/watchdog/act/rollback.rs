@@ -115,8 +115,8 @@ impl Actor<'_> {
         };
         let started = Event::RollbackStarted {
             release_id: ctx.release_id.clone(),
-            from: ctx.from_version.clone(),
-            to: ctx.to_version.clone(),
+            from: ctx.bad_version.clone(),
+            to: ctx.restore_version.clone(),
             trigger: trigger.as_str().to_owned(),
         };
         if let Err(error) = self.state.journal().append_async(Some(name), started).await {
@@ -131,9 +131,9 @@ impl Actor<'_> {
         if trigger == Trigger::Automatic {
             *self.last_automatic_rollback = Some(now);
         }
-        self.tracker.expect_rollback(&ctx.to_version, now);
+        self.tracker.expect_rollback(&ctx.restore_version, now);
         let preview = pipeline::preview(&self.setup.target.step, &ctx, &self.deps()).await;
-        tracing::warn!(target_name = %name, from = %ctx.from_version, to = %ctx.to_version, trigger = trigger.as_str(), "Rolling back");
+        tracing::warn!(target_name = %name, from = %ctx.bad_version, to = %ctx.restore_version, trigger = trigger.as_str(), "Rolling back");
         let n = self
             .notification(NotifyEvent::RollbackStarted, Some(record))
             .with_detail(format!("pipeline: {}", preview.steps.join("; ")));
@@ -197,8 +197,8 @@ impl Actor<'_> {
             let marked = source
                 .mark_rolled_back(
                     &ctx.release_id,
-                    &ctx.from_version,
-                    &ctx.to_version,
+                    &ctx.bad_version,
+                    &ctx.restore_version,
                     self.now(),
                 )
                 .await;
@@ -229,7 +229,8 @@ impl Actor<'_> {
             return None;
         }
         // No source will see the version change: the loop records it.
-        self.tracker.announce(&ctx.to_version, None, self.now())
+        self.tracker
+            .announce(&ctx.restore_version, None, self.now())
     }
 
     /// How long the daemon verifies a rollback whose pipeline has no
