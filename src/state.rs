@@ -32,20 +32,34 @@ pub enum TargetCommand {
         /// The version it replaced, if the announcer knows.
         previous: Option<String>,
         /// The release id, or why the announcement was not taken.
-        reply: oneshot::Sender<Result<String, String>>,
+        reply: oneshot::Sender<Result<String, CommandError>>,
     },
     /// A human approves the pending rollback.
     Approve {
         /// What happened, or why nothing did.
-        reply: oneshot::Sender<Result<String, String>>,
+        reply: oneshot::Sender<Result<String, CommandError>>,
     },
     /// An operator sets (or clears) the time-to-fix estimate.
     SetTimeToFix {
         /// The new estimate; `None` returns to the configured one.
         time_to_fix: Option<std::time::Duration>,
         /// Confirmation.
-        reply: oneshot::Sender<Result<String, String>>,
+        reply: oneshot::Sender<Result<String, CommandError>>,
     },
+}
+
+/// Why a target's loop did not carry out a command, in words for the
+/// person who asked; the API answers 409 for a refusal, 500 for a failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// The command does not apply now (nothing to approve, the version
+    /// already runs, the wrong release source): asking again will not help.
+    #[error("{0}")]
+    Refused(String),
+    /// rollguard could not do it (the journal refused the record), so
+    /// nothing changed.
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// What the API shows about one target.

@@ -16,6 +16,7 @@ use common::e2e::{BAD, BAD_TOO, Daemon, GOOD, GOOD_TOO, TARGET, TargetSetup, Wor
 use rollguard::journal::Event;
 use rollguard::model::Decision;
 use rollguard::model::StepOutcome;
+use rollguard::state::CommandError;
 
 /// Ticks a test keeps watching to show that something does not happen.
 const QUIET_TICKS: u64 = 4;
@@ -394,7 +395,10 @@ async fn approve_mode_waits_for_a_human_then_rolls_back() {
     let daemon = world.start_daemon(&world.config(&setup)).await;
 
     let refused = daemon.approve().await.expect_err("nothing to approve");
-    assert_eq!(refused, format!("no release of {TARGET} is being watched"));
+    assert_eq!(
+        refused,
+        CommandError::Refused(format!("no release of {TARGET} is being watched"))
+    );
 
     world.deploy(BAD);
     let release_id = daemon.wait_release(BAD).await;
@@ -463,7 +467,7 @@ async fn approve_mode_waits_for_a_human_then_rolls_back() {
     let again = daemon.approve().await.expect_err("nothing waits any more");
     assert_eq!(
         again,
-        format!("no rollback of {TARGET} is waiting for approval")
+        CommandError::Refused(format!("no rollback of {TARGET} is waiting for approval"))
     );
     assert_eq!(daemon.rollbacks_started(), 1);
     daemon.stop().await;

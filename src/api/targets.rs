@@ -6,7 +6,7 @@ use super::auth::RequireToken;
 use super::body::ApiJson;
 use super::error::ApiError;
 use crate::journal::Event;
-use crate::state::{State, TargetCommand};
+use crate::state::{CommandError, State, TargetCommand};
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
@@ -164,7 +164,7 @@ async fn set_paused(
 async fn ask(
     state: &State,
     target: &str,
-    command: impl FnOnce(oneshot::Sender<Result<String, String>>) -> TargetCommand,
+    command: impl FnOnce(oneshot::Sender<Result<String, CommandError>>) -> TargetCommand,
 ) -> Result<String, ApiError> {
     let sender = state
         .commands(target)
@@ -181,7 +181,53 @@ async fn ask(
             COMMAND_TIMEOUT.as_secs()
         ))),
         Ok(Err(error)) => Err(error),
-        Ok(Ok(Err(why))) => Err(ApiError::new(StatusCode::CONFLICT, why)),
+        Ok(Ok(Err(CommandError::Refused(why)))) => Err(ApiError::new(StatusCode::CONFLICT, why)),
+        Ok(Ok(Err(CommandError::Failed(why)))) => Err(ApiError::internal(why)),
         Ok(Ok(Ok(message))) => Ok(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::Journal;
+    use std::sync::Arc;
+    use tokio::sync::mpsc;
+
+    /// A state whose target `api` answers every command with `answer`.
+    fn answering(dir: &std::path::Path, answer: Result<String, CommandError>) -> State {
+        let text = "[[target]]\nname = \"api\"\n[target.release]\nkind = \"announce\"\n";
+        let config = crate::config::parse(text, std::path::Path::new("t.toml")).expect("config");
+        let (journal, _) = Journal::open(dir).expect("journal");
+        let (control, _) = mpsc::channel(1);
+        let state = State::new(Arc::new(config), None, journal, control);
+        let (commands, mut received) = mpsc::channel(1);
+        state.set_commands("api", commands);
+        tokio::spawn(async move {
+            if let Some(TargetCommand::Approve { reply }) = received.recv().await {
+                let _ = reply.send(answer);
+            }
+        });
+        state
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_a_conflict_and_a_failure_a_server_error() {
+        for (answer, status) in [
+            (Ok("approved".to_owned()), None),
+            (
+                Err(CommandError::Refused("nothing waits".to_owned())),
+                Some(StatusCode::CONFLICT),
+            ),
+            (
+                Err(CommandError::Failed("cannot journal".to_owned())),
+                Some(StatusCode::INTERNAL_SERVER_ERROR),
+            ),
+        ] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let state = answering(dir.path(), answer);
+            let asked = ask(&state, "api", |reply| TargetCommand::Approve { reply }).await;
+            assert_eq!(asked.as_ref().err().map(|e| e.status), status, "{asked:?}");
+        }
     }
 }

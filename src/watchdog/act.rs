@@ -22,7 +22,7 @@ use crate::model::{Assessment, CheckKind, Decision, DecisionRecord, Severity, Ve
 use crate::notify::{Notification, NotifyEvent};
 use crate::pipeline::{self, PipelineDeps, Preview, RollbackContext};
 use crate::release::{ReleaseChange, ReleaseSource, ReleaseTracker};
-use crate::state::State;
+use crate::state::{CommandError, State};
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::watch;
@@ -57,10 +57,12 @@ pub(super) enum ApproveError {
 
 impl ApproveError {
     /// The answer to the person who approved.
-    pub fn text(&self, target: &str) -> String {
+    pub fn command_error(&self, target: &str) -> CommandError {
         match self {
-            ApproveError::Refused(refusal) => refusal.text(target),
-            ApproveError::Journal(error) => format!("cannot journal the approval: {error}"),
+            ApproveError::Refused(refusal) => CommandError::Refused(refusal.text(target)),
+            ApproveError::Journal(error) => {
+                CommandError::Failed(format!("cannot journal the approval: {error}"))
+            }
         }
     }
 }

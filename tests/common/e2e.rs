@@ -564,7 +564,7 @@ impl Daemon {
     }
 
     /// Sends `Approve` to the target's watchdog and returns its answer.
-    pub async fn approve(&self) -> Result<String, String> {
+    pub async fn approve(&self) -> Result<String, rollguard::state::CommandError> {
         let (reply, answer) = oneshot::channel();
         self.state
             .commands(TARGET)

@@ -7,7 +7,7 @@ use crate::config::ReleaseKind;
 use crate::journal::Event;
 use crate::model::DecisionRecord;
 use crate::release::ReleaseChange;
-use crate::state::TargetCommand;
+use crate::state::{CommandError, TargetCommand};
 use crate::watchdog::act::{ApproveError, approve_input};
 use crate::watchdog::gate::{self, Refusal};
 
@@ -21,11 +21,11 @@ impl TargetLoop {
                 reply,
             } => {
                 let outcome = if self.setup.target.release.kind() != ReleaseKind::Announce {
-                    Err(format!(
+                    Err(CommandError::Refused(format!(
                         "target {} detects its releases from its {} source; announcements are for release kind \"announce\"",
                         self.name(),
                         self.setup.target.release.kind().as_str()
-                    ))
+                    )))
                 } else {
                     let now = self.now();
                     match self.tracker.announce(&version, previous, now) {
@@ -38,7 +38,9 @@ impl TargetLoop {
                             self.on_change(change).await;
                             Ok(id)
                         }
-                        None => Err(format!("{version} is already the running version")),
+                        None => Err(CommandError::Refused(format!(
+                            "{version} is already the running version"
+                        ))),
                     }
                 };
                 let _ = reply.send(outcome);
@@ -68,11 +70,10 @@ impl TargetLoop {
                     }
                 }
                 Err(error) => {
-                    let _ = reply.send(Err(error.text(self.name())));
+                    let _ = reply.send(Err(error.command_error(self.name())));
                 }
             },
             TargetCommand::SetTimeToFix { time_to_fix, reply } => {
-                self.time_to_fix = time_to_fix;
                 let text = time_to_fix.map(|d| humantime::format_duration(d).to_string());
                 let event = Event::TimeToFixSet {
                     time_to_fix: text.clone(),
@@ -83,15 +84,22 @@ impl TargetLoop {
                     .append_async(Some(self.name()), event)
                     .await
                 {
-                    Ok(_) => Ok(format!(
-                        "time to fix for {} is now {}",
-                        self.name(),
-                        text.unwrap_or_else(|| format!(
-                            "the configured {}",
-                            humantime::format_duration(self.setup.target.time_to_fix)
+                    // In force only once journaled, so that a restart
+                    // keeps what the API answered.
+                    Ok(_) => {
+                        self.time_to_fix = time_to_fix;
+                        Ok(format!(
+                            "time to fix for {} is now {}",
+                            self.name(),
+                            text.unwrap_or_else(|| format!(
+                                "the configured {}",
+                                humantime::format_duration(self.setup.target.time_to_fix)
+                            ))
                         ))
-                    )),
-                    Err(error) => Err(format!("cannot journal the change: {error}")),
+                    }
+                    Err(error) => Err(CommandError::Failed(format!(
+                        "cannot journal the change: {error}"
+                    ))),
                 };
                 let _ = reply.send(outcome);
             }
