@@ -80,6 +80,19 @@ impl Setup {
     }
 
     /// Waits for READY=1 and returns the API address from the STATUS line.
+    /// Runs `rollguard check` on the configuration: its exit code and stderr.
+    fn check(&self) -> (Option<i32>, String) {
+        let out = Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(self.config_path())
+            .output()
+            .expect("run check");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     fn wait_ready(&self) -> SocketAddr {
         let msg = self
             .wait_notify(Duration::from_secs(20), |m| m.contains("READY=1"))
@@ -396,13 +409,8 @@ fn check_prints_every_error_and_exits_78() {
         "[[target]]\nname = \"api\"\ninterval = \"1m\"\nbake_window = \"10s\"\n[target.release]\nkind = \"announce\"\n\n[[target]]\nname = \"api\"\n[target.release]\nkind = \"announce\"\n",
     )
     .expect("write");
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(setup.config_path())
-        .output()
-        .expect("run check");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    let (code, stderr) = setup.check();
+    assert_eq!(code, Some(78), "{stderr}");
     assert!(stderr.contains("target[0].bake_window"), "{stderr}");
     assert!(stderr.contains("target[1].name"), "{stderr}");
 }
@@ -419,13 +427,8 @@ fn check_refuses_durations_beyond_their_bounds_and_missing_token_files() {
         ),
     )
     .expect("write");
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(setup.config_path())
-        .output()
-        .expect("run check");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    let (code, stderr) = setup.check();
+    assert_eq!(code, Some(78), "{stderr}");
     for (line, key) in [
         (2, "daemon.api_token_file: cannot read"),
         (6, "target[0].bake_window: must be at most 7days"),

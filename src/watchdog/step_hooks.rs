@@ -21,23 +21,31 @@ pub struct JournalHooks {
     pub release_id: String,
 }
 
+impl JournalHooks {
+    /// Appends `event` (synced); `what` names the record in the error.
+    async fn append(&self, event: Event, what: &str) -> Result<(), String> {
+        self.journal
+            .append_async(Some(&self.target), event)
+            .await
+            .map(|_| ())
+            .map_err(|error| format!("cannot journal {what}: {error}"))
+    }
+}
+
 impl PipelineHooks for JournalHooks {
     fn step_started<'a>(
         &'a self,
         step: &'a str,
         attempt: u32,
     ) -> BoxFuture<'a, Result<(), String>> {
+        let event = Event::StepStarted {
+            release_id: self.release_id.clone(),
+            step: step.to_owned(),
+            attempt,
+        };
         Box::pin(async move {
-            let event = Event::StepStarted {
-                release_id: self.release_id.clone(),
-                step: step.to_owned(),
-                attempt,
-            };
-            self.journal
-                .append_async(Some(&self.target), event)
-                .await
-                .map(|_| ())
-                .map_err(|error| format!("cannot journal the start of step `{step}`: {error}"))
+            let what = format!("the start of step `{step}`");
+            self.append(event, &what).await
         })
     }
 
@@ -47,18 +55,15 @@ impl PipelineHooks for JournalHooks {
         outcome: StepOutcome,
         message: Option<&'a str>,
     ) -> BoxFuture<'a, Result<(), String>> {
+        let event = Event::StepFinished {
+            release_id: self.release_id.clone(),
+            step: step.to_owned(),
+            outcome,
+            message: message.map(str::to_owned),
+        };
         Box::pin(async move {
-            let event = Event::StepFinished {
-                release_id: self.release_id.clone(),
-                step: step.to_owned(),
-                outcome,
-                message: message.map(str::to_owned),
-            };
-            self.journal
-                .append_async(Some(&self.target), event)
-                .await
-                .map(|_| ())
-                .map_err(|error| format!("cannot journal the end of step `{step}`: {error}"))
+            let what = format!("the end of step `{step}`");
+            self.append(event, &what).await
         })
     }
 }
