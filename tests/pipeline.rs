@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use rollguard::config::{DataCheckConfig, MapEnvironment, StepAction, StepConfig};
-use rollguard::data_check::data_impact;
+use rollguard::data_check::{DataCheckContext, data_impact};
 use rollguard::http::http_client;
 use rollguard::journal::{Event, Journal};
 use rollguard::model::{DataImpact, Mode, StepOutcome};
@@ -826,10 +826,13 @@ fn data_check(dir: &Path, name: &str, body: &str, timeout: &str) -> DataCheckCon
 #[tokio::test]
 async fn data_checks_report_the_worst_impact_and_distrust_odd_answers() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let vars = BTreeMap::from([
-        ("version", "v2".to_owned()),
-        ("previous_version", "v1".to_owned()),
-    ]);
+    let vars = DataCheckContext {
+        vars: BTreeMap::from([
+            ("version", "v2".to_owned()),
+            ("previous_version", "v1".to_owned()),
+        ]),
+        link: None,
+    };
     let none = data_check(
         dir.path(),
         "none",
