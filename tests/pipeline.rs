@@ -92,6 +92,8 @@ fn ctx(from: &str, to: &str) -> RollbackContext {
         release_id: "r42".into(),
         mode: Mode::Enforce,
         reason: "error rate 6x baseline".into(),
+        started_at: std::time::SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_secs(1_705_320_000),
         link_hint: None,
         namespace_hint: None,
         deployment_hint: None,
