@@ -879,3 +879,94 @@ async fn data_checks_report_the_worst_impact_and_distrust_odd_answers() {
         assert!(evidence[1].contains("counted as major"), "{}", evidence[1]);
     }
 }
+
+/// A `backup` step in the database phase writing its arguments to
+/// `backup-args`, a symlink switch and a report step writing `reported`,
+/// over `release_dir()`'s releases; the backup program is `body`.
+fn backup_pipeline(dir: &Path, link: &Path, body: &str, on_failure: &str) -> Vec<StepConfig> {
+    let backup = script(dir, "backup", body);
+    let mut steps = vec![
+        step(&format!(
+            "phase = 'rollback'\nkind = 'symlink_switch'\nlink = '{}'",
+            link.display()
+        )),
+        command(
+            "report",
+            "report",
+            Path::new("/usr/bin/touch"),
+            &[&dir.join("reported").display().to_string()],
+            "",
+        ),
+    ];
+    steps.insert(
+        0,
+        step(&format!(
+            "phase = 'database'\nkind = 'backup'\nname = 'dump'\nargv = ['{}', '{}', 'db-{{{{timestamp}}}}-{{{{version}}}}-to-{{{{previous_version}}}}.sql']\non_failure = '{on_failure}'",
+            backup.display(),
+            dir.join("backup-args").display()
+        )),
+    );
+    steps
+}
+
+#[tokio::test]
+async fn a_backup_runs_first_with_the_rollback_s_timestamp_and_versions() {
+    let (dir, link) = release_dir();
+    let steps = backup_pipeline(dir.path(), &link, "printf '%s' \"$2\" > \"$1\"", "abort");
+    let ctx = ctx("v2", "v1");
+    assert_eq!(
+        pipeline::describe(&steps[0], &ctx),
+        format!(
+            "backup: {} {} db-20240115T120000Z-v2-to-v1.sql",
+            dir.path().join("backup").display(),
+            dir.path().join("backup-args").display()
+        )
+    );
+    let outcome = run(&steps, &ctx, &deps(&[])).await;
+    assert!(
+        matches!(outcome, PipelineOutcome::Completed { .. }),
+        "{outcome:?}"
+    );
+    let written = std::fs::read_to_string(dir.path().join("backup-args")).expect("backup ran");
+    assert_eq!(written, "db-20240115T120000Z-v2-to-v1.sql");
+    assert_eq!(
+        std::fs::read_link(&link).expect("a link"),
+        PathBuf::from("releases/v1")
+    );
+}
+
+#[tokio::test]
+async fn a_failing_backup_stops_the_pipeline_before_the_version_changes() {
+    let (dir, link) = release_dir();
+    // `on_failure = "continue"` (which validation refuses on a backup)
+    // changes nothing: a failed backup aborts.
+    for on_failure in ["abort", "continue"] {
+        let steps = backup_pipeline(
+            dir.path(),
+            &link,
+            "echo 'pg_dump: connection refused' >&2\nexit 1",
+            on_failure,
+        );
+        let hooks = RecordingHooks::default();
+        let (_tx, stop) = watch::channel(false);
+        let outcome = pipeline::run(&steps, &ctx("v2", "v1"), &deps(&[]), &hooks, stop).await;
+        let PipelineOutcome::Failed {
+            step,
+            message,
+            steps: reports,
+        } = outcome
+        else {
+            panic!("expected the backup to abort ({on_failure}): {outcome:?}");
+        };
+        assert_eq!(step, "dump");
+        assert!(message.contains("pg_dump: connection refused"), "{message}");
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert_eq!(hooks.calls(), ["started dump 1", "finished dump Failed"]);
+        assert_eq!(
+            std::fs::read_link(&link).expect("a link"),
+            PathBuf::from("releases/v2"),
+            "the link still points at the bad release ({on_failure})"
+        );
+        assert!(!dir.path().join("reported").exists());
+    }
+}

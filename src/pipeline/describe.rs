@@ -14,7 +14,7 @@ use crate::config::{StepAction, StepConfig};
 pub fn describe(step: &StepConfig, ctx: &RollbackContext) -> String {
     let kind = step.kind().as_str();
     let what = match &step.action {
-        StepAction::Command(c) => match command::argv(c, ctx) {
+        StepAction::Command(c) | StepAction::Backup(c) => match command::argv(c, ctx) {
             Ok(argv) => argv
                 .iter()
                 .map(|arg| shown_arg(arg))
