@@ -970,3 +970,40 @@ async fn a_failing_backup_stops_the_pipeline_before_the_version_changes() {
         assert!(!dir.path().join("reported").exists());
     }
 }
+
+#[tokio::test]
+async fn a_migrations_check_lists_each_version_s_migrations_with_a_real_program() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = script(
+        dir.path(),
+        "list-migrations",
+        "case \"$1\" in\n  v1) echo 001_init ;;\n  v2) echo 001_init; echo 002_orders; echo 003_orders_index ;;\n  *) echo \"no release $1\" >&2; exit 4 ;;\nesac",
+    );
+    let check: DataCheckConfig = toml::from_str(&format!(
+        "name = 'schema'\nkind = 'migrations'\nlist_argv = ['{}', '{{{{version}}}}']",
+        list.display()
+    ))
+    .expect("a data check");
+    let cx = |version: &str| DataCheckContext {
+        vars: BTreeMap::from([
+            ("version", version.to_owned()),
+            ("previous_version", "v1".to_owned()),
+        ]),
+        link: None,
+    };
+    let checks = std::slice::from_ref(&check);
+    let (impact, evidence) = data_impact(checks, &cx("v2")).await;
+    assert_eq!(impact, DataImpact::Major);
+    assert_eq!(
+        evidence,
+        [
+            "data check `schema`: schema migrations since v1: 002_orders, 003_orders_index; prefer a forward fix"
+        ]
+    );
+    let (impact, evidence) = data_impact(checks, &cx("v7")).await;
+    assert_eq!(impact, DataImpact::Major);
+    assert!(
+        evidence[0].contains("listing the migrations of v7: failed (exit code 4): no release v7"),
+        "{evidence:?}"
+    );
+}
