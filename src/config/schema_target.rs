@@ -46,7 +46,8 @@ pub struct TargetConfig {
     /// Prometheus checks.
     #[serde(default)]
     pub metric: Vec<MetricConfig>,
-    /// Commands that report the data impact of rolling back.
+    /// Checks that report the data impact of rolling back: programs, or
+    /// the schema migrations between the releases.
     #[serde(default)]
     pub data_check: Vec<DataCheckConfig>,
     /// The rollback pipeline, run in phase order.
