@@ -15,13 +15,17 @@ use std::collections::BTreeMap;
 /// Variables a metric query may use.
 pub const QUERY_VARIABLES: &[&str] = &["target", "version", "previous_version", "window"];
 
-/// Variables a pipeline step, a data check or a notifier may use.
+/// Variables a pipeline step or a notifier may use. `timestamp` is the
+/// rollback's start (a notification's time for a notifier) in UTC as
+/// `YYYYMMDDTHHMMSSZ`, so that a backup names its file once for the whole
+/// rollback, however often its step is retried.
 pub const STEP_VARIABLES: &[&str] = &[
     "target",
     "version",
     "previous_version",
     "release_id",
     "mode",
+    "timestamp",
 ];
 
 /// Variables a data check's argv may use.

@@ -27,9 +27,34 @@ pub fn deadline(at: tokio::time::Instant, after: Duration) -> tokio::time::Insta
         .unwrap_or(at)
 }
 
+/// `at` in UTC as `YYYYMMDDTHHMMSSZ` (ISO 8601 basic format): one word
+/// that sorts by time and fits in a file name, as `{{timestamp}}` gives it
+/// to a backup's argv. A time before 1970 or past 9999 (which humantime's
+/// formatter refuses with a panic) is clamped to the nearest it can show.
+pub fn compact_utc(at: SystemTime) -> String {
+    let shown = at
+        .max(SystemTime::UNIX_EPOCH)
+        .min(far_future() - Duration::from_secs(1));
+    humantime::format_rfc3339_seconds(shown)
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compact_utc_is_one_sortable_word() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_705_320_000);
+        assert_eq!(compact_utc(at), "20240115T120000Z");
+        assert_eq!(compact_utc(SystemTime::UNIX_EPOCH), "19700101T000000Z");
+        let before = SystemTime::UNIX_EPOCH - Duration::from_secs(5);
+        assert_eq!(compact_utc(before), "19700101T000000Z");
+        assert_eq!(compact_utc(later(at, Duration::MAX)), "99991231T235959Z");
+    }
 
     #[test]
     fn huge_durations_saturate_instead_of_panicking() {

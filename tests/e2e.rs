@@ -598,6 +598,73 @@ argv = ["{}", "{{{{target}}}}"]
     daemon.stop().await;
 }
 
+/// The bad release adds a schema migration (a file in its
+/// `db/migrations`): rolling back would run the old code on the new
+/// schema, so the data impact is major, the rollback is left to a human,
+/// and the reason names the migration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_between_the_versions_blocks_the_automatic_rollback() {
+    let world = World::start().await;
+    for (version, files) in [
+        (GOOD, &["20240101000000_init.sql"][..]),
+        (
+            BAD,
+            &["20240101000000_init.sql", "20240115120000_add_index.sql"][..],
+        ),
+    ] {
+        let dir = world
+            .root()
+            .join("releases")
+            .join(version)
+            .join("db/migrations");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        for file in files {
+            std::fs::write(dir.join(file), "-- sql").expect("migration");
+        }
+    }
+    let steps = format!(
+        "{}\n[[target.data_check]]\nname = \"schema\"\nkind = \"migrations\"\nmigrations_dir = \"db/migrations\"\n",
+        world.steps()
+    );
+    let daemon = world
+        .start_daemon(&world.config(&TargetSetup::enforce(steps)))
+        .await;
+
+    world.deploy(BAD);
+    let release_id = daemon.wait_release(BAD).await;
+    wait_decision(&daemon, &release_id, Decision::ConsiderRollback).await;
+    let reasons: Vec<String> = daemon
+        .find(|e| matches!(e, Event::DecisionMade { release_id: id, .. } if *id == release_id))
+        .into_iter()
+        .flat_map(|r| match r.event {
+            Event::DecisionMade { reasons, .. } => reasons,
+            _ => Vec::new(),
+        })
+        .collect();
+    let expected = format!(
+        "data check `schema`: schema migrations since {GOOD}: 20240115120000_add_index; prefer a forward fix"
+    );
+    assert!(reasons.contains(&expected), "{reasons:#?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("health")),
+        "the release is bad all the same: {reasons:#?}"
+    );
+    daemon.wait_ticks(QUIET_TICKS).await;
+    assert!(
+        !daemon.decisions(&release_id).contains(&Decision::Rollback),
+        "{}",
+        daemon.timeline()
+    );
+    assert_eq!(daemon.rollbacks_started(), 0, "{}", daemon.timeline());
+    assert!(world.step_runs().is_empty(), "no step ran");
+    assert_eq!(
+        world.running(),
+        BAD,
+        "the link still points at the new release"
+    );
+    daemon.stop().await;
+}
+
 /// The scenario: a rollback completes, the daemon stops, and the version
 /// the rollback brought back is found *bad* when a new daemon starts on
 /// the same state directory. That is the case where a restart that forgot

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use rollguard::config::{DataCheckConfig, MapEnvironment, StepAction, StepConfig};
-use rollguard::data_check::data_impact;
+use rollguard::data_check::{DataCheckContext, data_impact};
 use rollguard::http::http_client;
 use rollguard::journal::{Event, Journal};
 use rollguard::model::{DataImpact, Mode, StepOutcome};
@@ -92,6 +92,8 @@ fn ctx(from: &str, to: &str) -> RollbackContext {
         release_id: "r42".into(),
         mode: Mode::Enforce,
         reason: "error rate 6x baseline".into(),
+        started_at: std::time::SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_secs(1_705_320_000),
         link_hint: None,
         namespace_hint: None,
         deployment_hint: None,
@@ -826,10 +828,13 @@ fn data_check(dir: &Path, name: &str, body: &str, timeout: &str) -> DataCheckCon
 #[tokio::test]
 async fn data_checks_report_the_worst_impact_and_distrust_odd_answers() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let vars = BTreeMap::from([
-        ("version", "v2".to_owned()),
-        ("previous_version", "v1".to_owned()),
-    ]);
+    let vars = DataCheckContext {
+        vars: BTreeMap::from([
+            ("version", "v2".to_owned()),
+            ("previous_version", "v1".to_owned()),
+        ]),
+        link: None,
+    };
     let none = data_check(
         dir.path(),
         "none",
@@ -873,4 +878,132 @@ async fn data_checks_report_the_worst_impact_and_distrust_odd_answers() {
         assert!(evidence[1].contains(why), "{}", evidence[1]);
         assert!(evidence[1].contains("counted as major"), "{}", evidence[1]);
     }
+}
+
+/// A `backup` step in the database phase writing its arguments to
+/// `backup-args`, a symlink switch and a report step writing `reported`,
+/// over `release_dir()`'s releases; the backup program is `body`.
+fn backup_pipeline(dir: &Path, link: &Path, body: &str, on_failure: &str) -> Vec<StepConfig> {
+    let backup = script(dir, "backup", body);
+    let mut steps = vec![
+        step(&format!(
+            "phase = 'rollback'\nkind = 'symlink_switch'\nlink = '{}'",
+            link.display()
+        )),
+        command(
+            "report",
+            "report",
+            Path::new("/usr/bin/touch"),
+            &[&dir.join("reported").display().to_string()],
+            "",
+        ),
+    ];
+    steps.insert(
+        0,
+        step(&format!(
+            "phase = 'database'\nkind = 'backup'\nname = 'dump'\nargv = ['{}', '{}', 'db-{{{{timestamp}}}}-{{{{version}}}}-to-{{{{previous_version}}}}.sql']\non_failure = '{on_failure}'",
+            backup.display(),
+            dir.join("backup-args").display()
+        )),
+    );
+    steps
+}
+
+#[tokio::test]
+async fn a_backup_runs_first_with_the_rollback_s_timestamp_and_versions() {
+    let (dir, link) = release_dir();
+    let steps = backup_pipeline(dir.path(), &link, "printf '%s' \"$2\" > \"$1\"", "abort");
+    let ctx = ctx("v2", "v1");
+    assert_eq!(
+        pipeline::describe(&steps[0], &ctx),
+        format!(
+            "backup: {} {} db-20240115T120000Z-v2-to-v1.sql",
+            dir.path().join("backup").display(),
+            dir.path().join("backup-args").display()
+        )
+    );
+    let outcome = run(&steps, &ctx, &deps(&[])).await;
+    assert!(
+        matches!(outcome, PipelineOutcome::Completed { .. }),
+        "{outcome:?}"
+    );
+    let written = std::fs::read_to_string(dir.path().join("backup-args")).expect("backup ran");
+    assert_eq!(written, "db-20240115T120000Z-v2-to-v1.sql");
+    assert_eq!(
+        std::fs::read_link(&link).expect("a link"),
+        PathBuf::from("releases/v1")
+    );
+}
+
+#[tokio::test]
+async fn a_failing_backup_stops_the_pipeline_before_the_version_changes() {
+    let (dir, link) = release_dir();
+    // `on_failure = "continue"` (which validation refuses on a backup)
+    // changes nothing: a failed backup aborts.
+    for on_failure in ["abort", "continue"] {
+        let steps = backup_pipeline(
+            dir.path(),
+            &link,
+            "echo 'pg_dump: connection refused' >&2\nexit 1",
+            on_failure,
+        );
+        let hooks = RecordingHooks::default();
+        let (_tx, stop) = watch::channel(false);
+        let outcome = pipeline::run(&steps, &ctx("v2", "v1"), &deps(&[]), &hooks, stop).await;
+        let PipelineOutcome::Failed {
+            step,
+            message,
+            steps: reports,
+        } = outcome
+        else {
+            panic!("expected the backup to abort ({on_failure}): {outcome:?}");
+        };
+        assert_eq!(step, "dump");
+        assert!(message.contains("pg_dump: connection refused"), "{message}");
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert_eq!(hooks.calls(), ["started dump 1", "finished dump Failed"]);
+        assert_eq!(
+            std::fs::read_link(&link).expect("a link"),
+            PathBuf::from("releases/v2"),
+            "the link still points at the bad release ({on_failure})"
+        );
+        assert!(!dir.path().join("reported").exists());
+    }
+}
+
+#[tokio::test]
+async fn a_migrations_check_lists_each_version_s_migrations_with_a_real_program() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = script(
+        dir.path(),
+        "list-migrations",
+        "case \"$1\" in\n  v1) echo 001_init ;;\n  v2) echo 001_init; echo 002_orders; echo 003_orders_index ;;\n  *) echo \"no release $1\" >&2; exit 4 ;;\nesac",
+    );
+    let check: DataCheckConfig = toml::from_str(&format!(
+        "name = 'schema'\nkind = 'migrations'\nlist_argv = ['{}', '{{{{version}}}}']",
+        list.display()
+    ))
+    .expect("a data check");
+    let cx = |version: &str| DataCheckContext {
+        vars: BTreeMap::from([
+            ("version", version.to_owned()),
+            ("previous_version", "v1".to_owned()),
+        ]),
+        link: None,
+    };
+    let checks = std::slice::from_ref(&check);
+    let (impact, evidence) = data_impact(checks, &cx("v2")).await;
+    assert_eq!(impact, DataImpact::Major);
+    assert_eq!(
+        evidence,
+        [
+            "data check `schema`: schema migrations since v1: 002_orders, 003_orders_index; prefer a forward fix"
+        ]
+    );
+    let (impact, evidence) = data_impact(checks, &cx("v7")).await;
+    assert_eq!(impact, DataImpact::Major);
+    assert!(
+        evidence[0].contains("listing the migrations of v7: failed (exit code 4): no release v7"),
+        "{evidence:?}"
+    );
 }

@@ -34,6 +34,8 @@ mod validate_target;
 #[cfg(test)]
 mod tests_bounds;
 #[cfg(test)]
+mod tests_database;
+#[cfg(test)]
 mod tests_files;
 #[cfg(test)]
 mod tests_kinds;

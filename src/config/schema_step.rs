@@ -5,7 +5,9 @@
 //!
 //! Adding a step kind: its struct here and one line in [`StepAction`]'s
 //! list, an executor in `src/pipeline/`, one arm in the runner's dispatch,
-//! and its keys in docs/configuration.md.
+//! and its keys in docs/configuration.md. A kind that changes the running
+//! version also goes in [`StepKind::changes_version`], so that validation
+//! keeps it after every `backup` step.
 
 use super::defaults;
 use super::tagged::{self, tagged_kinds};
@@ -27,6 +29,33 @@ impl StepConfig {
     /// Which kind the step is.
     pub fn kind(&self) -> StepKind {
         self.action.kind()
+    }
+
+    /// What its failure does to the pipeline: its `on_failure`, except that
+    /// a `backup` that failed always aborts, since the steps after it would
+    /// change the running version with no backup of the data.
+    pub fn on_failure(&self) -> OnFailure {
+        match self.kind() {
+            StepKind::Backup => OnFailure::Abort,
+            _ => self.common.on_failure,
+        }
+    }
+}
+
+impl StepKind {
+    /// Whether a step of this kind changes the version that runs (or, for
+    /// `systemd_restart`, makes a switched release the one running): such
+    /// steps must come after every `backup` step. A `command` step is not
+    /// known to, whatever its program does; put it in a phase after the
+    /// backup's.
+    pub fn changes_version(self) -> bool {
+        matches!(
+            self,
+            StepKind::SymlinkSwitch
+                | StepKind::SystemdRestart
+                | StepKind::KubernetesUndo
+                | StepKind::KubernetesSetImage
+        )
     }
 }
 
@@ -99,6 +128,10 @@ tagged_kinds! {
     KubernetesScale(KubernetesScaleStep) = "kubernetes_scale",
     /// `kubectl rollout status`.
     KubernetesRolloutStatus(KubernetesRolloutStatusStep) = "kubernetes_rollout_status",
+    /// Back up the data (a program, as `command`) before anything changes
+    /// the running version: validation keeps every version-changing step
+    /// after it, and its failure always aborts the pipeline.
+    Backup(CommandStep) = "backup",
 }
 
 impl StepAction {

@@ -6,6 +6,7 @@ use super::defaults;
 use super::{ReleaseConfig, StepConfig};
 use crate::model::{Mode, Severity};
 use serde::Deserialize;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// `[[target]]`: one watched service.
@@ -45,7 +46,8 @@ pub struct TargetConfig {
     /// Prometheus checks.
     #[serde(default)]
     pub metric: Vec<MetricConfig>,
-    /// Commands that report the data impact of rolling back.
+    /// Checks that report the data impact of rolling back: programs, or
+    /// the schema migrations between the releases.
     #[serde(default)]
     pub data_check: Vec<DataCheckConfig>,
     /// The rollback pipeline, run in phase order.
@@ -303,15 +305,48 @@ pub enum OnNoData {
     Pass,
 }
 
-/// `[[target.data_check]]`: a command that prints `none`, `minor` or `major`.
+/// `[[target.data_check]]`: what rolling back would do to the data the new
+/// release wrote. A `command` check (the default, so that files written
+/// before there were kinds keep their meaning) runs a program that prints
+/// `none`, `minor` or `major`; a `migrations` check compares the schema
+/// migrations of the two releases, from a `migrations_dir` in each release
+/// directory of a symlink source or from `list_argv` run once per version.
+/// The keys of one kind are refused on the other by validation.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DataCheckConfig {
     /// Name in evidence.
     pub name: String,
-    /// Program and arguments; templates allowed, never a shell.
+    /// How the check finds its answer.
+    #[serde(default)]
+    pub kind: DataCheckKind,
+    /// `command`: program and arguments; templates allowed, never a shell.
+    #[serde(default)]
     pub argv: Vec<String>,
-    /// Time limit of the command.
+    /// `migrations`: the directory of migration files inside each release
+    /// directory (relative to it), for a symlink source: each entry's name
+    /// without its extension is a migration id.
+    #[serde(default)]
+    pub migrations_dir: Option<PathBuf>,
+    /// `migrations`: a program that prints the migration ids of
+    /// `{{version}}`, one a line, run for the new and the previous version
+    /// (templates allowed, never a shell): for releases that are not
+    /// directories on this host.
+    #[serde(default)]
+    pub list_argv: Option<Vec<String>>,
+    /// Time limit of the command (of each run, for `list_argv`).
     #[serde(default = "defaults::data_check_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+}
+
+/// Kinds of data check.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DataCheckKind {
+    /// A program prints `none`, `minor` or `major`.
+    #[default]
+    Command,
+    /// Migrations in the new release that the previous one lacks make the
+    /// impact `major`: rolling back would run old code on a newer schema.
+    Migrations,
 }

@@ -9,7 +9,7 @@ use super::problems::Problems;
 use super::sections_tagged::ReadTarget;
 use super::validate::{check_argv, check_env_name, check_statuses, check_url, unique_names};
 use super::validate_target::check_method;
-use super::{ReleaseKind, StepAction, StepConfig};
+use super::{OnFailure, ReleaseKind, StepAction, StepConfig, StepKind};
 use crate::template::{self, STEP_VARIABLES};
 
 /// Every rule for the readable steps of `target[i]`.
@@ -20,6 +20,44 @@ pub(crate) fn steps(i: usize, t: &ReadTarget, env: &dyn Environment, problems: &
     for (k, s) in steps() {
         let at = format!("target[{i}].step[{k}]");
         step(s, &at, t.config.release.kind(), env, problems);
+    }
+    backups_first(i, t, problems);
+}
+
+/// A `backup` must succeed before any step that changes the running
+/// version, so every such step must run after every backup (in phase
+/// order, then file order, as the runner runs them); and a backup's failure
+/// always aborts, so `on_failure = "continue"` on one would be a lie.
+fn backups_first(i: usize, t: &ReadTarget, problems: &mut Problems) {
+    let mut in_order: Vec<(usize, &StepConfig)> =
+        t.step_at.iter().copied().zip(&t.config.step).collect();
+    in_order.sort_by_key(|(_, s)| s.common.phase);
+    let Some(last_backup) = in_order
+        .iter()
+        .rposition(|(_, s)| s.kind() == StepKind::Backup)
+    else {
+        return;
+    };
+    let (backup_at, backup) = in_order[last_backup];
+    let backup_name = backup.common.name.as_deref().unwrap_or("backup");
+    for (k, s) in &in_order[..last_backup] {
+        if s.kind().changes_version() {
+            problems.push(
+                format!("target[{i}].step[{k}].phase"),
+                format!(
+                    "step kind `{}` changes the running version but runs before the backup step `{backup_name}` (target[{i}].step[{backup_at}]); a backup must succeed before any such step: put the backup in an earlier phase, such as `database`",
+                    s.kind().as_str()
+                ),
+            );
+        }
+    }
+    for (k, s) in &in_order {
+        if s.kind() == StepKind::Backup && s.common.on_failure == OnFailure::Continue {
+            problems.push(
+                format!("target[{i}].step[{k}].on_failure"),
+                "a failed backup always aborts the pipeline (nothing may change the running version without it); remove `on_failure = \"continue\"`",
+            );
+        }
     }
 }
 
@@ -54,7 +92,7 @@ fn step(
         }
     };
     match &s.action {
-        StepAction::Command(command) => {
+        StepAction::Command(command) | StepAction::Backup(command) => {
             check_argv(&command.argv, &key("argv"), env, problems);
             for (a, arg) in command.argv.iter().enumerate() {
                 templated(&format!("argv[{a}]"), arg, problems);

@@ -7,8 +7,9 @@ use super::env::Environment;
 use super::problems::Problems;
 use super::validate::{check_argv, check_statuses, check_url, unique_names};
 use super::validate_release;
-use super::{ProbeConfig, TargetConfig};
+use super::{DataCheckConfig, DataCheckKind, ProbeConfig, ReleaseKind, TargetConfig};
 use crate::template::{self, DATA_CHECK_VARIABLES};
+use std::path::{Component, Path};
 
 /// What target rules need to know about the rest of the file.
 pub(crate) struct Context<'a> {
@@ -116,18 +117,85 @@ pub(crate) fn target(i: usize, t: &TargetConfig, cx: &Context<'_>, problems: &mu
     }
     for (k, d) in t.data_check.iter().enumerate() {
         let path = at(&format!("data_check[{k}]"));
-        check_argv(&d.argv, &format!("{path}.argv"), cx.env, problems);
-        for (a, arg) in d.argv.iter().enumerate() {
+        data_check(d, &path, t.release.kind(), cx.env, problems);
+    }
+}
+
+/// `[[target.data_check]]` at `path`: the keys of its kind and only those.
+fn data_check(
+    d: &DataCheckConfig,
+    path: &str,
+    release: ReleaseKind,
+    env: &dyn Environment,
+    problems: &mut Problems,
+) {
+    let key = |k: &str| format!("{path}.{k}");
+    let argv_at = |argv: &[String], name: &str, problems: &mut Problems| {
+        check_argv(argv, &key(name), env, problems);
+        for (a, arg) in argv.iter().enumerate() {
             for message in template::check(arg, DATA_CHECK_VARIABLES) {
-                problems.push(format!("{path}.argv[{a}]"), message.to_string());
+                problems.push(key(&format!("{name}[{a}]")), message.to_string());
             }
         }
-        let timeout = d.timeout;
-        bounded(
-            timeout,
-            bounds::DATA_CHECK_TIMEOUT,
-            &format!("{path}.timeout"),
-            problems,
+    };
+    let not_used = |name: &str, kind: &str, problems: &mut Problems| {
+        problems.push(
+            key(name),
+            format!("`{name}` is not used by data check kind `{kind}`"),
+        );
+    };
+    match d.kind {
+        DataCheckKind::Command => {
+            argv_at(&d.argv, "argv", problems);
+            if d.migrations_dir.is_some() {
+                not_used("migrations_dir", "command", problems);
+            }
+            if d.list_argv.is_some() {
+                not_used("list_argv", "command", problems);
+            }
+        }
+        DataCheckKind::Migrations => {
+            if !d.argv.is_empty() {
+                not_used("argv", "migrations", problems);
+            }
+            match (&d.migrations_dir, &d.list_argv) {
+                (None, None) => problems.push(
+                    key("kind"),
+                    "data check kind `migrations` needs `migrations_dir` or `list_argv`",
+                ),
+                (Some(_), Some(_)) => problems.push(
+                    key("list_argv"),
+                    "give either `migrations_dir` or `list_argv`, not both",
+                ),
+                (Some(dir), None) => migrations_dir(dir, &key("migrations_dir"), release, problems),
+                (None, Some(list)) => argv_at(list, "list_argv", problems),
+            }
+        }
+    }
+    bounded(
+        d.timeout,
+        bounds::DATA_CHECK_TIMEOUT,
+        &key("timeout"),
+        problems,
+    );
+}
+
+/// A `migrations_dir` names a directory inside each release directory of a
+/// symlink source: relative, and never out of the release.
+fn migrations_dir(dir: &Path, path: &str, release: ReleaseKind, problems: &mut Problems) {
+    if release != ReleaseKind::Symlink {
+        problems.push(
+            path,
+            "`migrations_dir` is read inside each release directory, which only a `symlink` release source has; use `list_argv` with this release kind",
+        );
+    }
+    let inside = dir
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if dir.as_os_str().is_empty() || !inside {
+        problems.push(
+            path,
+            "must be a relative path inside the release directory, such as `db/migrations` (no `/` at the start, no `..`)",
         );
     }
 }

@@ -228,7 +228,8 @@ impl Notification {
     /// [`crate::template::STEP_VARIABLES`], with the meaning they have in
     /// rollback steps): `target`; `version` = [`from`](Self::from), the
     /// release being judged or rolled back from; `previous_version` =
-    /// [`to`](Self::to), the version rolled back to; `release_id`; `mode`.
+    /// [`to`](Self::to), the version rolled back to; `release_id`; `mode`;
+    /// `timestamp` = [`at`](Self::at) in UTC as `YYYYMMDDTHHMMSSZ`.
     /// Unknown values are empty strings.
     pub fn template_variables(&self) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
@@ -237,6 +238,7 @@ impl Notification {
             ("previous_version", self.to.clone().unwrap_or_default()),
             ("release_id", self.release_id.clone().unwrap_or_default()),
             ("mode", self.mode.as_str().to_owned()),
+            ("timestamp", crate::time::compact_utc(self.at)),
         ])
     }
 }

@@ -14,7 +14,7 @@ use crate::config::{StepAction, StepConfig};
 pub fn describe(step: &StepConfig, ctx: &RollbackContext) -> String {
     let kind = step.kind().as_str();
     let what = match &step.action {
-        StepAction::Command(c) => match command::argv(c, ctx) {
+        StepAction::Command(c) | StepAction::Backup(c) => match command::argv(c, ctx) {
             Ok(argv) => argv
                 .iter()
                 .map(|arg| shown_arg(arg))
@@ -93,6 +93,8 @@ mod tests {
             release_id: "r7".into(),
             mode: Mode::Enforce,
             reason: "error rate 5x baseline".into(),
+            started_at: std::time::SystemTime::UNIX_EPOCH
+                + std::time::Duration::from_secs(1_705_320_000),
             link_hint: None,
             namespace_hint: Some("prod".into()),
             deployment_hint: Some("app".into()),

@@ -41,7 +41,7 @@ use crate::model::StepOutcome;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// What a rollback is about: which release is undone, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +62,10 @@ pub struct RollbackContext {
     pub mode: Mode,
     /// Why: the decision's reasons in one line (`ROLLGUARD_REASON`).
     pub reason: String,
+    /// When the rollback started (`{{timestamp}}`): one time for every
+    /// step and attempt, so that a backup's name does not change between
+    /// retries.
+    pub started_at: SystemTime,
     /// The release source's symlink, when the source is `symlink`: the link a
     /// `symlink_switch` step without its own `link` repoints.
     pub link_hint: Option<PathBuf>,
@@ -76,7 +80,8 @@ pub struct RollbackContext {
 impl RollbackContext {
     /// The template variables of steps ([`STEP_VARIABLES`](crate::template::STEP_VARIABLES)):
     /// `{{version}}` is the bad version, `{{previous_version}}` the one
-    /// rolled back to (as in `deploy-version {{previous_version}}`).
+    /// rolled back to (as in `deploy-version {{previous_version}}`),
+    /// `{{timestamp}}` the rollback's start.
     pub fn vars(&self) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
             ("target", self.target.clone()),
@@ -84,6 +89,7 @@ impl RollbackContext {
             ("previous_version", self.restore_version.clone()),
             ("release_id", self.release_id.clone()),
             ("mode", self.mode.as_str().to_owned()),
+            ("timestamp", crate::time::compact_utc(self.started_at)),
         ])
     }
 

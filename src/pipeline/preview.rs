@@ -79,6 +79,8 @@ mod tests {
             release_id: "r1".into(),
             mode,
             reason: String::new(),
+            started_at: std::time::SystemTime::UNIX_EPOCH
+                + std::time::Duration::from_secs(1_705_320_000),
             link_hint: None,
             namespace_hint: None,
             deployment_hint: None,

@@ -66,7 +66,8 @@ pub async fn run(
                     steps: reports,
                 };
             }
-            StepOutcome::Failed | StepOutcome::TimedOut => match step.common.on_failure {
+            // `on_failure()`: a failed backup aborts whatever the step says.
+            StepOutcome::Failed | StepOutcome::TimedOut => match step.on_failure() {
                 OnFailure::Continue => {
                     tracing::warn!(step = %name, %message, "Rollback step failed; continuing");
                 }
@@ -195,7 +196,9 @@ async fn attempt_once(
     };
     let attempt = async {
         match &step.action {
-            StepAction::Command(s) => command::execute(s, timeout, ctx).await,
+            StepAction::Command(s) | StepAction::Backup(s) => {
+                command::execute(s, timeout, ctx).await
+            }
             StepAction::Http(s) => http::execute(s, timeout, ctx, deps).await,
             StepAction::SymlinkSwitch(s) => symlink::execute(s, ctx).await,
             StepAction::SystemdRestart(s) => systemd::execute(s, timeout, deps).await,

@@ -5,9 +5,9 @@
 
 use super::{RollbackContext, StepError, StepResult};
 use crate::config::SymlinkSwitchStep;
-use crate::release::symlink::resolve_target;
+use crate::release::symlink::{names_a_directory, resolve_target};
 use std::io::ErrorKind;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// What a switch does: which link, and what its content will be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,11 +33,7 @@ pub fn plan(step: &SymlinkSwitchStep, ctx: &RollbackContext) -> Result<SwitchPla
         .ok_or_else(|| StepError::permanent("a symlink_switch step needs `link`"))?
         .to_owned();
     let version = &ctx.restore_version;
-    let mut parts = Path::new(version).components();
-    if !matches!(
-        (parts.next(), parts.next()),
-        (Some(Component::Normal(_)), None)
-    ) {
+    if !names_a_directory(version) {
         return Err(StepError::permanent(format!(
             "version {version:?} cannot name a release directory (it must be one plain path component)"
         )));

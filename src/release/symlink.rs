@@ -48,6 +48,17 @@ pub fn resolve_target(path: &Path) -> Result<PathBuf, SourceError> {
     Ok(resolve(path, &target))
 }
 
+/// Whether `version` can name a release directory: one plain path
+/// component (not empty, `.`, `..`, and without `/`), so that joining it to
+/// the releases directory can never leave it.
+pub fn names_a_directory(version: &str) -> bool {
+    let mut parts = Path::new(version).components();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    )
+}
+
 /// Reads the link, telling "not a link" and "not there" apart.
 fn read_link(path: &Path) -> Result<PathBuf, SourceError> {
     let metadata = std::fs::symlink_metadata(path).map_err(|source| SourceError::Io {

@@ -309,6 +309,7 @@ impl<'a> Actor<'a> {
             release_id: self.bake.release_id.clone(),
             mode: self.setup.mode,
             reason: reason.to_owned(),
+            started_at: self.now(),
             link_hint: target.release.path().map(Into::into),
             namespace_hint: target.release.namespace().map(Into::into),
             deployment_hint: target.release.deployment().map(Into::into),

@@ -308,6 +308,8 @@ pub fn ctx() -> RollbackContext {
         release_id: "r1".into(),
         mode: Mode::Enforce,
         reason: "error rate 6x baseline".into(),
+        started_at: std::time::SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_secs(1_705_320_000),
         link_hint: None,
         namespace_hint: Some(NS.into()),
         deployment_hint: Some("web".into()),

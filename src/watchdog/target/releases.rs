@@ -179,7 +179,11 @@ impl TargetLoop {
             ),
             ("release_id", bake.release_id.clone()),
         ]);
-        data_check::data_impact(&self.setup.target.data_check, &vars).await
+        let cx = data_check::DataCheckContext {
+            vars,
+            link: self.setup.target.release.path().map(Into::into),
+        };
+        data_check::data_impact(&self.setup.target.data_check, &cx).await
     }
 
     /// Closes the bake window.
