@@ -78,7 +78,7 @@ tagged_kinds! {
     /// Kinds of pipeline step, without their keys (timelines, journals).
     pub enum StepKind;
     what = "step";
-    not_yet = ["swarm_rollback"];
+    not_yet = [];
     /// Run a program (never through a shell).
     Command(CommandStep) = "command",
     /// Send an HTTP request.
@@ -99,6 +99,10 @@ tagged_kinds! {
     KubernetesScale(KubernetesScaleStep) = "kubernetes_scale",
     /// `kubectl rollout status`.
     KubernetesRolloutStatus(KubernetesRolloutStatusStep) = "kubernetes_rollout_status",
+    /// `docker service update --rollback`, until converged.
+    SwarmRollback(super::SwarmRollbackStep) = "swarm_rollback",
+    /// `docker service update --image`, until converged.
+    SwarmSetImage(super::SwarmSetImageStep) = "swarm_set_image",
 }
 
 impl StepAction {
@@ -313,8 +317,13 @@ mod tests {
             "{unused}"
         );
         let swarm = toml::from_str::<StepConfig>("phase = 'rollback'\nkind = 'swarm_rollback'")
-            .expect_err("not built");
-        assert!(swarm.message().contains("not supported yet"), "{swarm}");
+            .expect_err("no service");
+        assert!(
+            swarm
+                .message()
+                .contains("step kind `swarm_rollback` needs `service`"),
+            "{swarm}"
+        );
     }
 
     #[test]

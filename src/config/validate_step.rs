@@ -8,6 +8,7 @@ use super::env::Environment;
 use super::problems::Problems;
 use super::sections_tagged::ReadTarget;
 use super::validate::{check_argv, check_env_name, check_statuses, check_url, unique_names};
+use super::validate_release::{check_docker, check_service};
 use super::validate_target::check_method;
 use super::{ReleaseKind, StepAction, StepConfig};
 use crate::template::{self, STEP_VARIABLES};
@@ -107,6 +108,15 @@ fn step(
             );
         }
         StepAction::KubernetesSetImage(set) => templated("image", &set.image, problems),
+        StepAction::SwarmRollback(swarm) => {
+            check_service(&swarm.service, &key("service"), problems);
+            check_docker(swarm.docker(), &key("docker"), env, problems);
+        }
+        StepAction::SwarmSetImage(swarm) => {
+            check_service(&swarm.service, &key("service"), problems);
+            check_docker(swarm.docker(), &key("docker"), env, problems);
+            templated("image", &swarm.image, problems);
+        }
         StepAction::SystemdRestart(_)
         | StepAction::Verify(_)
         | StepAction::KubernetesUndo(_)
