@@ -99,6 +99,9 @@ tagged_kinds! {
     KubernetesScale(KubernetesScaleStep) = "kubernetes_scale",
     /// `kubectl rollout status`.
     KubernetesRolloutStatus(KubernetesRolloutStatusStep) = "kubernetes_rollout_status",
+    /// The Swarm service still runs the bad release, and its previous spec
+    /// the one to bring back.
+    SwarmPrecheck(super::SwarmPrecheckStep) = "swarm_precheck",
     /// `docker service update --rollback`, until converged.
     SwarmRollback(super::SwarmRollbackStep) = "swarm_rollback",
     /// `docker service update --image`, until converged.

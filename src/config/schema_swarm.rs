@@ -1,5 +1,5 @@
 //! The Docker Swarm kinds: the `swarm` release source and the
-//! `swarm_rollback` and `swarm_set_image` steps. Each talks to the manager
+//! `swarm_precheck`, `swarm_rollback` and `swarm_set_image` steps. Each talks to the manager
 //! through the `docker` CLI (argv, never a shell); the command contract is
 //! in `src/pipeline/swarm.rs`.
 
@@ -59,6 +59,31 @@ pub struct SwarmSetImageStep {
     /// The `docker` program; [`DEFAULT_DOCKER`] when absent.
     #[serde(default)]
     pub docker: Option<String>,
+}
+
+/// `kind = "swarm_precheck"`: before anything changes, the service still
+/// runs the release being rolled back (else someone else already acted),
+/// and its previous spec is the version to go back to (else `--rollback`
+/// would bring back something else). Only reads.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SwarmPrecheckStep {
+    /// The service to check. Required: the step says what it reads.
+    pub service: String,
+    /// Read the versions from this label, as the release source's
+    /// `version_label` does; absent: the image tags.
+    #[serde(default)]
+    pub version_label: Option<String>,
+    /// The `docker` program; [`DEFAULT_DOCKER`] when absent.
+    #[serde(default)]
+    pub docker: Option<String>,
+}
+
+impl SwarmPrecheckStep {
+    /// The `docker` program to run.
+    pub fn docker(&self) -> &str {
+        self.docker.as_deref().unwrap_or(DEFAULT_DOCKER)
+    }
 }
 
 impl SwarmRelease {

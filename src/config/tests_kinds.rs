@@ -44,7 +44,7 @@ fn an_unknown_kind_lists_the_valid_kinds() {
 #[test]
 fn swarm_targets_are_accepted_and_their_keys_checked() {
     let text = format!(
-        "{BASE}\n[[target.step]]\nphase = \"rollback\"\nkind = \"swarm_rollback\"\nservice = \"api\"\ndocker = \"/bin/sh\"\n\n[[target.step]]\nphase = \"rollback\"\nkind = \"swarm_set_image\"\nservice = \"api\"\nimage = \"reg/app:{{{{previous_version}}}}\"\ndocker = \"/bin/sh\"\n\n[[target]]\nname = \"worker\"\n[target.release]\nkind = \"swarm\"\nservice = \"worker\"\nversion_label = \"version\"\ndocker = \"/bin/sh\"\npoll_interval = \"30s\"\n"
+        "{BASE}\n[[target.step]]\nphase = \"precheck\"\nkind = \"swarm_precheck\"\nservice = \"api\"\nversion_label = \"v\"\ndocker = \"/bin/sh\"\n\n[[target.step]]\nphase = \"rollback\"\nkind = \"swarm_rollback\"\nservice = \"api\"\ndocker = \"/bin/sh\"\n\n[[target.step]]\nphase = \"rollback\"\nkind = \"swarm_set_image\"\nservice = \"api\"\nimage = \"reg/app:{{{{previous_version}}}}\"\ndocker = \"/bin/sh\"\n\n[[target]]\nname = \"worker\"\n[target.release]\nkind = \"swarm\"\nservice = \"worker\"\nversion_label = \"version\"\ndocker = \"/bin/sh\"\npoll_interval = \"30s\"\n"
     );
     assert_eq!(errors(&text), Vec::new());
 

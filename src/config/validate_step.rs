@@ -108,6 +108,17 @@ fn step(
             );
         }
         StepAction::KubernetesSetImage(set) => templated("image", &set.image, problems),
+        StepAction::SwarmPrecheck(swarm) => {
+            check_service(&swarm.service, &key("service"), problems);
+            check_docker(swarm.docker(), &key("docker"), env, problems);
+            if swarm
+                .version_label
+                .as_deref()
+                .is_some_and(|l| l.trim().is_empty())
+            {
+                problems.push(key("version_label"), "must not be empty");
+            }
+        }
         StepAction::SwarmRollback(swarm) => {
             check_service(&swarm.service, &key("service"), problems);
             check_docker(swarm.docker(), &key("docker"), env, problems);

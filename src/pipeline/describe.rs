@@ -56,9 +56,9 @@ pub fn describe(step: &StepConfig, ctx: &RollbackContext) -> String {
         | StepAction::KubernetesRolloutStatus(_) => {
             kubernetes::describe(step, ctx).unwrap_or_default()
         }
-        StepAction::SwarmRollback(_) | StepAction::SwarmSetImage(_) => {
-            swarm::describe(step, ctx).unwrap_or_default()
-        }
+        StepAction::SwarmPrecheck(_)
+        | StepAction::SwarmRollback(_)
+        | StepAction::SwarmSetImage(_) => swarm::describe(step, ctx).unwrap_or_default(),
     };
     format!("{kind}: {what}")
 }

@@ -11,7 +11,8 @@
 //! [`systemd`], [`wait`] (`wait` and `verify`), [`kubernetes`] (the
 //! `kubernetes_*` kinds, and the server-side [`dry_run`] of an undo that
 //! shadow mode sends) and [`swarm`] (`swarm_rollback`, `swarm_set_image`,
-//! and the contract with `docker` they keep). The runner is in
+//! and the contract with `docker` they keep; `swarm_precheck` in
+//! `swarm_precheck.rs`). The runner is in
 //! `runner.rs`, the journal hooks in `hooks.rs`, descriptions in
 //! `describe.rs`, previews in `preview.rs`.
 
@@ -23,6 +24,7 @@ pub mod kubernetes;
 mod preview;
 mod runner;
 pub mod swarm;
+mod swarm_precheck;
 pub mod symlink;
 pub mod systemd;
 #[cfg(test)]

@@ -36,11 +36,15 @@ impl Preview {
 
 /// Whether shadow mode checks `step` against its backend: `kubernetes_undo`,
 /// whose PATCH the API server checks with `?dryRun=All`, and the `swarm_*`
-/// steps, whose service is inspected (Docker has no dry run of an update).
+/// steps, whose service is inspected (Docker has no dry run of an update;
+/// `swarm_precheck` only reads, so it runs as it would).
 pub fn has_dry_run(step: &StepConfig) -> bool {
     matches!(
         step.kind(),
-        StepKind::KubernetesUndo | StepKind::SwarmRollback | StepKind::SwarmSetImage
+        StepKind::KubernetesUndo
+            | StepKind::SwarmPrecheck
+            | StepKind::SwarmRollback
+            | StepKind::SwarmSetImage
     )
 }
 
@@ -53,7 +57,7 @@ pub async fn preview(steps: &[StepConfig], ctx: &RollbackContext, deps: &Pipelin
     if ctx.mode == Mode::Shadow {
         for step in steps_in_order.iter().filter(|step| has_dry_run(step)) {
             let answer = match step.kind() {
-                StepKind::SwarmRollback | StepKind::SwarmSetImage => {
+                StepKind::SwarmPrecheck | StepKind::SwarmRollback | StepKind::SwarmSetImage => {
                     swarm::dry_run(step, ctx, kubernetes::DRY_RUN_LIMIT).await
                 }
                 _ => kubernetes::dry_run(step, ctx, deps).await,

@@ -1,6 +1,7 @@
 //! `swarm_rollback` and `swarm_set_image` steps: a Docker Swarm service
 //! changed through the `docker` CLI, then watched until its `UpdateStatus`
 //! says the change converged or failed, all within the step's timeout.
+//! (`swarm_precheck`, which only reads, is in `swarm_precheck.rs`.)
 //!
 //! # The contract with `docker`
 //!
@@ -227,7 +228,11 @@ async fn converge(
 }
 
 /// One inspect with what is left of the step's time.
-async fn inspect(docker: &str, service: &str, deadline: Instant) -> Result<ServiceView, StepError> {
+pub(super) async fn inspect(
+    docker: &str,
+    service: &str,
+    deadline: Instant,
+) -> Result<ServiceView, StepError> {
     let left = time_left(deadline, "docker service inspect", service)?;
     swarm::inspect(docker, service, left)
         .await
@@ -310,6 +315,14 @@ pub async fn dry_run(
             s.service.as_str(),
             Some(render(&s.image, &ctx.vars()).map_err(|e| e.message)?),
         ),
+        // Only reads: shadow mode runs the check itself.
+        StepAction::SwarmPrecheck(s) => {
+            let limit = step.common.timeout.min(limit);
+            return super::swarm_precheck::check(s, limit, ctx)
+                .await
+                .map(Option::unwrap_or_default)
+                .map_err(|error| error.message);
+        }
         other => {
             return Err(format!(
                 "step kind `{}` has no dry run",
@@ -352,6 +365,10 @@ pub fn describe(step: &StepConfig, ctx: &RollbackContext) -> Option<String> {
                 s.service
             )
         }
+        StepAction::SwarmPrecheck(s) => format!(
+            "service {} still runs {} and its previous spec {}, else stop before anything changes",
+            s.service, ctx.bad_version, ctx.restore_version
+        ),
         _ => return None,
     })
 }

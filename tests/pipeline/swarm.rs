@@ -275,3 +275,105 @@ async fn shadow_mode_describes_and_inspects_but_changes_nothing() {
     );
     assert!(docker.updates().is_empty());
 }
+
+#[tokio::test]
+async fn a_precheck_stops_the_pipeline_before_anything_changes() {
+    let docker = FakeDocker::new(&[
+        service(
+            "reg/app:v2@sha256:aa",
+            Some("reg/app:v1"),
+            "completed",
+            "t1",
+            "",
+        ),
+        service(
+            "reg/app:v2@sha256:aa",
+            Some("reg/app:v1"),
+            "completed",
+            "t1",
+            "",
+        ),
+        service(
+            "reg/app:v1",
+            Some("reg/app:v2"),
+            "rollback_completed",
+            "t2",
+            "",
+        ),
+    ]);
+    let precheck = step(&format!(
+        "phase = 'precheck'\nkind = 'swarm_precheck'\nservice = 'api'\ndocker = {}",
+        docker.toml_path()
+    ));
+    let steps = [rollback_step(&docker, ""), precheck.clone()];
+    let outcome = run(&steps, &ctx("v2", "v1"), &deps(&[])).await;
+    assert!(
+        matches!(outcome, PipelineOutcome::Completed { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        outcome.steps()[0].message.as_deref(),
+        Some("service api runs v2 and its previous spec v1")
+    );
+    assert_eq!(docker.updates(), [ROLLBACK]);
+
+    // Someone else already rolled back: nothing is sent.
+    let cases = [
+        (
+            service(
+                "reg/app:v1",
+                Some("reg/app:v2"),
+                "rollback_completed",
+                "t2",
+                "",
+            ),
+            "service api runs v1, not v2: someone else already acted; nothing was changed",
+        ),
+        (
+            service("reg/app:v2", Some("reg/app:v0"), "completed", "t1", ""),
+            "the previous spec of service api runs v0, not v1: a rollback would not bring v1 back (pin it with swarm_set_image)",
+        ),
+        (
+            service("reg/app:v2", None, "", "", ""),
+            "service api has no previous spec to roll back to",
+        ),
+    ];
+    for (state, why) in cases {
+        let docker = FakeDocker::new(&[state]);
+        let precheck = step(&format!(
+            "phase = 'precheck'\nkind = 'swarm_precheck'\nservice = 'api'\ndocker = {}\nretries = 2",
+            docker.toml_path()
+        ));
+        let steps = [rollback_step(&docker, ""), precheck];
+        let outcome = run(&steps, &ctx("v2", "v1"), &deps(&[])).await;
+        assert!(
+            matches!(outcome, PipelineOutcome::Failed { .. }),
+            "{outcome:?}"
+        );
+        let report = &outcome.steps()[0];
+        assert_eq!((report.attempts, report.message.as_deref()), (1, Some(why)));
+        assert!(docker.updates().is_empty(), "{:?}", docker.calls());
+    }
+
+    // Shadow mode runs it: it only reads.
+    docker.play(&[service(
+        "reg/app:v2",
+        Some("reg/app:v1"),
+        "completed",
+        "t1",
+        "",
+    )]);
+    let mut shadow = ctx("v2", "v1");
+    shadow.mode = Mode::Shadow;
+    let preview = pipeline::preview(&[precheck], &shadow, &deps(&[])).await;
+    assert_eq!(
+        preview.steps,
+        [
+            "swarm_precheck: service api still runs v2 and its previous spec v1, else stop before anything changes"
+        ]
+    );
+    assert_eq!(
+        preview.dry_runs,
+        ["service api runs v2 and its previous spec v1"]
+    );
+}
