@@ -125,7 +125,7 @@ async fn a_rollback_that_does_not_converge_times_out_and_a_retry_only_waits() {
     ]);
     let steps = [rollback_step(
         &docker,
-        "timeout = '300ms'\nretries = 1\nbackoff = '10ms'",
+        "timeout = '1s'\nretries = 1\nbackoff = '10ms'",
     )];
     let outcome = run(&steps, &ctx("v2", "v1"), &deps(&[])).await;
     let report = only(&outcome);
@@ -135,7 +135,9 @@ async fn a_rollback_that_does_not_converge_times_out_and_a_retry_only_waits() {
     );
     let message = report.message.as_deref().unwrap_or_default();
     assert!(
-        message.contains("not converged within 300ms (last update status: rollback_started (rollback in progress))"),
+        message.contains(
+            "not converged within 1s (last update status: rollback_started (rollback in progress))"
+        ),
         "{message}"
     );
     assert_eq!(docker.updates(), [ROLLBACK], "{:?}", docker.calls());
