@@ -28,6 +28,8 @@ use tokio::sync::watch;
 mod fake_docker;
 #[path = "pipeline/swarm.rs"]
 mod swarm;
+#[path = "pipeline/swarm_cli.rs"]
+mod swarm_cli;
 
 /// Every hook call, as "started NAME ATTEMPT" / "finished NAME OUTCOME".
 #[derive(Default)]
