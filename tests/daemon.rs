@@ -376,6 +376,19 @@ fn with_secret_files(text: &str, dir: &Path) -> String {
 fn check_accepts_every_shipped_config_file() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let secrets = tempfile::tempdir().expect("tempdir");
+    // The example's Swarm target needs a `docker` on PATH; a machine
+    // without one gets the fake in front of its own PATH.
+    let docker = secrets.path().join("docker");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_docker.py"),
+        &docker,
+    )
+    .expect("install a docker");
+    let search = format!(
+        "{}:{}",
+        secrets.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).expect("config/ exists") {
         let path = entry.expect("entry").path();
@@ -388,6 +401,7 @@ fn check_accepts_every_shipped_config_file() {
         let out = Command::new(BIN)
             .arg("check")
             .arg(&copy)
+            .env("PATH", &search)
             .output()
             .expect("run check");
         assert!(

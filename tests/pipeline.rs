@@ -1,7 +1,7 @@
 //! The rollback pipeline against real parts: real child processes (scripts
 //! in a temporary directory), a real HTTP server on 127.0.0.1:0, a real
 //! release directory with a `current` link, a fake `systemctl` script, a
-//! fake verifier, and the real journal.
+//! fake `docker` (`swarm.rs`), a fake verifier, and the real journal.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -23,6 +23,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+#[path = "common/fake_docker.rs"]
+mod fake_docker;
+#[path = "pipeline/swarm.rs"]
+mod swarm;
+#[path = "pipeline/swarm_cli.rs"]
+mod swarm_cli;
 
 /// Every hook call, as "started NAME ATTEMPT" / "finished NAME OUTCOME".
 #[derive(Default)]
@@ -736,20 +743,6 @@ async fn verify_polls_until_back_to_baseline_or_fails() {
     assert!(
         matches!(outcome, PipelineOutcome::Failed { .. }),
         "{outcome:?}"
-    );
-}
-
-#[test]
-fn kinds_that_are_not_built_are_not_steps() {
-    let error = toml::from_str::<StepConfig>(
-        "phase = 'rollback'\nkind = 'swarm_rollback'\nservice = 'app'",
-    )
-    .expect_err("swarm_rollback is not built yet");
-    assert!(
-        error
-            .message()
-            .contains("step kind `swarm_rollback` is not supported yet"),
-        "{error}"
     );
 }
 

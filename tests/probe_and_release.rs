@@ -1,5 +1,5 @@
 //! Health probes and polling release sources against real HTTP servers on
-//! 127.0.0.1 and a real filesystem.
+//! 127.0.0.1, a real filesystem and a fake `docker` (`swarm.rs`).
 
 use axum::Router;
 use axum::extract::State;
@@ -15,6 +15,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+
+#[path = "common/fake_docker.rs"]
+mod fake_docker;
+#[path = "probe_and_release/swarm.rs"]
+mod swarm;
 
 /// What the test service answers with; the test changes it at will.
 #[derive(Clone)]
@@ -331,15 +336,12 @@ async fn release_source_from_config() {
             "{text}: {error:?}"
         );
     }
-    // A kind's missing keys, and kinds not built yet, are not configs at all.
+    // A kind's missing keys make no config at all.
     for (text, why) in [
         ("kind = \"kubernetes\"", "needs `namespace`"),
         ("kind = \"version_url\"", "needs `url`"),
         ("kind = \"symlink\"", "needs `path`"),
-        (
-            "kind = \"swarm\"",
-            "release kind `swarm` is not supported yet",
-        ),
+        ("kind = \"swarm\"", "release kind `swarm` needs `service`"),
     ] {
         let error = toml::from_str::<rollguard::config::ReleaseConfig>(text)
             .expect_err("not a release source");

@@ -1,5 +1,5 @@
 //! Configuration: the TOML file parsed into typed structs (`schema`,
-//! `schema_target`, `schema_release`, `schema_step`, `defaults`; the
+//! `schema_target`, `schema_release`, `schema_step`, `schema_swarm`, `defaults`; the
 //! kind-tagged tables through `tagged`), read one section and one array
 //! element at a time (`sections`, `sections_tagged`), checked as a whole
 //! (`validate`, `validate_target`, `validate_release`, `validate_step`,
@@ -20,6 +20,7 @@ mod problems;
 mod schema;
 mod schema_release;
 mod schema_step;
+mod schema_swarm;
 mod schema_target;
 mod sections;
 mod sections_tagged;
@@ -48,6 +49,7 @@ pub use env::{Environment, MapEnvironment, ProcessEnvironment, find_program};
 pub use schema::*;
 pub use schema_release::*;
 pub use schema_step::*;
+pub use schema_swarm::*;
 pub use schema_target::*;
 
 use locate::Locator;

@@ -16,7 +16,7 @@ tagged_kinds! {
     /// Release sources, without their keys.
     pub enum ReleaseKind;
     what = "release";
-    not_yet = ["swarm"];
+    not_yet = [];
     /// Poll a URL for the running version.
     VersionUrl(VersionUrlRelease) = "version_url",
     /// A symlinked release directory.
@@ -25,6 +25,8 @@ tagged_kinds! {
     Kubernetes(KubernetesRelease) = "kubernetes",
     /// Announced by CI over the HTTP API.
     Announce(AnnounceRelease) = "announce",
+    /// A Docker Swarm service's image tag or label.
+    Swarm(super::SwarmRelease) = "swarm",
 }
 
 impl<'de> Deserialize<'de> for ReleaseConfig {
@@ -64,6 +66,7 @@ impl ReleaseConfig {
         match self {
             ReleaseConfig::VersionUrl(v) => v.poll_interval,
             ReleaseConfig::Symlink(s) => s.poll_interval,
+            ReleaseConfig::Swarm(s) => s.poll_interval,
             _ => None,
         }
     }

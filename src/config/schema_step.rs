@@ -55,6 +55,8 @@ impl StepKind {
                 | StepKind::SystemdRestart
                 | StepKind::KubernetesUndo
                 | StepKind::KubernetesSetImage
+                | StepKind::SwarmRollback
+                | StepKind::SwarmSetImage
         )
     }
 }
@@ -107,7 +109,7 @@ tagged_kinds! {
     /// Kinds of pipeline step, without their keys (timelines, journals).
     pub enum StepKind;
     what = "step";
-    not_yet = ["swarm_rollback"];
+    not_yet = [];
     /// Run a program (never through a shell).
     Command(CommandStep) = "command",
     /// Send an HTTP request.
@@ -132,6 +134,13 @@ tagged_kinds! {
     /// the running version: validation keeps every version-changing step
     /// after it, and its failure always aborts the pipeline.
     Backup(CommandStep) = "backup",
+    /// The Swarm service still runs the bad release, and its previous spec
+    /// the one to bring back.
+    SwarmPrecheck(super::SwarmPrecheckStep) = "swarm_precheck",
+    /// `docker service update --rollback`, until converged.
+    SwarmRollback(super::SwarmRollbackStep) = "swarm_rollback",
+    /// `docker service update --image`, until converged.
+    SwarmSetImage(super::SwarmSetImageStep) = "swarm_set_image",
 }
 
 impl StepAction {
@@ -346,8 +355,13 @@ mod tests {
             "{unused}"
         );
         let swarm = toml::from_str::<StepConfig>("phase = 'rollback'\nkind = 'swarm_rollback'")
-            .expect_err("not built");
-        assert!(swarm.message().contains("not supported yet"), "{swarm}");
+            .expect_err("no service");
+        assert!(
+            swarm
+                .message()
+                .contains("step kind `swarm_rollback` needs `service`"),
+            "{swarm}"
+        );
     }
 
     #[test]

@@ -12,10 +12,23 @@ const EXAMPLE_FILES: [&str; 3] = [
     "/etc/rollguard/incident-hook-url",
 ];
 
+/// A plain Debian machine's `PATH`, with a `docker` in front of it (the
+/// example's Swarm target needs one; Debian ships none): the directory
+/// holding it, and the environment.
+fn debian_with_docker() -> (tempfile::TempDir, MapEnvironment) {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = tempfile::tempdir().expect("tempdir");
+    let docker = bin.path().join("docker");
+    std::fs::write(&docker, "#!/bin/sh\n").expect("write docker");
+    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.path().display());
+    (bin, MapEnvironment::with_path(&path))
+}
+
 #[test]
 fn every_shipped_config_file_validates() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let mut env = MapEnvironment::with_path("/usr/local/bin:/usr/bin:/bin");
+    let (_bin, mut env) = debian_with_docker();
     for file in EXAMPLE_FILES {
         env.files
             .insert(PathBuf::from(file), "not empty\n".to_owned());
@@ -39,7 +52,7 @@ fn the_example_s_secret_files_are_read_by_check() {
     // The same file, its secrets looked for in an empty directory.
     let empty = tempfile::tempdir().expect("tempdir");
     let text = text.replace("/etc/rollguard/", &format!("{}/", empty.path().display()));
-    let env = MapEnvironment::with_path("/usr/local/bin:/usr/bin:/bin");
+    let (_bin, env) = debian_with_docker();
     let errors = parse_with_env(&text, &path, &env)
         .expect_err("the secret files are missing")
         .errors;

@@ -1,6 +1,6 @@
 //! Kind-tagged tables (release sources and steps): every mistake inside
 //! one keeps its key path and line, and kinds that are unknown or not built
-//! yet say which kinds there are; Kubernetes release keys and leader
+//! yet say which kinds there are; Swarm kinds; Kubernetes release keys and leader
 //! election settings.
 
 use super::tests_parse::{BASE, errors, expect, line_of};
@@ -42,24 +42,47 @@ fn an_unknown_kind_lists_the_valid_kinds() {
 }
 
 #[test]
-fn swarm_is_refused_until_it_is_built() {
+fn swarm_targets_are_accepted_and_their_keys_checked() {
     let text = format!(
-        "{BASE}\n[[target.step]]\nphase = \"rollback\"\nkind = \"swarm_rollback\"\nservice = \"api\"\n\n[[target]]\nname = \"worker\"\n[target.release]\nkind = \"swarm\"\nservice = \"worker\"\n"
+        "{BASE}\n[[target.step]]\nphase = \"precheck\"\nkind = \"swarm_precheck\"\nservice = \"api\"\nversion_label = \"v\"\ndocker = \"/bin/sh\"\n\n[[target.step]]\nphase = \"rollback\"\nkind = \"swarm_rollback\"\nservice = \"api\"\ndocker = \"/bin/sh\"\n\n[[target.step]]\nphase = \"rollback\"\nkind = \"swarm_set_image\"\nservice = \"api\"\nimage = \"reg/app:{{{{previous_version}}}}\"\ndocker = \"/bin/sh\"\n\n[[target]]\nname = \"worker\"\n[target.release]\nkind = \"swarm\"\nservice = \"worker\"\nversion_label = \"version\"\ndocker = \"/bin/sh\"\npoll_interval = \"30s\"\n"
+    );
+    assert_eq!(errors(&text), Vec::new());
+
+    let text = format!(
+        "{BASE}\n[[target.step]]\nphase = \"rollback\"\nkind = \"swarm_set_image\"\nservice = \"--force\"\nimage = \"reg/app:{{{{versoin}}}}\"\ndocker = \"/nonexistent/docker\"\n\n[[target]]\nname = \"worker\"\n[target.release]\nkind = \"swarm\"\nservice = \"\"\ndocker = \"/bin/sh\"\nnamespace = \"prod\"\n"
     );
     let errs = errors(&text);
     expect(
         &errs,
-        "target[0].step[0].kind",
-        line_of(&text, "\"swarm_rollback\""),
-        "step kind `swarm_rollback` is not supported yet",
+        "target[0].step[0].service",
+        line_of(&text, "\"--force\""),
+        "must not start with `-`",
     );
     expect(
         &errs,
-        "target[1].release.kind",
-        line_of(&text, "\"swarm\""),
-        "release kind `swarm` is not supported yet",
+        "target[0].step[0].image",
+        line_of(&text, "versoin"),
+        "unknown template variable `{{versoin}}`",
     );
-    assert_eq!(errs.len(), 2, "{errs:#?}");
+    expect(
+        &errs,
+        "target[0].step[0].docker",
+        line_of(&text, "/nonexistent/docker"),
+        "does not exist or is not executable",
+    );
+    expect(
+        &errs,
+        "target[1].release.namespace",
+        line_of(&text, "namespace = \"prod\""),
+        "`namespace` is not used by release kind `swarm`, which takes `kind`, `service`, `version_label`, `docker`, `poll_interval`",
+    );
+    expect(
+        &errs,
+        "target[1].release.service",
+        line_of(&text, "service = \"\""),
+        "must not be empty",
+    );
+    assert_eq!(errs.len(), 5, "{errs:#?}");
 }
 
 #[test]

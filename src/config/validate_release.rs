@@ -1,13 +1,14 @@
 //! Rules for `[target.release]` beyond its kind's keys, which serde checks
 //! (`tagged.rs`): URLs, pointers and names that cannot work.
 
+use super::env::Environment;
 use super::problems::Problems;
 use super::validate::check_url;
 use super::validate_target::check_pointer;
-use super::{KubernetesRelease, ReleaseConfig};
+use super::{KubernetesRelease, ReleaseConfig, SwarmRelease};
 
 /// The release source at `at` (`target[i].release`).
-pub(crate) fn release(r: &ReleaseConfig, at: &str, problems: &mut Problems) {
+pub(crate) fn release(r: &ReleaseConfig, at: &str, env: &dyn Environment, problems: &mut Problems) {
     let key = |k: &str| format!("{at}.{k}");
     let poll = match r {
         ReleaseConfig::VersionUrl(v) => {
@@ -23,6 +24,10 @@ pub(crate) fn release(r: &ReleaseConfig, at: &str, problems: &mut Problems) {
             None
         }
         ReleaseConfig::Announce(_) => None,
+        ReleaseConfig::Swarm(s) => {
+            swarm(s, at, env, problems);
+            s.poll_interval
+        }
     };
     if let Some(poll) = poll {
         super::bounds::check(
@@ -53,5 +58,43 @@ fn kubernetes(k: &KubernetesRelease, at: &str, problems: &mut Problems) {
         if value.is_some_and(|v| v.trim().is_empty()) {
             problems.push(format!("{at}.{key}"), "must not be empty");
         }
+    }
+}
+
+/// swarm: a service named, a label that is not empty, and a `docker` that
+/// exists.
+fn swarm(s: &SwarmRelease, at: &str, env: &dyn Environment, problems: &mut Problems) {
+    check_service(&s.service, &format!("{at}.service"), problems);
+    if s.version_label
+        .as_deref()
+        .is_some_and(|v| v.trim().is_empty())
+    {
+        problems.push(format!("{at}.version_label"), "must not be empty");
+    }
+    check_docker(s.docker(), &format!("{at}.docker"), env, problems);
+}
+
+/// A Swarm service name: not empty, and not an option to `docker` (it is
+/// one argument of its command lines).
+pub(crate) fn check_service(service: &str, path: &str, problems: &mut Problems) {
+    if service.trim().is_empty() {
+        problems.push(path, "must not be empty");
+    } else if service.starts_with('-') {
+        problems.push(
+            path,
+            "must not start with `-`: docker would read it as an option",
+        );
+    }
+}
+
+/// The `docker` program of a Swarm kind exists (on `PATH` when bare).
+pub(crate) fn check_docker(
+    docker: &str,
+    path: &str,
+    env: &dyn Environment,
+    problems: &mut Problems,
+) {
+    if let Err(message) = super::env::find_program(env, docker) {
+        problems.push(path, message);
     }
 }

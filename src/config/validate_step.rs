@@ -8,6 +8,7 @@ use super::env::Environment;
 use super::problems::Problems;
 use super::sections_tagged::ReadTarget;
 use super::validate::{check_argv, check_env_name, check_statuses, check_url, unique_names};
+use super::validate_release::{check_docker, check_service};
 use super::validate_target::check_method;
 use super::{OnFailure, ReleaseKind, StepAction, StepConfig, StepKind};
 use crate::template::{self, STEP_VARIABLES};
@@ -145,6 +146,26 @@ fn step(
             );
         }
         StepAction::KubernetesSetImage(set) => templated("image", &set.image, problems),
+        StepAction::SwarmPrecheck(swarm) => {
+            check_service(&swarm.service, &key("service"), problems);
+            check_docker(swarm.docker(), &key("docker"), env, problems);
+            if swarm
+                .version_label
+                .as_deref()
+                .is_some_and(|l| l.trim().is_empty())
+            {
+                problems.push(key("version_label"), "must not be empty");
+            }
+        }
+        StepAction::SwarmRollback(swarm) => {
+            check_service(&swarm.service, &key("service"), problems);
+            check_docker(swarm.docker(), &key("docker"), env, problems);
+        }
+        StepAction::SwarmSetImage(swarm) => {
+            check_service(&swarm.service, &key("service"), problems);
+            check_docker(swarm.docker(), &key("docker"), env, problems);
+            templated("image", &swarm.image, problems);
+        }
         StepAction::SystemdRestart(_)
         | StepAction::Verify(_)
         | StepAction::KubernetesUndo(_)

@@ -72,7 +72,7 @@ pub(crate) fn target(i: usize, t: &TargetConfig, cx: &Context<'_>, problems: &mu
             );
         }
     }
-    validate_release::release(&t.release, &at("release"), problems);
+    validate_release::release(&t.release, &at("release"), cx.env, problems);
 
     let names = |prefix: &str, list: Vec<(usize, &str)>, problems: &mut Problems| {
         unique_names(list.into_iter(), &format!("target[{i}].{prefix}"), problems);

@@ -1,7 +1,7 @@
 //! What a step would do, in one line: what shadow mode reports instead of
 //! running it, and what the incident timeline shows.
 
-use super::{RollbackContext, command, http, kubernetes, symlink};
+use super::{RollbackContext, command, http, kubernetes, swarm, symlink};
 use crate::config::{StepAction, StepConfig};
 
 /// Exactly what `step` would do for `ctx`, rendered: "command:
@@ -56,6 +56,9 @@ pub fn describe(step: &StepConfig, ctx: &RollbackContext) -> String {
         | StepAction::KubernetesRolloutStatus(_) => {
             kubernetes::describe(step, ctx).unwrap_or_default()
         }
+        StepAction::SwarmPrecheck(_)
+        | StepAction::SwarmRollback(_)
+        | StepAction::SwarmSetImage(_) => swarm::describe(step, ctx).unwrap_or_default(),
     };
     format!("{kind}: {what}")
 }
@@ -151,6 +154,14 @@ mod tests {
             (
                 "phase = 'verify'\nkind = 'kubernetes_rollout_status'\ntimeout = '2m'",
                 "kubernetes_rollout_status: deployment prod/app until rolled out, at most 2m",
+            ),
+            (
+                "phase = 'rollback'\nkind = 'swarm_rollback'\nservice = 'api'",
+                "swarm_rollback: service api to its previous spec (v1.3.2), until rolled back, at most 5m",
+            ),
+            (
+                "phase = 'rollback'\nkind = 'swarm_set_image'\nservice = 'api'\nimage = 'reg/app:{{previous_version}}'\ntimeout = '2m'",
+                "swarm_set_image: service api → reg/app:v1.3.2, until updated, at most 2m",
             ),
         ];
         for (text, expected) in cases {

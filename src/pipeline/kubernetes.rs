@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// The longest a shadow-mode dry run may hold up its target's loop.
-const DRY_RUN_LIMIT: Duration = Duration::from_secs(30);
+pub(super) const DRY_RUN_LIMIT: Duration = Duration::from_secs(30);
 
 /// The Deployment a `kind` step acts on: its own `namespace` and
 /// `deployment`, else the release source's.

@@ -8,9 +8,11 @@
 //! real (`enforce`, or `approve` once a human approved).
 //!
 //! Step kinds live in their own files: [`command`], [`http`], [`symlink`],
-//! [`systemd`], [`wait`] (`wait` and `verify`) and [`kubernetes`] (the
+//! [`systemd`], [`wait`] (`wait` and `verify`), [`kubernetes`] (the
 //! `kubernetes_*` kinds, and the server-side [`dry_run`] of an undo that
-//! shadow mode sends). The runner is in
+//! shadow mode sends) and [`swarm`] (`swarm_rollback`, `swarm_set_image`,
+//! and the contract with `docker` they keep; `swarm_precheck` in
+//! `swarm_precheck.rs`). The runner is in
 //! `runner.rs`, the journal hooks in `hooks.rs`, descriptions in
 //! `describe.rs`, previews in `preview.rs`.
 
@@ -21,6 +23,8 @@ pub mod http;
 pub mod kubernetes;
 mod preview;
 mod runner;
+pub mod swarm;
+mod swarm_precheck;
 pub mod symlink;
 pub mod systemd;
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! every mode describes the steps; shadow mode also sends each step that
 //! has one its server-side dry run, which changes nothing.
 
-use super::{PipelineDeps, RollbackContext, describe, kubernetes, ordered};
+use super::{PipelineDeps, RollbackContext, describe, kubernetes, ordered, swarm};
 use crate::config::{StepConfig, StepKind};
 use crate::model::Mode;
 
@@ -34,11 +34,18 @@ impl Preview {
     }
 }
 
-/// Whether shadow mode sends `step` as a server-side dry run: only
-/// `kubernetes_undo`, whose PATCH the API server can check with
-/// `?dryRun=All`.
+/// Whether shadow mode checks `step` against its backend: `kubernetes_undo`,
+/// whose PATCH the API server checks with `?dryRun=All`, and the `swarm_*`
+/// steps, whose service is inspected (Docker has no dry run of an update;
+/// `swarm_precheck` only reads, so it runs as it would).
 pub fn has_dry_run(step: &StepConfig) -> bool {
-    step.kind() == StepKind::KubernetesUndo
+    matches!(
+        step.kind(),
+        StepKind::KubernetesUndo
+            | StepKind::SwarmPrecheck
+            | StepKind::SwarmRollback
+            | StepKind::SwarmSetImage
+    )
 }
 
 /// What `steps` would do for `ctx` in `ctx.mode`: described in every mode;
@@ -49,7 +56,12 @@ pub async fn preview(steps: &[StepConfig], ctx: &RollbackContext, deps: &Pipelin
     let mut dry_runs = Vec::new();
     if ctx.mode == Mode::Shadow {
         for step in steps_in_order.iter().filter(|step| has_dry_run(step)) {
-            let answer = kubernetes::dry_run(step, ctx, deps).await;
+            let answer = match step.kind() {
+                StepKind::SwarmPrecheck | StepKind::SwarmRollback | StepKind::SwarmSetImage => {
+                    swarm::dry_run(step, ctx, kubernetes::DRY_RUN_LIMIT).await
+                }
+                _ => kubernetes::dry_run(step, ctx, deps).await,
+            };
             dry_runs.push(answer.unwrap_or_else(|error| error));
         }
     }

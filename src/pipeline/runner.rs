@@ -4,8 +4,8 @@
 
 use super::{
     PipelineDeps, PipelineHooks, PipelineOutcome, RollbackContext, StepError, StepReport,
-    StepResult, command, describe, http, kubernetes, ordered, step_name, stopped, symlink, systemd,
-    wait,
+    StepResult, command, describe, http, kubernetes, ordered, step_name, stopped, swarm,
+    swarm_precheck, symlink, systemd, wait,
 };
 use crate::config::bounds::STEP_BACKOFF;
 use crate::config::{OnFailure, StepAction, StepConfig};
@@ -210,6 +210,9 @@ async fn attempt_once(
             StepAction::KubernetesRolloutStatus(s) => {
                 kubernetes::rollout_status(s, timeout, ctx, deps, stop).await
             }
+            StepAction::SwarmPrecheck(s) => swarm_precheck::check(s, timeout, ctx).await,
+            StepAction::SwarmRollback(s) => swarm::rollback(s, timeout, deps).await,
+            StepAction::SwarmSetImage(s) => swarm::set_image(s, timeout, ctx, deps).await,
         }
     };
     match tokio::time::timeout(own_limit.saturating_add(BACKSTOP), attempt).await {

@@ -3,6 +3,7 @@
 //! - [`version_url`]: poll a URL that answers with the running version.
 //! - [`symlink`]: read a `current -> releases/v1.3.0` link.
 //! - [`kubernetes`]: watch a Deployment's revisions.
+//! - [`swarm`]: inspect a Docker Swarm service's image tag or label.
 //! - [`tracker`]: pure logic that turns the versions seen over time into
 //!   release events, and recognises rollguard's own rollbacks.
 //!
@@ -10,6 +11,7 @@
 //! tracker.
 
 pub mod kubernetes;
+pub mod swarm;
 pub mod symlink;
 pub mod tracker;
 mod version;
@@ -136,6 +138,14 @@ pub enum SourceError {
         /// What went wrong ("does not exist", "cannot watch it: ...").
         reason: String,
     },
+    /// The Swarm service cannot be inspected, or names no version.
+    #[error("swarm service {service}: {reason}")]
+    Swarm {
+        /// The service's name.
+        service: String,
+        /// What went wrong ("`docker service inspect` failed ...").
+        reason: String,
+    },
     /// No Kubernetes client could be made (no kubeconfig, not in a cluster).
     #[error("no Kubernetes client: {reason}")]
     NoKubeClient {
@@ -170,6 +180,7 @@ impl SourceError {
             | SourceError::NoVersionInTarget { .. }
             | SourceError::Io { .. } => "symlink",
             SourceError::Kubernetes { .. } | SourceError::NoKubeClient { .. } => "kubernetes",
+            SourceError::Swarm { .. } => "swarm",
         }
     }
 }
@@ -197,6 +208,8 @@ pub enum ReleaseSource {
     Announce,
     /// A Deployment watched in the background.
     Kubernetes(Box<kubernetes::KubernetesSource>),
+    /// A Swarm service, inspected at each read.
+    Swarm(swarm::SwarmSource),
 }
 
 impl ReleaseSource {
@@ -240,6 +253,11 @@ impl ReleaseSource {
                 path: s.path.clone(),
             }),
             ReleaseConfig::Announce(_) => Ok(ReleaseSource::Announce),
+            ReleaseConfig::Swarm(s) => Ok(ReleaseSource::Swarm(swarm::SwarmSource::new(
+                s.docker(),
+                &s.service,
+                s.version_label.as_deref(),
+            ))),
             ReleaseConfig::Kubernetes(k) => {
                 let from = match (&k.version_label, &k.version_annotation) {
                     (Some(label), _) => kubernetes::VersionFrom::Label(label.clone()),
@@ -272,6 +290,7 @@ impl ReleaseSource {
             ReleaseSource::Symlink { path } => symlink::read_version(path).map(Some),
             ReleaseSource::Announce => Ok(None),
             ReleaseSource::Kubernetes(source) => source.current_version().await.map(Some),
+            ReleaseSource::Swarm(source) => source.current_version().await.map(Some),
         }
     }
 
