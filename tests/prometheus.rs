@@ -20,6 +20,9 @@ const VERSION_ERROR_RATIO: &str = r#"sum(rate(demo_http_requests_total{version="
 /// How far a measured ratio may be from the one set.
 const TOLERANCE: f64 = 0.05;
 
+/// The same for a ratio over one short baseline step (a few scrapes).
+const STEP_TOLERANCE: f64 = 0.1;
+
 /// How long a test waits for Prometheus to have what it expects.
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -333,12 +336,16 @@ async fn count_metrics_count_since_the_release_with_a_baseline_per_step() {
     let measured = sample_until(&querier, &series, ctx, |m| near(m.sample.value, 0.5)).await;
     let points = measured.sample.baseline_series.len();
     assert!((1..=2).contains(&points), "{measured:?}");
+    // Each point is a rate() over one 3 s step, extrapolated from two or
+    // three scrapes: on a loaded machine (scrapes late by a few hundred
+    // ms) one reads 0.05 or 0.155 for a true 0.1. What matters is that
+    // every point is the pre-release 10%, never the release's 50%.
     assert!(
         measured
             .sample
             .baseline_series
             .iter()
-            .all(|v| (v - 0.1).abs() < TOLERANCE),
+            .all(|v| (v - 0.1).abs() < STEP_TOLERANCE),
         "{measured:?}"
     );
 }
