@@ -56,9 +56,6 @@ use serde::Serialize;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-/// rollguard's time to fix in the bench: over 2 h, so that critical and
-/// high roll back and medium is `consider_rollback`.
-const TIME_TO_FIX: Duration = Duration::from_secs(4 * 3600);
 /// The bake window: the 90 ticks after the release.
 const BAKE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
@@ -234,10 +231,12 @@ fn bench(options: &Options) -> Result<(), String> {
         .collect();
     let generated = started.elapsed();
 
+    // The daemon's defaults: the runbook's matrix and an unknown time to
+    // fix, so that critical and high roll back, medium asks a human and low
+    // fixes forward.
     let settings = Settings {
-        rules: rollguard::judge::default_rules(),
-        time_to_fix: TIME_TO_FIX,
         bake_window: BAKE_WINDOW,
+        ..Settings::default()
     };
     let started = Instant::now();
     let scored = releases
@@ -264,7 +263,11 @@ fn bench(options: &Options) -> Result<(), String> {
         let some: Vec<&Release> = (0..options.targets)
             .map(|i| &releases[i * releases.len() / options.targets])
             .collect();
-        Some(throughput::measure(&some, &settings.rules, TIME_TO_FIX)?)
+        Some(throughput::measure(
+            &some,
+            &settings.rules,
+            settings.time_to_fix,
+        )?)
     };
 
     if options.explain {

@@ -20,7 +20,7 @@ pub mod replay;
 
 use crate::config::PolicyRule;
 use crate::judge::{self, Judge};
-use crate::model::{Counts, DataImpact, Decision, DecisionRecord, Severity};
+use crate::model::{Counts, DataImpact, Decision, DecisionRecord, Severity, TimeToFix};
 use checks::ReplayChecks;
 pub use replay::{Replay, ReplayError, Sample};
 use serde::Serialize;
@@ -36,8 +36,9 @@ pub const DEFAULT_INTERVAL_SECONDS: f64 = 10.0;
 pub struct Settings {
     /// The decision matrix.
     pub rules: Vec<PolicyRule>,
-    /// The estimated time to a forward fix the matrix weighs.
-    pub time_to_fix: Duration,
+    /// The estimated time to a forward fix the matrix weighs (unknown by
+    /// default, as in the daemon).
+    pub time_to_fix: TimeToFix,
     /// How long after the release the daemon watches: samples after it are
     /// not judged.
     pub bake_window: Duration,

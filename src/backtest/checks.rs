@@ -17,8 +17,7 @@ use super::replay::{Replay, Sample};
 use crate::config::TargetConfig;
 #[cfg(doc)]
 use crate::judge::sequential::DEFAULT_RATE_LEVELS;
-use crate::model::{Counts, MetricSample, Observation, ProbeResult, Severity};
-use std::time::Duration;
+use crate::model::{Counts, MetricSample, Observation, ProbeResult, Severity, TimeToFix};
 
 /// p99 latency levels: (severity, ratio to baseline, absolute increase ms).
 pub const P99_LEVELS: [(Severity, f64, f64); 4] = [
@@ -52,7 +51,7 @@ pub struct ReplayChecks {
 
 impl ReplayChecks {
     /// The default checks for `replay`, with `time_to_fix` as the target's.
-    pub fn for_replay(replay: &Replay, time_to_fix: Duration) -> Result<ReplayChecks, String> {
+    pub fn for_replay(replay: &Replay, time_to_fix: TimeToFix) -> Result<ReplayChecks, String> {
         let baseline = replay.baseline();
         let interval = replay
             .interval_seconds
@@ -70,9 +69,9 @@ impl ReplayChecks {
         let p99 = replay.samples.iter().any(|s| s.p99().is_some());
 
         let mut toml = format!(
-            "name = {:?}\ntime_to_fix = \"{}s\"\n[release]\nkind = \"announce\"\n",
+            "name = {:?}\ntime_to_fix = {:?}\n[release]\nkind = \"announce\"\n",
             replay.name,
-            time_to_fix.as_secs()
+            time_to_fix.as_config()
         );
         if health {
             toml.push_str(
@@ -318,7 +317,7 @@ mod tests {
         // Three times slower: the true p99 goes from 162 to 486 ms, medium
         // (2x and +250 ms). The tick values go from about 40 to 120 ms.
         let settings = crate::backtest::Settings {
-            time_to_fix: Duration::from_secs(4 * 3600),
+            time_to_fix: crate::model::TimeToFix::Known(std::time::Duration::from_secs(4 * 3600)),
             ..crate::backtest::Settings::default()
         };
         let judged = |replay: &Replay| crate::backtest::run(replay, &settings).expect("judged");

@@ -2,7 +2,7 @@
 //! probes, metrics, data checks and rollback steps, as inert serde structs.
 
 use super::defaults;
-use crate::model::{Mode, Severity};
+use crate::model::{Mode, Severity, TimeToFix};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,9 +23,10 @@ pub struct TargetConfig {
     /// How long after a release it is watched closely.
     #[serde(default = "defaults::bake_window", with = "humantime_serde")]
     pub bake_window: Duration,
-    /// Default estimate of a forward fix; overridable at run time.
-    #[serde(default = "defaults::time_to_fix", with = "humantime_serde")]
-    pub time_to_fix: Duration,
+    /// Default estimate of a forward fix (`"unknown"` or a duration);
+    /// overridable at run time with `rollguard eta`.
+    #[serde(default = "defaults::time_to_fix")]
+    pub time_to_fix: TimeToFix,
     /// At most one automatic rollback per target in this time.
     #[serde(default = "defaults::cooldown", with = "humantime_serde")]
     pub cooldown: Duration,

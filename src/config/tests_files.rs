@@ -19,6 +19,17 @@ fn every_shipped_config_file_validates() {
 }
 
 #[test]
+fn the_example_shows_the_runbook_matrix_and_the_unknown_time_to_fix() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+    let config = load(&path).expect("example.toml is valid");
+    assert_eq!(config.policy.rule, crate::judge::default_rules());
+    assert_eq!(
+        config.targets[0].time_to_fix,
+        crate::model::TimeToFix::Unknown
+    );
+}
+
+#[test]
 fn minimal_file_is_small_and_in_shadow_mode() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/minimal.toml");
     let config = load(&path).expect("minimal.toml is valid");

@@ -171,6 +171,27 @@ fn policy_rules_that_never_match() {
 }
 
 #[test]
+fn shadowing_reads_at_most_and_exactly() {
+    let text = format!(
+        "{BASE}\n[[policy.rule]]\nseverity = \"medium\"\nseverity_match = \"at_most\"\ndecision = \"forward_fix\"\n\n\
+         [[policy.rule]]\nseverity = \"low\"\nseverity_match = \"exactly\"   # shadowed\ndecision = \"rollback\"\n\n\
+         [[policy.rule]]\nseverity = \"low\"   # not shadowed: high and critical too\ndecision = \"rollback\"\n"
+    );
+    let errs = errors(&text);
+    let second = text
+        .lines()
+        .position(|l| l.contains("# shadowed"))
+        .unwrap_or(0);
+    expect(
+        &errs,
+        "policy.rule[1]",
+        second - 1,
+        "`policy.rule[0]` matches everything",
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+}
+
+#[test]
 fn release_kinds_need_their_keys_and_no_others() {
     let text = format!(
         "{BASE}\n[[target]]\nname = \"web\"\n[target.release]\nkind = \"symlink\"\nurl = \"http://127.0.0.1/v\"\n\n[[target]]\nname = \"k8s\"\n[target.release]\nkind = \"kubernetes\"   # k8s\nnamespace = \"prod\"\n"

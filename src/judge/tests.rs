@@ -3,9 +3,9 @@
 
 use super::fixtures::{failed_query, probe, sample, target};
 use super::*;
-use crate::model::{Decision, DecisionRecord};
+use crate::model::{Decision, DecisionRecord, TimeToFix};
 
-const HOUR: Duration = Duration::from_secs(3600);
+const HOUR: TimeToFix = TimeToFix::Known(std::time::Duration::from_secs(3600));
 
 /// The sketch's target: a critical health probe (3 failures) and an error
 /// rate with thresholds, min_ratio 2 and confirm 2, with `on_no_data`.
@@ -374,7 +374,7 @@ fn the_decision_names_value_baseline_threshold_and_rule() {
 #[test]
 fn a_target_without_checks_is_healthy_and_reset_forgets() {
     let mut judge = Judge::new(&target(""));
-    assert_eq!(judge.default_time_to_fix(), HOUR);
+    assert_eq!(judge.default_time_to_fix(), TimeToFix::Unknown);
     let (a, d) = assess(&mut judge, &Observation::default());
     assert_eq!(
         (a.severity, a.inconclusive, d.decision),

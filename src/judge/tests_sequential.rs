@@ -4,7 +4,7 @@
 use super::Judge;
 use super::fixtures::target;
 use crate::model::{
-    CheckEvidence, Counts, DataImpact, MetricSample, Observation, Severity, Verdict,
+    CheckEvidence, Counts, DataImpact, MetricSample, Observation, Severity, TimeToFix, Verdict,
 };
 use std::time::Duration;
 
@@ -71,9 +71,11 @@ impl Run {
             ..Observation::default()
         };
         self.tick += 1;
-        let a = self
-            .judge
-            .assess(&obs, DataImpact::None, Duration::from_secs(3600));
+        let a = self.judge.assess(
+            &obs,
+            DataImpact::None,
+            TimeToFix::Known(Duration::from_secs(3600)),
+        );
         a.evidence[0].clone()
     }
 }
