@@ -115,6 +115,23 @@ pub fn describe_rule(rule: &PolicyRule) -> String {
     )
 }
 
+/// The checks whose reading is above `none` but not yet confirmed, in
+/// words (`error_rate reads medium`), so that a healthy decision never
+/// hides a regression that the evidence cannot prove yet.
+fn unconfirmed(assessment: &Assessment) -> Option<String> {
+    let which: Vec<String> = assessment
+        .evidence
+        .iter()
+        .filter_map(|e| match e.verdict {
+            Verdict::Pending { severity, .. } if severity > Severity::None => {
+                Some(format!("{} reads {severity}", e.check))
+            }
+            _ => None,
+        })
+        .collect();
+    (!which.is_empty()).then(|| which.join(", "))
+}
+
 /// What a rule's decision means as a [`Decision`].
 pub fn to_decision(decision: RuleDecision) -> Decision {
     match decision {
@@ -159,9 +176,14 @@ pub fn decide(rules: &[PolicyRule], assessment: &Assessment) -> DecisionRecord {
     } else if assessment.severity == Severity::None {
         record.decision = Decision::Healthy;
         record.rule = Some("default: severity none → healthy".to_owned());
-        record
-            .reasons
-            .push(format!("{inputs}: nothing confirmed wrong → healthy"));
+        record.reasons.push(match unconfirmed(assessment) {
+            None => format!("{inputs}: nothing confirmed wrong → healthy"),
+            Some(which) => format!(
+                "{inputs}: nothing confirmed wrong yet → healthy for now; but {which}, without \
+                 enough evidence yet to be sure: the bake window may be too short at this traffic \
+                 to tell (see the evidence below)"
+            ),
+        });
     } else {
         let defaults = rules == default_rules().as_slice();
         let matched = rules

@@ -265,3 +265,32 @@ fn effective_rules_fall_back_to_the_runbook() {
          time to fix over 1h → rollback"
     );
 }
+
+#[test]
+fn a_healthy_decision_names_what_is_not_yet_proven() {
+    use crate::model::{CheckEvidence, CheckKind, Verdict};
+    let mut a = assessment(Severity::None, NONE, Unknown);
+    let record = decide(&default_rules(), &a);
+    assert!(record.reasons[0].ends_with("nothing confirmed wrong → healthy"));
+    let mut pending = CheckEvidence::unknown("error_rate", CheckKind::Metric, 2);
+    pending.verdict = Verdict::Pending {
+        severity: Severity::Medium,
+        streak: 4,
+        needed: 2,
+    };
+    pending.reason = "error_rate ...; not yet significant".to_owned();
+    a.evidence.push(pending);
+    let record = decide(&default_rules(), &a);
+    assert_eq!(record.decision, Decision::Healthy);
+    assert!(
+        record.reasons[0].contains("but error_rate reads medium, without enough evidence yet"),
+        "{:?}",
+        record.reasons
+    );
+    assert!(
+        record
+            .reasons
+            .iter()
+            .any(|r| r.contains("not yet significant"))
+    );
+}
