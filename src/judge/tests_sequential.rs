@@ -365,6 +365,12 @@ fn default_levels_read_an_error_rate_as_on_call_does() {
         Severity::Critical,
         "x52, +5.1 points"
     );
+    // Without errors before the release, the ratio means nothing: a tenth
+    // of the absolute increase is the least a level asks.
+    assert_eq!(severity(0.0, 0.0), Severity::None, "no errors");
+    assert_eq!(severity(0.0, 0.0004), Severity::None, "+0.04 points");
+    assert_eq!(severity(0.0, 0.0005), Severity::Low, "+0.05 points");
+    assert_eq!(severity(0.0, 0.0008), Severity::Medium, "+0.08 points");
     // At 2%: a point more is medium though only ×1.5; ×1.2 is nothing.
     assert_eq!(severity(0.02, 0.024), Severity::None, "x1.2");
     assert_eq!(severity(0.02, 0.025), Severity::Low, "+0.5 points");

@@ -22,14 +22,21 @@ pub struct RateLevel {
     pub either: bool,
 }
 
+/// For an `either` level, the ratio alone counts only from this share of
+/// the absolute increase on: a baseline with no errors at all (or almost
+/// none) must not make every error a regression.
+const EITHER_FLOOR_SHARE: f64 = 0.1;
+
 impl RateLevel {
     /// The level's rate for baseline rate `b`, at most 1.
     pub fn at(self, b: f64) -> f64 {
-        let (ratio, increase) = (self.ratio * b, b + self.increase);
+        let increase = b + self.increase;
         let level = if self.either {
-            ratio.min(increase)
+            (self.ratio * b)
+                .max(b + EITHER_FLOOR_SHARE * self.increase)
+                .min(increase)
         } else {
-            ratio.max(increase)
+            (self.ratio * b).max(increase)
         };
         level.min(1.0)
     }
