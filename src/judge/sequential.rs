@@ -24,13 +24,16 @@
 //! `pending`.
 
 mod check;
+mod estimate;
+mod levels;
 
 pub(in crate::judge) use check::SequentialCheck;
 use check::Tests;
-pub use check::{DEFAULT_RATE_LEVELS, RateLevel, default_levels};
+use estimate::best_estimate;
+pub use levels::{DEFAULT_RATE_LEVELS, RateLevel, default_levels};
 
 use super::Streak;
-use super::severity::{Reading, num, read_metric};
+use super::severity::{num, read_metric};
 use super::stats;
 use crate::config::{MetricConfig, OnNoData};
 use crate::model::{CheckEvidence, CheckKind, MetricSample, Severity, Statistic, Verdict};
@@ -289,39 +292,6 @@ fn recent_rate(check: &SequentialCheck) -> Option<f64> {
             .max(since.unwrap_or(0.0))
             .max(per_tick.unwrap_or(0.0))
     })
-}
-
-/// The most severe level a count metric's best estimate may set: a human
-/// is asked on the rate since the release; rolling back without asking
-/// needs the level proven by the lower bound.
-const BEST_ESTIMATE_CAP: Severity = Severity::Medium;
-
-/// Once the test has shown a count metric worse than its baseline: when
-/// the rate since the release (the best estimate, not its lower bound)
-/// reaches a level the lower bound does not, up to
-/// [`BEST_ESTIMATE_CAP`], that level is the severity, and the reason says
-/// that more requests are needed to prove it. Without this a significant
-/// ×3 at a few requests a second reads as `none` (its lower bound below
-/// every level) and passes in silence.
-fn best_estimate(config: &MetricConfig, check: &SequentialCheck, reading: &mut Reading) {
-    let Some(rate) = check.last.and_then(|c| c.rate()) else {
-        return;
-    };
-    let Ok(best) = read_metric(config, rate, check.baseline) else {
-        return;
-    };
-    let severity = best.severity.min(BEST_ESTIMATE_CAP);
-    if severity > reading.severity {
-        reading.severity = severity;
-        reading.threshold = best.threshold;
-        reading.text = format!(
-            "{}; the rate since the release, {}, reaches the {severity} level, though too few \
-             requests yet prove it at 90%: {severity} on the best estimate (a rollback without \
-             asking needs the level proven)",
-            reading.text,
-            num(rate)
-        );
-    }
 }
 
 /// What the error budget says of a count metric's reading.
