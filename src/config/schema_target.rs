@@ -154,6 +154,11 @@ pub struct ProbeConfig {
     /// Severity of a confirmed failure.
     #[serde(default = "defaults::probe_severity")]
     pub severity: Severity,
+    /// A probe that answers as expected but slower than this is a failed
+    /// probe: a health endpoint that takes seconds is not healthy. Absent:
+    /// only `timeout` bounds it. Under `timeout`, above zero.
+    #[serde(default, with = "humantime_serde")]
+    pub max_latency: Option<Duration>,
 }
 
 /// `[[target.metric]]`: one Prometheus check.

@@ -522,3 +522,17 @@ fn an_error_budget_needs_a_count_metric_and_ordered_burn_rates() {
         "defaults fill the levels left out: {errs:#?}"
     );
 }
+
+#[test]
+fn a_probe_max_latency_is_under_its_timeout() {
+    let probe = "[[target.probe]]\nname = \"h\"\nurl = \"http://127.0.0.1:1/h\"\n";
+    let text = format!("{BASE}{probe}max_latency = \"500ms\"\n");
+    assert_eq!(errors(&text), Vec::new());
+    let text = format!("{BASE}{probe}max_latency = \"2s\"\n");
+    expect(
+        &errors(&text),
+        "target[0].probe[0].max_latency",
+        line_of(&text, "max_latency"),
+        "must be under `timeout`",
+    );
+}

@@ -195,6 +195,15 @@ fn probe(p: &ProbeConfig, at: &str, problems: &mut Problems) {
     if p.expect_value.is_some() && p.json_pointer.is_none() {
         problems.push(format!("{at}.expect_value"), "needs `json_pointer`");
     }
+    if let Some(max) = p.max_latency {
+        positive(max, &format!("{at}.max_latency"), problems);
+        if max >= p.timeout {
+            problems.push(
+                format!("{at}.max_latency"),
+                "must be under `timeout`: a probe that slow has timed out already",
+            );
+        }
+    }
 }
 
 /// A JSON pointer is empty or starts with `/`.

@@ -207,12 +207,23 @@ fn judge_probe(
         (None, Some(error)) => error.clone(),
         (None, None) => "no response".to_owned(),
     };
-    if result.ok {
+    let latency = num(result.latency_ms);
+    let slow = probe
+        .max_latency
+        .filter(|max| result.ok && result.latency_ms > max.as_secs_f64() * 1000.0);
+    if result.ok && slow.is_none() {
         *streak = 0;
         evidence.verdict = Verdict::Pass;
-        evidence.reason = format!("{name}: ok ({what}, {} ms)", num(result.latency_ms));
+        evidence.reason = format!("{name}: ok ({what}, {latency} ms)");
         return evidence;
     }
+    let what = match slow {
+        Some(max) => format!(
+            "{what} but {latency} ms, over max_latency {}",
+            humantime::format_duration(max)
+        ),
+        None => format!("{what}, {latency} ms"),
+    };
     *streak = streak.saturating_add(1);
     evidence.streak = *streak;
     evidence.breached_severity = probe.severity;

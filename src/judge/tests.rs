@@ -390,3 +390,46 @@ fn a_target_without_checks_is_healthy_and_reset_forgets() {
         Verdict::Pending { streak: 1, .. }
     ));
 }
+
+#[test]
+fn a_probe_slower_than_max_latency_fails_and_shows_its_latency() {
+    let mut judge = Judge::new(&target(
+        "[[probe]]\nname = \"health\"\nurl = \"http://127.0.0.1:1/h\"\nfailures = 2\nmax_latency = \"200ms\"\n",
+    ));
+    let at = |ms: f64| Observation {
+        probes: vec![ProbeResult {
+            latency_ms: ms,
+            ..probe("health", true)
+        }],
+        ..Observation::default()
+    };
+    let (a, _) = assess(&mut judge, &at(150.0));
+    assert_eq!(verdict_of(&a, "health"), Verdict::Pass);
+    assert!(
+        a.evidence[0].reason.contains("150 ms"),
+        "{}",
+        a.evidence[0].reason
+    );
+    let (a, _) = assess(&mut judge, &at(350.0));
+    assert!(
+        matches!(verdict_of(&a, "health"), Verdict::Pending { .. }),
+        "{:?}",
+        a.evidence
+    );
+    let (a, d) = assess(&mut judge, &at(350.0));
+    assert_eq!(verdict_of(&a, "health"), Verdict::Fail(Severity::Critical));
+    assert!(
+        a.evidence[0]
+            .reason
+            .contains("HTTP 200 but 350 ms, over max_latency 200ms"),
+        "{}",
+        a.evidence[0].reason
+    );
+    assert_eq!(d.decision, Decision::Rollback);
+    // Without max_latency, a slow answer is still a healthy one.
+    let mut judge = Judge::new(&target(
+        "[[probe]]\nname = \"health\"\nurl = \"http://127.0.0.1:1/h\"\nfailures = 1\n",
+    ));
+    let (a, _) = assess(&mut judge, &at(5000.0));
+    assert_eq!(verdict_of(&a, "health"), Verdict::Pass);
+}
