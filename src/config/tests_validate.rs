@@ -171,27 +171,6 @@ fn policy_rules_that_never_match() {
 }
 
 #[test]
-fn shadowing_reads_at_most_and_exactly() {
-    let text = format!(
-        "{BASE}\n[[policy.rule]]\nseverity = \"medium\"\nseverity_match = \"at_most\"\ndecision = \"forward_fix\"\n\n\
-         [[policy.rule]]\nseverity = \"low\"\nseverity_match = \"exactly\"   # shadowed\ndecision = \"rollback\"\n\n\
-         [[policy.rule]]\nseverity = \"low\"   # not shadowed: high and critical too\ndecision = \"rollback\"\n"
-    );
-    let errs = errors(&text);
-    let second = text
-        .lines()
-        .position(|l| l.contains("# shadowed"))
-        .unwrap_or(0);
-    expect(
-        &errs,
-        "policy.rule[1]",
-        second - 1,
-        "`policy.rule[0]` matches everything",
-    );
-    assert_eq!(errs.len(), 1, "{errs:#?}");
-}
-
-#[test]
 fn release_kinds_need_their_keys_and_no_others() {
     let text = format!(
         "{BASE}\n[[target]]\nname = \"web\"\n[target.release]\nkind = \"symlink\"\nurl = \"http://127.0.0.1/v\"\n\n[[target]]\nname = \"k8s\"\n[target.release]\nkind = \"kubernetes\"   # k8s\nnamespace = \"prod\"\n"
@@ -520,19 +499,5 @@ fn an_error_budget_needs_a_count_metric_and_ordered_burn_rates() {
     assert!(
         !errs.iter().any(|e| e.to_string().contains("metric[4]")),
         "defaults fill the levels left out: {errs:#?}"
-    );
-}
-
-#[test]
-fn a_probe_max_latency_is_under_its_timeout() {
-    let probe = "[[target.probe]]\nname = \"h\"\nurl = \"http://127.0.0.1:1/h\"\n";
-    let text = format!("{BASE}{probe}max_latency = \"500ms\"\n");
-    assert_eq!(errors(&text), Vec::new());
-    let text = format!("{BASE}{probe}max_latency = \"2s\"\n");
-    expect(
-        &errors(&text),
-        "target[0].probe[0].max_latency",
-        line_of(&text, "max_latency"),
-        "must be under `timeout`",
     );
 }
