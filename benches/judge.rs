@@ -3,10 +3,13 @@
 //! fast, next to a Flagger-style and a Kayenta-style judge on the same
 //! releases?
 //!
-//! `cargo bench --bench judge -- [--seed S] [--releases N] [--format table|json] [--drift D] [--targets T] [--no-throughput] [--explain] [--dump DIR]`
+//! `cargo bench --bench judge -- [--seed S] [--releases N] [--baselines M,M] [--format table|json] [--drift D] [--targets T] [--no-throughput] [--explain] [--dump DIR]`
 //!
 //! - `--seed S` (default 1): the same seed gives the same releases.
-//! - `--releases N` (default 500): releases per scenario class (13 classes).
+//! - `--releases N` (default 500): releases per scenario class (20 classes)
+//!   and baseline length.
+//! - `--baselines M,M` (default `60,30`): the baseline lengths, minutes;
+//!   every class is drawn at each.
 //! - `--format`: aligned tables (default) or one JSON document.
 //! - `--drift D` (default 0.1): slow wander of error rate and latency
 //!   (log-scale standard deviation); 0 makes every tick independent.
@@ -16,38 +19,54 @@
 //!   and every good release it alarmed on, with its reasons; `--dump DIR`
 //!   also writes each as a replay file, for `rollguard backtest --replay`.
 //!
-//! Each release is a `rollguard::backtest::Replay` at a 10 s tick (1 h of
-//! baseline, then the 15 min bake window), labelled good, minor or
-//! regression (`judge/generate.rs` says how releases are drawn,
-//! `judge/label.rs` what "detectable" means). rollguard judges through `backtest::run` alone, with
-//! a 4 h time to fix and the runbook's matrix, so critical and high roll
-//! back and medium asks a human; the reference judges are in
-//! `judge/flagger.rs` and `judge/kayenta.rs`. The throughput section times
-//! one tick of 1,000 targets' judges (`judge/throughput.rs`).
+//! Each release is a `rollguard::backtest::Replay` at a 10 s tick (1 h or
+//! 30 min of baseline, then the 15 min bake window), labelled good, minor
+//! or regression, and with what should happen to it: act, report or
+//! nothing (`judge/scenario.rs`; `judge/generate.rs` says how releases are
+//! drawn, `judge/label.rs` what "detectable" means). rollguard judges
+//! through `backtest::run` alone, with the daemon's defaults: the
+//! runbook's matrix and an unknown time to fix, so critical and high roll
+//! back, medium asks a human and low is reported as a forward fix; the
+//! reference judges are in `judge/flagger.rs` and `judge/kayenta.rs`. The
+//! throughput section times one tick of 1,000 targets' judges
+//! (`judge/throughput.rs`).
 //!
 //! Output: one row per judge (false rollbacks, false alarms, detection,
-//! time to detect) with rollguard's targets; what is reachable within the
-//! 150 s of the p90 target, next to references that know more than any
-//! judge (`judge/label.rs`); one row per scenario class
-//! (`judge/report.rs`), one row per traffic decade (`judge/bands.rs`), and
-//! the throughput.
+//! time to detect) with rollguard's targets; what is reachable within
+//! 150 s, next to references that know more than any judge
+//! (`judge/label.rs`); one row per scenario class (`judge/report.rs`), one
+//! row per traffic decade (`judge/bands.rs`); rollguard graded against
+//! what should happen, per class and per traffic band and baseline length,
+//! with the 150 s ratio to the better oracle (`judge/grade.rs`); and the
+//! throughput.
 
 #[path = "judge/bands.rs"]
 mod bands;
+#[path = "judge/classes.rs"]
+mod classes;
+#[path = "judge/explain.rs"]
+mod explain;
 #[path = "judge/flagger.rs"]
 mod flagger;
 #[path = "judge/generate.rs"]
 mod generate;
+#[path = "judge/grade.rs"]
+mod grade;
 #[path = "judge/kayenta.rs"]
 mod kayenta;
+#[path = "judge/options.rs"]
+mod options;
 #[path = "judge/report.rs"]
 mod report;
 #[path = "judge/rng.rs"]
 mod rng;
+#[path = "judge/scenario.rs"]
+mod scenario;
 #[path = "judge/throughput.rs"]
 mod throughput;
 
-use generate::{BASELINE_TICKS, Release, Scenario, TICK_SECONDS};
+use generate::{Release, Scenario, TICK_SECONDS};
+use options::{Format, Options, options};
 use report::{Action, Scored, Verdict};
 use rng::Rng;
 use rollguard::backtest::{self, Settings};
@@ -56,100 +75,16 @@ use serde::Serialize;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-/// rollguard's time to fix in the bench: over 2 h, so that critical and
-/// high roll back and medium is `consider_rollback`.
-const TIME_TO_FIX: Duration = Duration::from_secs(4 * 3600);
 /// The bake window: the 90 ticks after the release.
 const BAKE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    /// Aligned tables for people.
-    Table,
-    /// One JSON document.
-    Json,
-}
-
-/// Command-line options (`cargo bench` adds `--bench`, which is ignored).
-#[derive(Debug)]
-struct Options {
-    /// Seed of every release.
-    seed: u64,
-    /// Releases per scenario class.
-    releases: usize,
-    /// Output format.
-    format: Format,
-    /// Targets in the throughput section; 0 skips it.
-    targets: usize,
-    /// Print rollguard's misses and false alarms, release by release.
-    explain: bool,
-    /// Where `--explain` writes those releases as replay files.
-    dump: Option<std::path::PathBuf>,
-    /// Standard deviation of the slow drift of error rate and latency.
-    drift: f64,
-}
-
-/// Parses the command line; `Err` is the message to print.
-fn options() -> Result<Options, String> {
-    let mut options = Options {
-        seed: 1,
-        releases: 500,
-        format: Format::Table,
-        targets: 1000,
-        drift: 0.1,
-        explain: false,
-        dump: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
-        let number = |name: &str, text: String| {
-            text.parse::<u64>()
-                .map_err(|_| format!("{name} wants a whole number, not {text:?}"))
-        };
-        match arg.as_str() {
-            "--seed" => options.seed = number("--seed", value("--seed")?)?,
-            "--releases" => {
-                options.releases = number("--releases", value("--releases")?)? as usize;
-            }
-            "--targets" => options.targets = number("--targets", value("--targets")?)? as usize,
-            "--no-throughput" => options.targets = 0,
-            "--explain" => options.explain = true,
-            "--dump" => {
-                options.explain = true;
-                options.dump = Some(value("--dump")?.into());
-            }
-            "--drift" => {
-                let text = value("--drift")?;
-                options.drift = text
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|d| d.is_finite() && *d >= 0.0)
-                    .ok_or_else(|| format!("--drift wants a number >= 0, not {text:?}"))?;
-            }
-            "--format" => {
-                options.format = match value("--format")?.as_str() {
-                    "table" => Format::Table,
-                    "json" => Format::Json,
-                    other => return Err(format!("--format table|json, not {other:?}")),
-                }
-            }
-            "--bench" => {}
-            other if other.starts_with("--") => return Err(format!("unknown option {other}")),
-            _ => {} // cargo's name filters
-        }
-    }
-    if options.releases == 0 {
-        return Err("--releases must be at least 1".to_owned());
-    }
-    Ok(options)
-}
-
 /// The seed of release `index` of class `class`: independent of the order
 /// and number of the others.
-fn release_seed(seed: u64, class: usize, index: usize) -> u64 {
-    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((class as u64) << 40) ^ index as u64
+fn release_seed(seed: u64, class: usize, index: usize, baseline_ticks: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ ((class as u64) << 40)
+        ^ ((baseline_ticks as u64) << 24)
+        ^ index as u64
 }
 
 /// rollguard's verdict through the public backtest API, with its outcome
@@ -159,14 +94,13 @@ fn rollguard_verdict(
     settings: &Settings,
 ) -> Result<(Verdict, backtest::Outcome), String> {
     let outcome = backtest::run(&release.replay, settings)?;
-    let action = match outcome.decision {
-        Decision::Rollback => Action::Rollback,
-        Decision::ConsiderRollback => Action::ConsiderRollback,
+    let (action, index) = match (outcome.decision, outcome.reported_at_index) {
+        (Decision::Rollback, _) => (Action::Rollback, outcome.decided_at_index),
+        (Decision::ConsiderRollback, _) => (Action::ConsiderRollback, outcome.decided_at_index),
+        (_, Some(reported)) => (Action::ForwardFix, Some(reported)),
         _ => return Ok((Verdict::pass(), outcome)),
     };
-    let index = outcome
-        .decided_at_index
-        .unwrap_or(release.replay.release_index);
+    let index = index.unwrap_or(release.replay.release_index);
     let ticks = index.saturating_sub(release.replay.release_index) + 1;
     let verdict = Verdict {
         action,
@@ -211,9 +145,13 @@ struct Document {
     /// rollguard's targets.
     targets: Vec<Target>,
     /// One row per scenario class.
-    classes: Vec<report::ClassRow>,
+    classes: Vec<classes::ClassRow>,
     /// One row per traffic decade.
     traffic: Vec<bands::Band>,
+    /// rollguard graded against what should happen, per class.
+    graded_classes: Vec<grade::GradeRow>,
+    /// The same per traffic band and expectation.
+    graded_traffic: Vec<grade::GradeRow>,
     /// The throughput section, unless skipped.
     throughput: Option<throughput::Throughput>,
 }
@@ -221,23 +159,31 @@ struct Document {
 /// Generates, judges, prints.
 fn bench(options: &Options) -> Result<(), String> {
     let started = Instant::now();
-    let releases: Vec<Release> = Scenario::ALL
+    let releases: Vec<Release> = options
+        .baselines
         .iter()
-        .enumerate()
-        .flat_map(|(class, &scenario)| {
-            (0..options.releases).map(move |i| {
-                let mut rng = Rng::new(release_seed(options.seed, class, i));
-                let name = format!("{}#{i}", scenario.name());
-                generate::release(scenario, name, options.drift, &mut rng)
-            })
+        .flat_map(|&baseline| {
+            Scenario::ALL
+                .iter()
+                .enumerate()
+                .flat_map(move |(class, &scenario)| {
+                    (0..options.releases).map(move |i| {
+                        let mut rng = Rng::new(release_seed(options.seed, class, i, baseline));
+                        let minutes = baseline * TICK_SECONDS as usize / 60;
+                        let name = format!("{}#{i}@{minutes}m", scenario.name());
+                        generate::release(scenario, name, options.drift, baseline, &mut rng)
+                    })
+                })
         })
         .collect();
     let generated = started.elapsed();
 
+    // The daemon's defaults: the runbook's matrix and an unknown time to
+    // fix, so that critical and high roll back, medium asks a human and low
+    // fixes forward.
     let settings = Settings {
-        rules: rollguard::judge::default_rules(),
-        time_to_fix: TIME_TO_FIX,
         bake_window: BAKE_WINDOW,
+        ..Settings::default()
     };
     let started = Instant::now();
     let scored = releases
@@ -264,18 +210,25 @@ fn bench(options: &Options) -> Result<(), String> {
         let some: Vec<&Release> = (0..options.targets)
             .map(|i| &releases[i * releases.len() / options.targets])
             .collect();
-        Some(throughput::measure(&some, &settings.rules, TIME_TO_FIX)?)
+        Some(throughput::measure(
+            &some,
+            &settings.rules,
+            settings.time_to_fix,
+        )?)
     };
 
     if options.explain {
-        explain(&scored, options.dump.as_deref())?;
+        explain::explain(&scored, options.dump.as_deref())?;
     }
     let (oracle_caught, oracle_checked) = oracle_check(&releases);
     let better_oracle_check_pct = better_oracle_check(&releases);
     let summaries = report::summaries(&scored);
     let targets = report::targets(&summaries[0]);
-    let classes = report::classes(&scored);
+    let classes = classes::classes(&scored);
     let traffic = bands::bands(&scored);
+    let names: Vec<&'static str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+    let graded_classes = grade::by_class(&scored, &names);
+    let graded_traffic = grade::by_band(&scored);
     if options.format == Format::Json {
         let document = Document {
             seed: options.seed,
@@ -296,6 +249,8 @@ fn bench(options: &Options) -> Result<(), String> {
                 .collect(),
             classes,
             traffic,
+            graded_classes,
+            graded_traffic,
             throughput,
         };
         let text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
@@ -304,21 +259,23 @@ fn bench(options: &Options) -> Result<(), String> {
     }
 
     println!(
-        "judge bench: seed {}, {} releases per class x {} classes = {} releases \
-         ({} ticks baseline + 90 ticks bake at {} s, drift {}); generated in {:.1} s, judged in {:.1} s",
+        "judge bench: seed {}, {} releases per class x {} classes x {} baselines = {} releases \
+         ({:?} ticks baseline + 90 ticks bake at {} s, drift {}); generated in {:.1} s, judged in {:.1} s",
         options.seed,
         options.releases,
         Scenario::ALL.len(),
+        options.baselines.len(),
         releases.len(),
-        BASELINE_TICKS,
+        options.baselines,
         TICK_SECONDS,
         options.drift,
         generated.as_secs_f64(),
         judged.as_secs_f64()
     );
     println!(
-        "rollguard: backtest::run, time_to_fix 4h, bake 15m, default rules \
-         (critical/high -> rollback, medium -> consider_rollback)"
+        "rollguard: backtest::run, the daemon's defaults: time_to_fix {}, bake 15m, default rules \
+         (critical/high -> rollback, medium -> consider_rollback, low -> forward_fix)",
+        settings.time_to_fix.as_config()
     );
     println!(
         "detectable: an oracle testing once, at the end of the window, at one-sided z = {za}, would \
@@ -340,8 +297,8 @@ fn bench(options: &Options) -> Result<(), String> {
     );
     print!("{}", report::render_summaries(&summaries));
     println!(
-        "\nFALSE_RB%: good+minor rolled back; FALSE_AL%: good rolled back or consider_rollback; \
-         DET%: regressions rolled back or consider_rollback; TTD: seconds from release, detected regressions\n"
+        "\nFALSE_RB%: good+minor rolled back; FALSE_AL%: good flagged at all (rolled back, consider_rollback \
+         or forward_fix); DET%: regressions rolled back or consider_rollback; TTD: seconds from release, detected regressions\n"
     );
     println!("rollguard targets:");
     for (what, met, value, goal) in targets {
@@ -350,8 +307,11 @@ fn bench(options: &Options) -> Result<(), String> {
     }
     let r = &summaries[0];
     println!(
-        "\nTime to detect, what is reachable within 150 s (the p90 target needs 90% of the regressions \
-         acted on by then);\n  rollguard acted on {:.1}% by then:",
+        "\nTime to act, what is reachable within 150 s (the target: what rollguard gets right by then \
+         over what the better oracle below\n  catches by then, over every regression, at least 0.95; \
+         it is {}); of the regressions it acted on, rollguard acted on {:.1}% by then:",
+        r.early_ratio
+            .map_or_else(|| "-".to_owned(), |v| format!("{v:.2}")),
         r.acted_early_pct
     );
     println!(
@@ -379,9 +339,18 @@ fn bench(options: &Options) -> Result<(), String> {
     println!(
         "\nPer scenario class (ACT%: rolled back or consider_rollback; DET%: of the detectable; P50s, P90s: median and 90th percentile of seconds to act;\n150s%: acted on within 150 s; ORC%: what the oracle above would catch by then, on average):\n"
     );
-    print!("{}", report::render_classes(&classes));
+    print!("{}", classes::render_classes(&classes));
     println!("\nBy traffic (rg: rollguard, flag: flagger-style, kay: kayenta-style):\n");
     print!("{}", bands::render(&traffic));
+    println!(
+        "\nrollguard graded against what should happen (act: rollback or consider_rollback; report: \
+         forward_fix or consider_rollback;\nnothing: healthy or inconclusive), regressions over the \
+         detectable ones; GOT%: share that got it; RB%, ASK%, FF%:\nrolled back, consider_rollback, \
+         forward_fix; 150s: got it within 150 s over the better oracle's catches by then (all of the group):\n"
+    );
+    print!("{}", grade::render(&graded_classes));
+    println!();
+    print!("{}", grade::render(&graded_traffic));
     if let Some(t) = throughput {
         let mark = |ms: f64| if ms < 10.0 { "met" } else { "NOT MET" };
         println!(
@@ -418,51 +387,6 @@ fn better_oracle_check(releases: &[Release]) -> f64 {
         .filter_map(|r| r.early_power)
         .collect();
     100.0 * powers.iter().sum::<f64>() / powers.len().max(1) as f64
-}
-
-/// Every detectable regression rollguard missed and every good release it
-/// alarmed on, with the profile and rollguard's reasons (stderr).
-fn explain(scored: &[Scored<'_>], dump: Option<&std::path::Path>) -> Result<(), String> {
-    if let Some(dir) = dump {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    for s in scored {
-        let r = s.release;
-        let alarmed = !matches!(s.verdicts[0].action, Action::Pass);
-        let missed = r.detectable && !alarmed;
-        let false_alarm = r.scenario.label() == generate::Label::Good && alarmed;
-        if !(missed || false_alarm) {
-            continue;
-        }
-        let (n, k) = r
-            .replay
-            .baseline()
-            .iter()
-            .filter_map(|x| x.counts())
-            .fold((0.0, 0.0), |(n, k), (dn, dk)| (n + dn, k + dk));
-        let outcome = &s.outcome;
-        eprintln!(
-            "{} {}: {:.3} rps, baseline error rate {:.4}, expected {}: {} {} at {:?}",
-            if missed { "MISSED" } else { "FALSE ALARM" },
-            r.replay.name,
-            r.rps,
-            if n > 0.0 { k / n } else { f64::NAN },
-            r.expected.as_str(),
-            outcome.decision.as_str(),
-            outcome.severity.as_str(),
-            outcome.decided_at_index,
-        );
-        for reason in &outcome.reasons {
-            eprintln!("    {reason}");
-        }
-        if let Some(dir) = dump {
-            let file = dir.join(format!("{}.json", r.replay.name.replace(['/', '#'], "_")));
-            let text = serde_json::to_string(&r.replay).map_err(|e| e.to_string())?;
-            std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
-            eprintln!("    replay: {}", file.display());
-        }
-    }
-    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -20,7 +20,7 @@ pub mod replay;
 
 use crate::config::PolicyRule;
 use crate::judge::{self, Judge};
-use crate::model::{Counts, DataImpact, Decision, DecisionRecord, Severity};
+use crate::model::{Counts, DataImpact, Decision, DecisionRecord, Severity, TimeToFix};
 use checks::ReplayChecks;
 pub use replay::{Replay, ReplayError, Sample};
 use serde::Serialize;
@@ -36,8 +36,9 @@ pub const DEFAULT_INTERVAL_SECONDS: f64 = 10.0;
 pub struct Settings {
     /// The decision matrix.
     pub rules: Vec<PolicyRule>,
-    /// The estimated time to a forward fix the matrix weighs.
-    pub time_to_fix: Duration,
+    /// The estimated time to a forward fix the matrix weighs (unknown by
+    /// default, as in the daemon).
+    pub time_to_fix: TimeToFix,
     /// How long after the release the daemon watches: samples after it are
     /// not judged.
     pub bake_window: Duration,
@@ -67,6 +68,10 @@ pub struct Outcome {
     /// The sample (index into `samples`) where the decision was reached;
     /// `null` when no sample after the release was judged.
     pub decided_at_index: Option<usize>,
+    /// The first sample where a `forward_fix` was decided, if any: the
+    /// daemon notifies it once, so the release was reported even when it
+    /// turned healthy again or was acted on later.
+    pub reported_at_index: Option<usize>,
     /// Why: the matched rule, then the evidence of every check that did not
     /// plainly pass.
     pub reasons: Vec<String>,
@@ -117,6 +122,8 @@ pub struct Tracker {
     acted: Option<(usize, DecisionRecord)>,
     /// The latest decision and the index its run began at.
     last: Option<(usize, DecisionRecord)>,
+    /// The first index with a `forward_fix`.
+    reported: Option<usize>,
 }
 
 impl Tracker {
@@ -126,6 +133,7 @@ impl Tracker {
             name: name.to_owned(),
             acted: None,
             last: None,
+            reported: None,
         }
     }
 
@@ -134,6 +142,9 @@ impl Tracker {
     pub fn see(&mut self, index: usize, record: DecisionRecord) -> bool {
         if self.acted.is_some() {
             return true;
+        }
+        if record.decision == Decision::ForwardFix {
+            self.reported.get_or_insert(index);
         }
         if matches!(
             record.decision,
@@ -158,6 +169,7 @@ impl Tracker {
                 decision: record.decision,
                 severity: record.severity,
                 decided_at_index: Some(index),
+                reported_at_index: self.reported,
                 reasons: record.reasons,
             },
             None => Outcome {
@@ -165,6 +177,7 @@ impl Tracker {
                 decision: Decision::Inconclusive,
                 severity: Severity::None,
                 decided_at_index: None,
+                reported_at_index: None,
                 reasons: vec!["no sample after the release: nothing to judge".to_owned()],
             },
         }

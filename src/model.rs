@@ -4,6 +4,9 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+mod time_to_fix;
+pub use time_to_fix::TimeToFix;
+
 /// How bad a release is, from the runbook: `none < low < medium < high < critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -401,9 +404,8 @@ pub struct Assessment {
     /// when there are none).
     pub data_impact: DataImpact,
     /// Estimated time to a forward fix: the target's `time_to_fix` or an
-    /// operator's run-time override.
-    #[serde(with = "humantime_serde")]
-    pub time_to_fix: std::time::Duration,
+    /// operator's run-time override; unknown until someone estimates it.
+    pub time_to_fix: TimeToFix,
     /// True when some check could not be evaluated (no data under `hold`, or
     /// a measurement error) and no evaluated check has a confirmed failure:
     /// rollguard cannot tell, and never acts automatically on that.
@@ -421,9 +423,8 @@ pub struct DecisionRecord {
     pub severity: Severity,
     /// The data impact it was decided on.
     pub data_impact: DataImpact,
-    /// The time to fix it was decided on.
-    #[serde(with = "humantime_serde")]
-    pub time_to_fix: std::time::Duration,
+    /// The time to fix it was decided on (`unknown` when nobody estimated it).
+    pub time_to_fix: TimeToFix,
     /// The rule that matched, in words, e.g. `policy.rule[1]: high or worse,
     /// data minor or less, time to fix over 1h → rollback`, or the default
     /// that applied (`default: ...`); `None` when inconclusive.

@@ -97,7 +97,8 @@ fn openmetrics(replay: &Replay, start: u64) -> String {
 /// Prometheus queries: the count metric over the two counters, the p99
 /// sequential test with the same thresholds.
 fn config(prometheus: &str, replay: &Replay) -> String {
-    let checks = ReplayChecks::for_replay(replay, Duration::from_secs(4 * 3600)).expect("checks");
+    let checks =
+        ReplayChecks::for_replay(replay, Duration::from_secs(4 * 3600).into()).expect("checks");
     let p99 = &checks.target.metric[1].thresholds;
     let level = |v: Option<f64>| v.expect("a level");
     format!(

@@ -2,12 +2,10 @@
 //! judge can see depends first of all on how many requests it sees.
 
 use crate::generate::Label;
+use crate::grade::BANDS;
 use crate::report::{JUDGES, Scored};
 use serde::Serialize;
 use std::fmt::Write as _;
-
-/// Traffic bands, requests per second: [low, high).
-const BANDS: [(f64, f64); 4] = [(0.02, 0.2), (0.2, 2.0), (2.0, 20.0), (20.0, 200.0)];
 
 /// One traffic band.
 #[derive(Debug, Serialize)]
@@ -22,7 +20,8 @@ pub struct Band {
     pub detectable: usize,
     /// All regressions in the band.
     pub regressions: usize,
-    /// Per judge: % of good ones rolled back or sent to a human.
+    /// Per judge: % of good ones flagged at all (rolled back, sent to a
+    /// human, or reported as a forward fix).
     pub false_alarm_pct: Vec<f64>,
     /// Per judge: % of detectable regressions acted on.
     pub detected_detectable_pct: Vec<f64>,
@@ -60,9 +59,14 @@ pub fn bands(scored: &[Scored]) -> Vec<Band> {
                 of(Label::Regression, true),
                 of(Label::Regression, false),
             );
-            let per_judge = |rows: &[&Scored]| -> Vec<f64> {
+            let per_judge = |rows: &[&Scored], flagged: bool| -> Vec<f64> {
                 (0..JUDGES.len())
-                    .map(|j| pct(rows, |s| s.verdicts[j].acted()))
+                    .map(|j| {
+                        pct(rows, |s| {
+                            let v = s.verdicts[j];
+                            if flagged { v.flagged() } else { v.acted() }
+                        })
+                    })
                     .collect()
             };
             Band {
@@ -71,9 +75,9 @@ pub fn bands(scored: &[Scored]) -> Vec<Band> {
                 good: good.len(),
                 detectable: detectable.len(),
                 regressions: all.len(),
-                false_alarm_pct: per_judge(&good),
-                detected_detectable_pct: per_judge(&detectable),
-                detected_all_pct: per_judge(&all),
+                false_alarm_pct: per_judge(&good, true),
+                detected_detectable_pct: per_judge(&detectable, false),
+                detected_all_pct: per_judge(&all, false),
             }
         })
         .collect()

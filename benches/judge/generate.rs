@@ -1,5 +1,5 @@
-//! Labelled synthetic releases: one [`Replay`] at a 10 s tick, 1 h of
-//! pre-release baseline then the 15 min bake window, drawn from a seeded
+//! Labelled synthetic releases: one [`Replay`] at a 10 s tick, 1 h or 30 min
+//! of pre-release baseline then the 15 min bake window, drawn from a seeded
 //! [`Rng`] so that a `--seed` always gives the same releases.
 //!
 //! Every release draws a service profile: traffic 0.02–200 requests/s
@@ -19,7 +19,8 @@
 //! each release its expected severity and says whether it is detectable.
 
 use super::rng::Rng;
-use label::{judge_label, known_rate_catches, oracle_catches, oracle_power};
+pub use super::scenario::{Label, Scenario, Should};
+use label::{judge_label, known_rate_catches, oracle_catches, oracle_power, should};
 use rollguard::backtest::{Replay, Sample};
 use rollguard::model::Severity;
 
@@ -30,7 +31,7 @@ pub use label::{DETECTABLE_COUNT, Z_ALPHA, Z_POWER};
 
 /// Seconds between samples.
 pub const TICK_SECONDS: f64 = 10.0;
-/// Samples before the release: 1 h.
+/// Samples before the release by default: 1 h (`--baselines` adds 30 min).
 pub const BASELINE_TICKS: usize = 360;
 /// Samples after it: the 15 min bake window.
 pub const BAKE_TICKS: usize = 90;
@@ -38,97 +39,6 @@ pub const BAKE_TICKS: usize = 90;
 pub const EARLY_TICKS: usize = 15;
 /// Correlation time of the drift, seconds.
 const DRIFT_SECONDS: f64 = 300.0;
-
-/// What a release is, for scoring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Label {
-    /// Nothing changed: any rollback is a false one.
-    Good,
-    /// A change too small to be worth a rollback.
-    Minor,
-    /// A real regression.
-    Regression,
-}
-
-/// The scenario classes, one row each in the per-class table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scenario {
-    /// No change.
-    Steady,
-    /// Isolated ticks without any data, before and after the release.
-    ScrapeGaps,
-    /// A 3–8 minute monitoring outage early in the bake window.
-    Outage,
-    /// 1–2 ticks of high errors and/or latency, then back to normal.
-    Spike,
-    /// Error rate ×1.1–1.3.
-    MinorErrors,
-    /// Latency +5–15 %.
-    MinorLatency,
-    /// Error rate max(×3, +1.5 pts): medium.
-    Errors3,
-    /// Error rate max(×10, +3 pts): high or critical.
-    Errors10,
-    /// Error rate max(×50, +10 pts), at most 95 %: critical.
-    Errors50,
-    /// Latency max(×3, +400 ms): medium.
-    Latency3,
-    /// Latency max(×10, +2500 ms): critical.
-    Latency10,
-    /// The health endpoint fails from the release on.
-    HealthDown,
-    /// Error rate climbing linearly over 3–10 min to max(×12, +6 pts).
-    SlowBurn,
-}
-
-impl Scenario {
-    /// Every class, in report order.
-    pub const ALL: [Scenario; 13] = [
-        Scenario::Steady,
-        Scenario::ScrapeGaps,
-        Scenario::Outage,
-        Scenario::Spike,
-        Scenario::MinorErrors,
-        Scenario::MinorLatency,
-        Scenario::Errors3,
-        Scenario::Errors10,
-        Scenario::Errors50,
-        Scenario::Latency3,
-        Scenario::Latency10,
-        Scenario::HealthDown,
-        Scenario::SlowBurn,
-    ];
-
-    /// The class's name in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Scenario::Steady => "good/steady",
-            Scenario::ScrapeGaps => "good/scrape_gaps",
-            Scenario::Outage => "good/outage",
-            Scenario::Spike => "good/spike",
-            Scenario::MinorErrors => "minor/errors_x1.2",
-            Scenario::MinorLatency => "minor/latency_+10%",
-            Scenario::Errors3 => "regr/errors_x3",
-            Scenario::Errors10 => "regr/errors_x10",
-            Scenario::Errors50 => "regr/errors_x50",
-            Scenario::Latency3 => "regr/latency_x3",
-            Scenario::Latency10 => "regr/latency_x10",
-            Scenario::HealthDown => "regr/health_down",
-            Scenario::SlowBurn => "regr/slow_burn",
-        }
-    }
-
-    /// The class's label.
-    pub fn label(self) -> Label {
-        match self {
-            Scenario::Steady | Scenario::ScrapeGaps | Scenario::Outage | Scenario::Spike => {
-                Label::Good
-            }
-            Scenario::MinorErrors | Scenario::MinorLatency => Label::Minor,
-            _ => Label::Regression,
-        }
-    }
-}
 
 /// One generated release with its label.
 #[derive(Debug, Clone)]
@@ -140,6 +50,10 @@ pub struct Release {
     /// The severity the regression should reach by the levels
     /// (true rates, not the noisy ticks); `None` for good and minor ones.
     pub expected: Severity,
+    /// What should happen to it, by the table on its true rates.
+    pub should: Should,
+    /// Samples of baseline before the release.
+    pub baseline_ticks: usize,
     /// Whether the bake window holds enough evidence to catch it
     /// (`label.rs` says when).
     pub detectable: bool,
@@ -176,6 +90,8 @@ struct Profile {
     p50_ms: f64,
     /// 99th percentile latency, ms.
     p99_ms: f64,
+    /// Samples of baseline before the release.
+    baseline_ticks: usize,
 }
 
 /// What the scenario does, with the parameters it drew.
@@ -234,7 +150,13 @@ struct Effect {
 /// Draws one release of `scenario`. `drift` is the standard deviation of
 /// the slow wander of the error rate and latency (log scale, 5 min
 /// correlation time): real services are not stationary over an hour.
-pub fn release(scenario: Scenario, name: String, drift: f64, rng: &mut Rng) -> Release {
+pub fn release(
+    scenario: Scenario,
+    name: String,
+    drift: f64,
+    baseline_ticks: usize,
+    rng: &mut Rng,
+) -> Release {
     let p99_ms = rng.log_between(100.0, 800.0);
     let profile = Profile {
         requests_per_tick: rng.log_between(0.02, 200.0) * TICK_SECONDS,
@@ -242,6 +164,7 @@ pub fn release(scenario: Scenario, name: String, drift: f64, rng: &mut Rng) -> R
         dispersion_shape: rng.between(0.1, 0.5).powi(-2),
         p50_ms: p99_ms / rng.between(2.5, 6.0),
         p99_ms,
+        baseline_ticks,
     };
     let plan = plan(scenario, &profile, rng);
     let mut latencies = Vec::with_capacity(100);
@@ -249,9 +172,9 @@ pub fn release(scenario: Scenario, name: String, drift: f64, rng: &mut Rng) -> R
     let keep = (-TICK_SECONDS / DRIFT_SECONDS).exp();
     let fresh = drift * (1.0 - keep * keep).sqrt();
     let (mut error_drift, mut latency_drift) = (drift * rng.normal(), drift * rng.normal());
-    let samples = (0..BASELINE_TICKS + BAKE_TICKS)
+    let samples = (0..baseline_ticks + BAKE_TICKS)
         .map(|t| {
-            let mut effect = effect(&plan, &profile, t.checked_sub(BASELINE_TICKS), rng);
+            let mut effect = effect(&plan, &profile, t.checked_sub(baseline_ticks), rng);
             error_drift = keep * error_drift + fresh * rng.normal();
             latency_drift = keep * latency_drift + fresh * rng.normal();
             effect.error_rate *= error_drift.exp();
@@ -266,7 +189,7 @@ pub fn release(scenario: Scenario, name: String, drift: f64, rng: &mut Rng) -> R
     let replay = Replay {
         name,
         interval_seconds: Some(TICK_SECONDS),
-        release_index: BASELINE_TICKS,
+        release_index: baseline_ticks,
         samples,
     };
     let errors = matches!(plan, Plan::ErrorStep(_) | Plan::SlowBurn { .. });
@@ -277,6 +200,8 @@ pub fn release(scenario: Scenario, name: String, drift: f64, rng: &mut Rng) -> R
         known_rate_early: errors.then(|| known_rate_catches(&profile, &replay, EARLY_TICKS)),
         replay,
         expected,
+        should: should(&plan, &profile),
+        baseline_ticks,
         detectable,
         detectable_early,
         early_power,
@@ -306,12 +231,22 @@ fn plan(scenario: Scenario, profile: &Profile, rng: &mut Rng) -> Plan {
         }
         Scenario::MinorErrors => Plan::ErrorStep(b * rng.between(1.1, 1.3)),
         Scenario::MinorLatency => Plan::LatencyStep(rng.between(1.05, 1.15)),
+        Scenario::Errors2 => Plan::ErrorStep(2.0 * b),
+        Scenario::Errors2Floor => Plan::ErrorStep((2.0 * b).max(b + 0.005)),
         Scenario::Errors3 => Plan::ErrorStep((3.0 * b).max(b + 0.015)),
+        Scenario::Errors5 => Plan::ErrorStep(5.0 * b),
+        Scenario::Errors5Floor => Plan::ErrorStep((5.0 * b).max(b + 0.02)),
         Scenario::Errors10 => Plan::ErrorStep((10.0 * b).max(b + 0.03)),
         Scenario::Errors50 => Plan::ErrorStep((50.0 * b).max(b + 0.10).min(0.95)),
+        Scenario::Latency1_5 => Plan::LatencyStep(1.5),
+        Scenario::Latency2 => Plan::LatencyStep(2.0),
         Scenario::Latency3 => Plan::LatencyStep(3f64.max(1.0 + 400.0 / p99)),
         Scenario::Latency10 => Plan::LatencyStep(10f64.max(1.0 + 2500.0 / p99)),
         Scenario::HealthDown => Plan::HealthDown,
+        Scenario::SlowBurn4 => Plan::SlowBurn {
+            ramp: rng.int_between(18, 60),
+            target: 4.0 * b,
+        },
         Scenario::SlowBurn => Plan::SlowBurn {
             ramp: rng.int_between(18, 60),
             target: (12.0 * b).max(b + 0.06).min(0.95),

@@ -36,8 +36,8 @@
 //! - A failed health endpoint is always detectable: probes do not depend
 //!   on traffic.
 
-use super::{BASELINE_TICKS, Plan, Profile, Scenario, burn_rate};
-use crate::generate::Label;
+use super::{Plan, Profile, Scenario, burn_rate};
+use crate::generate::{Label, Should};
 use rollguard::backtest::{Replay, Sample};
 use rollguard::judge::stats::{ErrorRateSettings, ErrorRateTest};
 use rollguard::model::Severity;
@@ -109,7 +109,7 @@ struct Null {
 /// The null over the first `window` ticks of the bake window.
 fn null(profile: &Profile, window: usize) -> Null {
     let (b, lambda) = (profile.error_rate, profile.requests_per_tick);
-    let (ticks, baseline_ticks) = (window as f64, BASELINE_TICKS as f64);
+    let (ticks, baseline_ticks) = (window as f64, profile.baseline_ticks as f64);
     let base_errors = ticks * lambda * b;
     let var_window = base_errors + ticks * (lambda * b).powi(2) / profile.dispersion_shape;
     let var_baseline = (ticks / baseline_ticks).powi(2)
@@ -237,7 +237,7 @@ fn beyond_tolerance(factor: f64) -> f64 {
 /// over N requests has a standard deviation of 1.2533 σ / √N (σ: the
 /// per-request log-latency spread).
 fn median_shift_sd(profile: &Profile, window: usize) -> f64 {
-    median_sd(profile, window) * (1.0 + window as f64 / BASELINE_TICKS as f64).sqrt()
+    median_sd(profile, window) * (1.0 + window as f64 / profile.baseline_ticks as f64).sqrt()
 }
 
 /// The standard deviation of the sample median of log latency over the
@@ -293,5 +293,31 @@ pub(super) fn oracle_power(plan: &Plan, profile: &Profile, window: usize) -> f64
         }
         Plan::HealthDown => 1.0,
         _ => 0.0,
+    }
+}
+
+/// What should happen to a release by the table, on its true
+/// rates (not the noisy ticks): act on errors at least ×3 or +1 point, p99
+/// at least ×2, health down; at least report errors ×2 and p99 ×1.5;
+/// nothing otherwise (good releases, errors ×1.2, p99 +10 %). A slow burn
+/// is judged on the rate it reaches.
+pub(super) fn should(plan: &Plan, profile: &Profile) -> Should {
+    let b = profile.error_rate;
+    let errors = |rate: f64| {
+        if rate >= 3.0 * b || rate >= b + 0.01 {
+            Should::Act
+        } else if rate >= 2.0 * b {
+            Should::Report
+        } else {
+            Should::Nothing
+        }
+    };
+    match *plan {
+        Plan::ErrorStep(rate) => errors(rate),
+        Plan::SlowBurn { target, .. } => errors(target),
+        Plan::LatencyStep(factor) if factor >= 2.0 => Should::Act,
+        Plan::LatencyStep(factor) if factor >= 1.5 => Should::Report,
+        Plan::HealthDown => Should::Act,
+        _ => Should::Nothing,
     }
 }

@@ -1,22 +1,23 @@
 //! Scoring the judges' verdicts against the labels: the per-judge table
-//! with rollguard's targets and the per-class table.
+//! with rollguard's targets (the per-class table is in `classes.rs`).
 
-use crate::generate::{EARLY_TICKS, Label, Release, Scenario, TICK_SECONDS};
-use rollguard::model::Severity;
+use crate::generate::{EARLY_TICKS, Label, Release, Should, TICK_SECONDS};
 use serde::Serialize;
 use std::fmt::Write as _;
 
 /// The judges, in column order.
 pub const JUDGES: [&str; 3] = ["rollguard", "flagger-style", "kayenta-style"];
 
-/// The issue's p90 time to detect, seconds: the first [`EARLY_TICKS`].
-const EARLY_SECONDS: f64 = EARLY_TICKS as f64 * TICK_SECONDS;
+/// The first 150 s of the bake window, seconds: [`EARLY_TICKS`].
+pub const EARLY_SECONDS: f64 = EARLY_TICKS as f64 * TICK_SECONDS;
 
 /// What a judge did about a release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Nothing (healthy, forward fix, inconclusive).
+    /// Nothing (healthy, inconclusive).
     Pass,
+    /// Reported a forward fix in a notification (rollguard only).
+    ForwardFix,
     /// Asked a human (rollguard's `consider_rollback`).
     ConsiderRollback,
     /// Rolled back.
@@ -43,6 +44,11 @@ impl Verdict {
 
     /// Whether it rolled back or asked to.
     pub fn acted(self) -> bool {
+        matches!(self.action, Action::Rollback | Action::ConsiderRollback)
+    }
+
+    /// Whether it said anything at all: acted, or reported a forward fix.
+    pub fn flagged(self) -> bool {
         self.action != Action::Pass
     }
 }
@@ -73,8 +79,17 @@ pub struct Summary {
     pub detectable: usize,
     /// % of good + minor releases rolled back.
     pub false_rollback_pct: f64,
-    /// % of good releases rolled back or sent to a human.
+    /// % of good releases flagged at all: rolled back, sent to a human or
+    /// reported as a forward fix.
     pub false_alarm_pct: f64,
+    /// % of the detectable regressions that should be acted on (errors ×3
+    /// or +1 point, p99 ×2, health down, burns to ×4) that were.
+    pub serious_acted_pct: f64,
+    /// % of the detectable regressions that were at least reported.
+    pub reported_pct: f64,
+    /// What the judge got within 150 s over what the better oracle catches
+    /// by then, over every regression (`grade::early_ratio`).
+    pub early_ratio: Option<f64>,
     /// % of detectable regressions rolled back or sent to a human.
     pub detected_detectable_pct: f64,
     /// % of all regressions rolled back or sent to a human.
@@ -108,45 +123,8 @@ pub struct Summary {
     pub errors_early_pct: f64,
 }
 
-/// One scenario class: the second table's row.
-#[derive(Debug, Serialize)]
-pub struct ClassRow {
-    /// The class.
-    pub class: &'static str,
-    /// The severities its regressions are expected to reach.
-    pub expected: String,
-    /// Releases.
-    pub releases: usize,
-    /// Detectable ones (regressions only).
-    pub detectable: usize,
-    /// Regressions only: the mean chance that an oracle better than any
-    /// judge catches one within 150 s (`Release::early_power`), %.
-    pub oracle_early_pct: Option<f64>,
-    /// Per judge, in [`JUDGES`] order.
-    pub judges: Vec<ClassJudge>,
-}
-
-/// One judge on one class.
-#[derive(Debug, Serialize)]
-pub struct ClassJudge {
-    /// The judge.
-    pub judge: &'static str,
-    /// % of the class rolled back or sent to a human.
-    pub acted_pct: f64,
-    /// % of the class rolled back.
-    pub rollback_pct: f64,
-    /// % of the detectable ones acted on (regressions only).
-    pub detectable_acted_pct: Option<f64>,
-    /// Median seconds to act, over those acted on.
-    pub median_s: Option<f64>,
-    /// 90th percentile of the same.
-    pub p90_s: Option<f64>,
-    /// % of the class acted on within 150 s.
-    pub early_pct: f64,
-}
-
 /// Percentage of `part` in `whole` (0 for an empty whole).
-fn pct(part: usize, whole: usize) -> f64 {
+pub fn pct(part: usize, whole: usize) -> f64 {
     if whole == 0 {
         0.0
     } else {
@@ -184,7 +162,16 @@ pub fn summaries(scored: &[Scored]) -> Vec<Summary> {
                 .count();
             let rollback = |v: Verdict| v.action == Action::Rollback;
             let false_rollbacks = count(&mut of(Label::Good).chain(of(Label::Minor)), &rollback);
-            let false_alarms = count(&mut of(Label::Good), &Verdict::acted);
+            let false_alarms = count(&mut of(Label::Good), &Verdict::flagged);
+            let detectable_should = |should: Option<Should>| {
+                of(Label::Regression)
+                    .filter(move |s| s.release.detectable)
+                    .filter(move |s| should.is_none_or(|w| s.release.should == w))
+            };
+            let serious = detectable_should(Some(Should::Act)).count();
+            let serious_acted = count(&mut detectable_should(Some(Should::Act)), &Verdict::acted);
+            let reported = count(&mut detectable_should(None), &Verdict::flagged);
+            let early_ratio = crate::grade::early_ratio(scored, j);
             let caught = count(
                 &mut of(Label::Regression).filter(|s| s.release.detectable),
                 &Verdict::acted,
@@ -225,6 +212,9 @@ pub fn summaries(scored: &[Scored]) -> Vec<Summary> {
                 detectable,
                 false_rollback_pct: pct(false_rollbacks, good + minor),
                 false_alarm_pct: pct(false_alarms, good),
+                serious_acted_pct: pct(serious_acted, serious),
+                reported_pct: pct(reported, detectable),
+                early_ratio,
                 detected_detectable_pct: pct(caught, detectable),
                 detected_all_pct: pct(caught_all, regressions),
                 ttd_median_s: quantile(&ttd, 0.5),
@@ -245,79 +235,8 @@ pub fn summaries(scored: &[Scored]) -> Vec<Summary> {
         .collect()
 }
 
-/// Short name of a severity for the class table.
-fn short(s: Severity) -> &'static str {
-    match s {
-        Severity::None => "-",
-        Severity::Low => "low",
-        Severity::Medium => "med",
-        Severity::High => "high",
-        Severity::Critical => "crit",
-    }
-}
-
-/// The second table.
-pub fn classes(scored: &[Scored]) -> Vec<ClassRow> {
-    Scenario::ALL
-        .iter()
-        .map(|&scenario| {
-            let rows: Vec<&Scored> = scored
-                .iter()
-                .filter(|s| s.release.scenario == scenario)
-                .collect();
-            let mut expected: Vec<Severity> = rows.iter().map(|s| s.release.expected).collect();
-            expected.sort();
-            expected.dedup();
-            let expected: Vec<&str> = expected.into_iter().map(short).collect();
-            let regression = scenario.label() == Label::Regression;
-            let detectable = rows.iter().filter(|s| s.release.detectable).count();
-            let judges = JUDGES
-                .iter()
-                .enumerate()
-                .map(|(j, &judge)| {
-                    let acted: Vec<f64> = rows
-                        .iter()
-                        .map(|s| s.verdicts[j])
-                        .filter(|v| v.acted())
-                        .map(|v| v.seconds)
-                        .collect();
-                    let rolled = rows
-                        .iter()
-                        .filter(|s| s.verdicts[j].action == Action::Rollback)
-                        .count();
-                    let detected = rows
-                        .iter()
-                        .filter(|s| s.release.detectable && s.verdicts[j].acted())
-                        .count();
-                    ClassJudge {
-                        judge,
-                        acted_pct: pct(acted.len(), rows.len()),
-                        rollback_pct: pct(rolled, rows.len()),
-                        detectable_acted_pct: regression.then(|| pct(detected, detectable)),
-                        median_s: quantile(&acted, 0.5),
-                        p90_s: quantile(&acted, 0.9),
-                        early_pct: pct(
-                            acted.iter().filter(|&&t| t <= EARLY_SECONDS).count(),
-                            rows.len(),
-                        ),
-                    }
-                })
-                .collect();
-            let power: f64 = rows.iter().filter_map(|s| s.release.early_power).sum();
-            ClassRow {
-                class: scenario.name(),
-                expected: expected.join("/"),
-                releases: rows.len(),
-                detectable,
-                oracle_early_pct: regression.then(|| 100.0 * power / rows.len().max(1) as f64),
-                judges,
-            }
-        })
-        .collect()
-}
-
 /// A number or `-`.
-fn opt(v: Option<f64>, decimals: usize) -> String {
+pub fn opt(v: Option<f64>, decimals: usize) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{v:.decimals$}"))
 }
 
@@ -359,88 +278,45 @@ pub fn render_summaries(rows: &[Summary]) -> String {
     out
 }
 
-/// rollguard's targets: (what, met, value, goal).
+/// rollguard's targets, issue #12's: (what, met, value, goal).
 pub fn targets(rollguard: &Summary) -> Vec<(&'static str, bool, String, &'static str)> {
     let at_most = |v: Option<f64>, goal: f64| v.is_some_and(|v| v <= goal);
     vec![
         (
-            "false rollbacks",
+            "good+minor rolled back",
             rollguard.false_rollback_pct <= 1.0,
             format!("{:.1} %", rollguard.false_rollback_pct),
             "<= 1 %",
         ),
         (
-            "false alarms",
+            "good flagged at all",
             rollguard.false_alarm_pct <= 2.0,
             format!("{:.1} %", rollguard.false_alarm_pct),
             "<= 2 %",
         ),
         (
-            "detectable regressions caught",
-            rollguard.detected_detectable_pct >= 99.0,
-            format!("{:.1} %", rollguard.detected_detectable_pct),
+            "serious regressions acted on",
+            rollguard.serious_acted_pct >= 99.0,
+            format!("{:.1} %", rollguard.serious_acted_pct),
             ">= 99 %",
         ),
         (
-            "median time to detect",
+            "detectable regressions reported",
+            rollguard.reported_pct >= 97.0,
+            format!("{:.1} %", rollguard.reported_pct),
+            ">= 97 %",
+        ),
+        (
+            "median time to act",
             at_most(rollguard.ttd_median_s, 60.0),
             format!("{} s", opt(rollguard.ttd_median_s, 0)),
             "<= 60 s",
         ),
         (
-            "p90 time to detect",
-            at_most(rollguard.ttd_p90_s, 150.0),
-            format!("{} s", opt(rollguard.ttd_p90_s, 0)),
-            "<= 150 s",
+            "150 s: got / better oracle",
+            rollguard.early_ratio.is_some_and(|r| r >= 0.95),
+            opt(rollguard.early_ratio, 2),
+            ">= 0.95",
         ),
     ]
-}
-
-/// The second table: per judge, % acted on, % of detectable acted on,
-/// median seconds (rollguard also % rolled back, the 90th percentile, and
-/// % acted on within 150 s next to what the oracle would catch by then).
-pub fn render_classes(rows: &[ClassRow]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<19} {:<9} {:>4} {:>4} | {:>43} | {:>18} | {:>18}",
-        "", "", "", "", "rollguard", "flagger-style", "kayenta-style"
-    );
-    let _ = write!(
-        out,
-        "{:<19} {:<9} {:>4} {:>4} | {:>5} {:>5} {:>6} {:>5} {:>5} {:>6} {:>5}",
-        "CLASS", "EXPECTED", "N", "DET", "RB%", "ACT%", "DET%", "P50s", "P90s", "150s%", "ORC%"
-    );
-    for _ in 1..JUDGES.len() {
-        let _ = write!(out, " | {:>5} {:>6} {:>5}", "ACT%", "DET%", "P50s");
-    }
-    out.push('\n');
-    for r in rows {
-        let _ = write!(
-            out,
-            "{:<19} {:<9} {:>4} {:>4} | {:>5.1}",
-            r.class, r.expected, r.releases, r.detectable, r.judges[0].rollback_pct
-        );
-        for (i, j) in r.judges.iter().enumerate() {
-            let sep = if i == 0 { " " } else { " | " };
-            let _ = write!(
-                out,
-                "{sep}{:>5.1} {:>6} {:>5}",
-                j.acted_pct,
-                opt(j.detectable_acted_pct, 1),
-                opt(j.median_s, 0)
-            );
-            if i == 0 {
-                let _ = write!(
-                    out,
-                    " {:>5} {:>6.1} {:>5}",
-                    opt(j.p90_s, 0),
-                    j.early_pct,
-                    opt(r.oracle_early_pct, 1)
-                );
-            }
-        }
-        out.push('\n');
-    }
-    out
 }

@@ -11,10 +11,10 @@ use crate::generate::{BAKE_TICKS, Release};
 use rollguard::backtest::checks::ReplayChecks;
 use rollguard::config::PolicyRule;
 use rollguard::judge::{self, Judge};
-use rollguard::model::{Counts, DataImpact, Observation};
+use rollguard::model::{Counts, DataImpact, Observation, TimeToFix};
 use serde::Serialize;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Passes over the bake window (judges reset between passes).
 const PASSES: usize = 5;
@@ -46,7 +46,7 @@ const NO_COUNTS: Counts = Counts {
 pub fn measure(
     releases: &[&Release],
     rules: &[PolicyRule],
-    time_to_fix: Duration,
+    time_to_fix: TimeToFix,
 ) -> Result<Throughput, String> {
     let checks = releases
         .iter()

@@ -6,7 +6,7 @@
 //! | check | from | judged by |
 //! |---|---|---|
 //! | `health` | `health` | below 1 is a failed probe; 3 in a row → critical |
-//! | `error_rate` | `requests`, `errors` | the sequential error-rate test against the baseline; severity from [`DEFAULT_RATE_LEVELS`] (each level at `ratio × baseline` *and* `baseline + floor`); the fast path at the critical level |
+//! | `error_rate` | `requests`, `errors` | the sequential error-rate test against the baseline; severity from [`DEFAULT_RATE_LEVELS`] (low at ×2 or +0.5 points, medium at ×3 or +1 point, high at ×5 and +2 points, critical at ×10 and +5 points); the fast path at the critical level |
 //! | `p99_latency` | `p99_ms` | the sequential test of ticks above 1.25 × the baseline median; severity from [`P99_LEVELS`], their absolute floors read on the pooled p99 where ticks hold a few requests each (`p99_scale`) |
 //!
 //! A check is only configured when the replay has data for it somewhere, so
@@ -17,15 +17,20 @@ use super::replay::{Replay, Sample};
 use crate::config::TargetConfig;
 #[cfg(doc)]
 use crate::judge::sequential::DEFAULT_RATE_LEVELS;
-use crate::model::{Counts, MetricSample, Observation, ProbeResult, Severity};
-use std::time::Duration;
+use crate::model::{Counts, MetricSample, Observation, ProbeResult, Severity, TimeToFix};
 
-/// p99 latency levels: (severity, ratio to baseline, absolute increase ms).
+/// p99 latency levels: (severity, ratio to baseline, absolute increase
+/// ms), each at `max(ratio × baseline, baseline + increase)`. A sustained
+/// doubling of p99 is worth acting on (medium: a human is asked; read from
+/// ×1.8, so that a doubling reaches it through the ticks' noise), ×1.5
+/// worth a word (low), unless the whole change is a few milliseconds (the
+/// floors of 10 and 25 ms); rolling back without asking takes ×5 and a
+/// second more (high).
 pub const P99_LEVELS: [(Severity, f64, f64); 4] = [
     (Severity::Critical, 10.0, 2000.0),
     (Severity::High, 5.0, 1000.0),
-    (Severity::Medium, 2.0, 250.0),
-    (Severity::Low, 1.5, 50.0),
+    (Severity::Medium, 1.8, 25.0),
+    (Severity::Low, 1.5, 10.0),
 ];
 
 /// The checks of one replay, with the baselines they compare against.
@@ -52,7 +57,7 @@ pub struct ReplayChecks {
 
 impl ReplayChecks {
     /// The default checks for `replay`, with `time_to_fix` as the target's.
-    pub fn for_replay(replay: &Replay, time_to_fix: Duration) -> Result<ReplayChecks, String> {
+    pub fn for_replay(replay: &Replay, time_to_fix: TimeToFix) -> Result<ReplayChecks, String> {
         let baseline = replay.baseline();
         let interval = replay
             .interval_seconds
@@ -70,9 +75,9 @@ impl ReplayChecks {
         let p99 = replay.samples.iter().any(|s| s.p99().is_some());
 
         let mut toml = format!(
-            "name = {:?}\ntime_to_fix = \"{}s\"\n[release]\nkind = \"announce\"\n",
+            "name = {:?}\ntime_to_fix = {:?}\n[release]\nkind = \"announce\"\n",
             replay.name,
-            time_to_fix.as_secs()
+            time_to_fix.as_config()
         );
         if health {
             toml.push_str(
@@ -83,7 +88,7 @@ impl ReplayChecks {
         if errors {
             toml.push_str(
                 "[[metric]]\nname = \"error_rate\"\nerrors_query = \"replay:errors\"\n\
-                 total_query = \"replay:requests\"\n",
+                 total_query = \"replay:requests\"\nmin_increase = 0.0002\n",
             );
         }
         if p99 {
@@ -247,12 +252,13 @@ mod tests {
         let l = levels(&P99_LEVELS, Some(100.0), 1.0);
         assert_eq!(l[0], (Severity::Critical, 2100.0), "the floor: +2 s");
         assert_eq!(l[3], (Severity::Low, 150.0), "the ratio: 1.5x");
+        assert_eq!(l[2], (Severity::Medium, 180.0), "the ratio: 1.8x");
         let l = levels(&P99_LEVELS, None, 1.0);
-        assert_eq!(l[3], (Severity::Low, 50.0), "no baseline: the floor alone");
-        let l = levels(&P99_LEVELS, Some(40.0), 0.4);
+        assert_eq!(l[3], (Severity::Low, 10.0), "no baseline: the floor alone");
+        let l = levels(&P99_LEVELS, Some(5.0), 0.4);
         assert_eq!(
             l[2],
-            (Severity::Medium, 140.0),
+            (Severity::Medium, 15.0),
             "the floor read on a scale 2.5x the median"
         );
     }
@@ -316,11 +322,9 @@ mod tests {
         assert_eq!(p99_scale(unknown.baseline(), median), median, "no counts");
 
         // Three times slower: the true p99 goes from 162 to 486 ms, medium
-        // (2x and +250 ms). The tick values go from about 40 to 120 ms.
-        let settings = crate::backtest::Settings {
-            time_to_fix: Duration::from_secs(4 * 3600),
-            ..crate::backtest::Settings::default()
-        };
+        // (2x). The tick values go from about 40 to 120 ms. The daemon's
+        // defaults: time to fix unknown, so medium asks a human.
+        let settings = crate::backtest::Settings::default();
         let judged = |replay: &Replay| crate::backtest::run(replay, &settings).expect("judged");
         let slower = judged(&one_request_a_tick(3.0, Some(1.0)));
         assert_eq!(
@@ -331,8 +335,8 @@ mod tests {
         let blind = judged(&one_request_a_tick(3.0, None));
         assert_eq!(
             blind.severity,
-            Severity::Low,
-            "without counts the floor of +250 ms is out of reach of ~120 ms values: {blind:?}"
+            Severity::Medium,
+            "without counts the ratio alone reads ~120 ms values as 3x: {blind:?}"
         );
         for factor in [1.0, 1.1] {
             let o = judged(&one_request_a_tick(factor, Some(1.0)));

@@ -95,7 +95,7 @@ fn replay(seed: u64, s: &Scenario) -> Replay {
 /// Time to fix 4h: critical and high roll back, medium asks.
 fn settings() -> Settings {
     Settings {
-        time_to_fix: Duration::from_secs(4 * 3600),
+        time_to_fix: crate::model::TimeToFix::Known(Duration::from_secs(4 * 3600)),
         ..Settings::default()
     }
 }

@@ -1,7 +1,7 @@
 //! Default values, one function each so that docs and code agree
 //! (docs/configuration.md lists the same values).
 
-use crate::model::{DataImpact, Severity};
+use crate::model::{DataImpact, Severity, TimeToFix};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -73,9 +73,11 @@ pub fn bake_window() -> Duration {
     Duration::from_secs(15 * 60)
 }
 
-/// Default of `target.time_to_fix`.
-pub fn time_to_fix() -> Duration {
-    Duration::from_secs(60 * 60)
+/// Default of `target.time_to_fix`: unknown, because nobody has promised a
+/// quick fix; it is longer than any rule's limit, so by default critical and
+/// high roll back and medium asks a human.
+pub fn time_to_fix() -> TimeToFix {
+    TimeToFix::Unknown
 }
 
 /// Default of `target.cooldown`.

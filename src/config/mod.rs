@@ -43,6 +43,8 @@ mod tests_kinds;
 #[cfg(test)]
 mod tests_parse;
 #[cfg(test)]
+mod tests_rules;
+#[cfg(test)]
 mod tests_validate;
 
 pub use env::{Environment, MapEnvironment, ProcessEnvironment, find_program};

@@ -199,8 +199,15 @@ pub struct PolicyConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyRule {
-    /// Matches this severity or worse.
+    /// The severity the rule is about; `severity_match` says whether it
+    /// matches this one or worse (the default), at most this one, or exactly
+    /// this one.
     pub severity: Severity,
+    /// How `severity` matches: `or_worse` (default, what every rule written
+    /// before this field meant), `at_most` or `exactly`, so that a
+    /// forward-fix row can say "low, and nothing worse".
+    #[serde(default)]
+    pub severity_match: SeverityMatch,
     /// Matches this data impact or less.
     #[serde(default = "defaults::data_impact")]
     pub data_impact: DataImpact,
@@ -222,4 +229,29 @@ pub enum RuleDecision {
     ConsiderRollback,
     /// Leave the release in place and fix forward.
     ForwardFix,
+}
+
+/// How a rule's `severity` matches an assessment's.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SeverityMatch {
+    /// The rule's severity or worse.
+    #[default]
+    OrWorse,
+    /// The rule's severity or milder (never `none`: rules are not consulted
+    /// for a healthy assessment).
+    AtMost,
+    /// The rule's severity only.
+    Exactly,
+}
+
+impl SeverityMatch {
+    /// Whether an assessment at `actual` matches a rule about `rule`.
+    pub fn matches(self, rule: Severity, actual: Severity) -> bool {
+        match self {
+            SeverityMatch::OrWorse => actual >= rule,
+            SeverityMatch::AtMost => actual <= rule,
+            SeverityMatch::Exactly => actual == rule,
+        }
+    }
 }

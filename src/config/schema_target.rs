@@ -4,7 +4,7 @@
 
 use super::defaults;
 use super::{ReleaseConfig, StepConfig};
-use crate::model::{Mode, Severity};
+use crate::model::{Mode, Severity, TimeToFix};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,9 +24,10 @@ pub struct TargetConfig {
     /// How long after a release it is watched closely.
     #[serde(default = "defaults::bake_window", with = "humantime_serde")]
     pub bake_window: Duration,
-    /// Default estimate of a forward fix; overridable at run time.
-    #[serde(default = "defaults::time_to_fix", with = "humantime_serde")]
-    pub time_to_fix: Duration,
+    /// Default estimate of a forward fix (`"unknown"` or a duration);
+    /// overridable at run time with `rollguard eta`.
+    #[serde(default = "defaults::time_to_fix")]
+    pub time_to_fix: TimeToFix,
     /// At most one automatic rollback per target in this time.
     #[serde(default = "defaults::cooldown", with = "humantime_serde")]
     pub cooldown: Duration,
@@ -84,6 +85,11 @@ pub struct ProbeConfig {
     /// Severity of a confirmed failure.
     #[serde(default = "defaults::probe_severity")]
     pub severity: Severity,
+    /// A probe that answers as expected but slower than this is a failed
+    /// probe: a health endpoint that takes seconds is not healthy. Absent:
+    /// only `timeout` bounds it. Under `timeout`, above zero.
+    #[serde(default, with = "humantime_serde")]
+    pub max_latency: Option<Duration>,
 }
 
 /// `[[target.metric]]`: one Prometheus check.

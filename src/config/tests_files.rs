@@ -69,6 +69,23 @@ fn the_example_s_secret_files_are_read_by_check() {
 }
 
 #[test]
+fn the_example_shows_the_runbook_matrix_and_the_unknown_time_to_fix() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+    let text = std::fs::read_to_string(&path).expect("shipped config file is readable");
+    let (_bin, mut env) = debian_with_docker();
+    for file in EXAMPLE_FILES {
+        env.files
+            .insert(PathBuf::from(file), "not empty\n".to_owned());
+    }
+    let config = parse_with_env(&text, &path, &env).expect("example.toml is valid");
+    assert_eq!(config.policy.rule, crate::judge::default_rules());
+    assert_eq!(
+        config.targets[0].time_to_fix,
+        crate::model::TimeToFix::Unknown
+    );
+}
+
+#[test]
 fn minimal_file_is_small_and_in_shadow_mode() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/minimal.toml");
     let config = load(&path).expect("minimal.toml is valid");

@@ -216,3 +216,54 @@ fn display_prints_file_line_column_path_and_message() {
         "{shown}"
     );
 }
+
+#[test]
+fn time_to_fix_is_unknown_unless_the_file_says_a_duration() {
+    use crate::model::TimeToFix;
+    let env = MapEnvironment::with_path("/usr/bin:/bin");
+    let time_to_fix = |text: &str| {
+        parse_with_env(text, Path::new("test.toml"), &env)
+            .expect("valid")
+            .targets[0]
+            .time_to_fix
+    };
+    assert_eq!(time_to_fix(BASE), TimeToFix::Unknown);
+    let text = format!("{BASE}time_to_fix = \"unknown\"\n");
+    assert_eq!(time_to_fix(&text), TimeToFix::Unknown);
+    let text = format!("{BASE}time_to_fix = \"20m\"\n");
+    assert_eq!(
+        time_to_fix(&text),
+        TimeToFix::Known(std::time::Duration::from_secs(20 * 60))
+    );
+    let text = format!("{BASE}time_to_fix = \"soon\"\n");
+    expect(
+        &errors(&text),
+        "target[0].time_to_fix",
+        line_of(&text, "soon"),
+        "\"unknown\"",
+    );
+}
+
+#[test]
+fn a_rule_without_severity_match_keeps_meaning_or_worse() {
+    let env = MapEnvironment::with_path("/usr/bin:/bin");
+    let text = format!(
+        "{BASE}\n[[policy.rule]]\nseverity = \"high\"\ndecision = \"rollback\"\n\n\
+         [[policy.rule]]\nseverity = \"low\"\nseverity_match = \"at_most\"\ndecision = \"forward_fix\"\n"
+    );
+    let config = parse_with_env(&text, Path::new("test.toml"), &env).expect("valid");
+    let matches: Vec<SeverityMatch> = config
+        .policy
+        .rule
+        .iter()
+        .map(|r| r.severity_match)
+        .collect();
+    assert_eq!(matches, [SeverityMatch::OrWorse, SeverityMatch::AtMost]);
+    let text = text.replace("\"at_most\"", "\"below\"");
+    expect(
+        &errors(&text),
+        "policy.rule[1].severity_match",
+        line_of(&text, "below"),
+        "unknown variant",
+    );
+}

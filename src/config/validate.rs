@@ -241,7 +241,11 @@ fn covers(earlier: &PolicyRule, later: &PolicyRule) -> bool {
         (Some(_), None) => false,
         (Some(e), Some(l)) => e <= l,
     };
-    earlier.severity <= later.severity && earlier.data_impact >= later.data_impact && time_covers
+    let severity_covers = Severity::ALL[1..].iter().all(|&s| {
+        !later.severity_match.matches(later.severity, s)
+            || earlier.severity_match.matches(earlier.severity, s)
+    });
+    severity_covers && earlier.data_impact >= later.data_impact && time_covers
 }
 
 /// Names within one array must be unique; the second one is the error.

@@ -43,12 +43,14 @@ pub(crate) fn target(i: usize, t: &TargetConfig, cx: &Context<'_>, problems: &mu
         problems,
     );
     bounded(t.cooldown, bounds::COOLDOWN, &at("cooldown"), problems);
-    bounded(
-        t.time_to_fix,
-        bounds::TIME_TO_FIX,
-        &at("time_to_fix"),
-        problems,
-    );
+    if let crate::model::TimeToFix::Known(time_to_fix) = t.time_to_fix {
+        bounded(
+            time_to_fix,
+            bounds::TIME_TO_FIX,
+            &at("time_to_fix"),
+            problems,
+        );
+    }
     if !(t.alpha > 0.0 && t.alpha <= 0.5) {
         problems.push(
             at("alpha"),
@@ -219,6 +221,20 @@ fn probe(p: &ProbeConfig, at: &str, problems: &mut Problems) {
     }
     if p.expect_value.is_some() && p.json_pointer.is_none() {
         problems.push(format!("{at}.expect_value"), "needs `json_pointer`");
+    }
+    if let Some(max) = p.max_latency {
+        bounded(
+            max,
+            bounds::REQUEST_TIMEOUT,
+            &format!("{at}.max_latency"),
+            problems,
+        );
+        if max >= p.timeout {
+            problems.push(
+                format!("{at}.max_latency"),
+                "must be under `timeout`: a probe that slow has timed out already",
+            );
+        }
     }
 }
 

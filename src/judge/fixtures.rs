@@ -2,7 +2,7 @@
 //! tests keep compiling when the config grows new keys with defaults.
 
 use crate::config::{MetricConfig, TargetConfig};
-use crate::model::{Assessment, DataImpact, MetricSample, ProbeResult, Severity};
+use crate::model::{Assessment, DataImpact, MetricSample, ProbeResult, Severity, TimeToFix};
 use std::time::Duration;
 
 /// A metric named `error_rate` with the given extra keys.
@@ -48,12 +48,21 @@ pub fn failed_query(name: &str) -> MetricSample {
     }
 }
 
+/// A known time to fix of `minutes`.
+pub fn minutes(minutes: u64) -> TimeToFix {
+    TimeToFix::Known(Duration::from_secs(minutes * 60))
+}
+
 /// An assessment with no evidence, for policy tests.
-pub fn assessment(severity: Severity, data_impact: DataImpact, minutes: u64) -> Assessment {
+pub fn assessment(
+    severity: Severity,
+    data_impact: DataImpact,
+    time_to_fix: TimeToFix,
+) -> Assessment {
     Assessment {
         severity,
         data_impact,
-        time_to_fix: Duration::from_secs(minutes * 60),
+        time_to_fix,
         inconclusive: false,
         evidence: Vec::new(),
     }

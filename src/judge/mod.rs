@@ -45,6 +45,8 @@ mod fixtures;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_policy;
+#[cfg(test)]
 mod tests_profile;
 #[cfg(test)]
 mod tests_sequential;
@@ -56,11 +58,10 @@ pub use policy::{decide, default_rules, effective_rules};
 use crate::config::{MetricConfig, OnNoData, ProbeConfig, TargetConfig};
 use crate::model::{
     Assessment, CheckEvidence, CheckKind, DataImpact, MetricSample, Observation, ProbeResult,
-    Severity, Verdict,
+    Severity, TimeToFix, Verdict,
 };
 use severity::{num, read_metric, worst_configured};
 use std::collections::VecDeque;
-use std::time::Duration;
 
 /// Judges one target tick by tick; holds the streaks that confirmation needs.
 ///
@@ -73,7 +74,7 @@ pub struct Judge {
     /// The target's metrics, in config order.
     metrics: Vec<MetricConfig>,
     /// The target's default time to fix, for callers without an override.
-    time_to_fix: Duration,
+    time_to_fix: TimeToFix,
     /// Consecutive failures per probe, in config order.
     probe_streaks: Vec<u32>,
     /// Consecutive breaches per metric, in config order.
@@ -131,7 +132,7 @@ impl Judge {
 
     /// The target's configured time to fix: what to pass to
     /// [`Judge::assess`] when no operator has overridden it.
-    pub fn default_time_to_fix(&self) -> Duration {
+    pub fn default_time_to_fix(&self) -> TimeToFix {
         self.time_to_fix
     }
 
@@ -141,7 +142,7 @@ impl Judge {
         &mut self,
         obs: &Observation,
         data_impact: DataImpact,
-        time_to_fix: Duration,
+        time_to_fix: TimeToFix,
     ) -> Assessment {
         let mut evidence = Vec::with_capacity(self.probes.len() + self.metrics.len());
         for (i, probe) in self.probes.iter().enumerate() {
@@ -206,12 +207,23 @@ fn judge_probe(
         (None, Some(error)) => error.clone(),
         (None, None) => "no response".to_owned(),
     };
-    if result.ok {
+    let latency = num(result.latency_ms);
+    let slow = probe
+        .max_latency
+        .filter(|max| result.ok && result.latency_ms > max.as_secs_f64() * 1000.0);
+    if result.ok && slow.is_none() {
         *streak = 0;
         evidence.verdict = Verdict::Pass;
-        evidence.reason = format!("{name}: ok ({what}, {} ms)", num(result.latency_ms));
+        evidence.reason = format!("{name}: ok ({what}, {latency} ms)");
         return evidence;
     }
+    let what = match slow {
+        Some(max) => format!(
+            "{what} but {latency} ms, over max_latency {}",
+            humantime::format_duration(max)
+        ),
+        None => format!("{what}, {latency} ms"),
+    };
     *streak = streak.saturating_add(1);
     evidence.streak = *streak;
     evidence.breached_severity = probe.severity;

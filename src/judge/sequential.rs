@@ -24,10 +24,13 @@
 //! `pending`.
 
 mod check;
+mod estimate;
+mod levels;
 
 pub(in crate::judge) use check::SequentialCheck;
 use check::Tests;
-pub use check::{DEFAULT_RATE_LEVELS, default_levels};
+use estimate::best_estimate;
+pub use levels::{DEFAULT_RATE_LEVELS, RateLevel, default_levels};
 
 use super::Streak;
 use super::severity::{num, read_metric};
@@ -148,6 +151,10 @@ pub(in crate::judge) fn judge(
             num(so_far.bad),
             num(so_far.total)
         );
+    }
+    if metric.is_count() && test.rejected {
+        best_estimate(reading_config, check, &mut reading);
+        evidence.threshold = reading.threshold;
     }
     if let Some(burn) = budget_burn(metric, value, check.baseline) {
         reading.text = format!("{}; {}", reading.text, burn.text);

@@ -3,9 +3,9 @@
 
 use super::fixtures::{failed_query, probe, sample, target};
 use super::*;
-use crate::model::{Decision, DecisionRecord};
+use crate::model::{Decision, DecisionRecord, TimeToFix};
 
-const HOUR: Duration = Duration::from_secs(3600);
+const HOUR: TimeToFix = TimeToFix::Known(std::time::Duration::from_secs(3600));
 
 /// The sketch's target: a critical health probe (3 failures) and an error
 /// rate with thresholds, min_ratio 2 and confirm 2, with `on_no_data`.
@@ -374,7 +374,7 @@ fn the_decision_names_value_baseline_threshold_and_rule() {
 #[test]
 fn a_target_without_checks_is_healthy_and_reset_forgets() {
     let mut judge = Judge::new(&target(""));
-    assert_eq!(judge.default_time_to_fix(), HOUR);
+    assert_eq!(judge.default_time_to_fix(), TimeToFix::Unknown);
     let (a, d) = assess(&mut judge, &Observation::default());
     assert_eq!(
         (a.severity, a.inconclusive, d.decision),
@@ -389,4 +389,47 @@ fn a_target_without_checks_is_healthy_and_reset_forgets() {
         verdict_of(&a, "error_rate"),
         Verdict::Pending { streak: 1, .. }
     ));
+}
+
+#[test]
+fn a_probe_slower_than_max_latency_fails_and_shows_its_latency() {
+    let mut judge = Judge::new(&target(
+        "[[probe]]\nname = \"health\"\nurl = \"http://127.0.0.1:1/h\"\nfailures = 2\nmax_latency = \"200ms\"\n",
+    ));
+    let at = |ms: f64| Observation {
+        probes: vec![ProbeResult {
+            latency_ms: ms,
+            ..probe("health", true)
+        }],
+        ..Observation::default()
+    };
+    let (a, _) = assess(&mut judge, &at(150.0));
+    assert_eq!(verdict_of(&a, "health"), Verdict::Pass);
+    assert!(
+        a.evidence[0].reason.contains("150 ms"),
+        "{}",
+        a.evidence[0].reason
+    );
+    let (a, _) = assess(&mut judge, &at(350.0));
+    assert!(
+        matches!(verdict_of(&a, "health"), Verdict::Pending { .. }),
+        "{:?}",
+        a.evidence
+    );
+    let (a, d) = assess(&mut judge, &at(350.0));
+    assert_eq!(verdict_of(&a, "health"), Verdict::Fail(Severity::Critical));
+    assert!(
+        a.evidence[0]
+            .reason
+            .contains("HTTP 200 but 350 ms, over max_latency 200ms"),
+        "{}",
+        a.evidence[0].reason
+    );
+    assert_eq!(d.decision, Decision::Rollback);
+    // Without max_latency, a slow answer is still a healthy one.
+    let mut judge = Judge::new(&target(
+        "[[probe]]\nname = \"health\"\nurl = \"http://127.0.0.1:1/h\"\nfailures = 1\n",
+    ));
+    let (a, _) = assess(&mut judge, &at(5000.0));
+    assert_eq!(verdict_of(&a, "health"), Verdict::Pass);
 }

@@ -4,7 +4,7 @@
 use super::Judge;
 use super::fixtures::target;
 use crate::model::{
-    CheckEvidence, Counts, DataImpact, MetricSample, Observation, Severity, Verdict,
+    CheckEvidence, Counts, DataImpact, MetricSample, Observation, Severity, TimeToFix, Verdict,
 };
 use std::time::Duration;
 
@@ -71,9 +71,11 @@ impl Run {
             ..Observation::default()
         };
         self.tick += 1;
-        let a = self
-            .judge
-            .assess(&obs, DataImpact::None, Duration::from_secs(3600));
+        let a = self.judge.assess(
+            &obs,
+            DataImpact::None,
+            TimeToFix::Known(Duration::from_secs(3600)),
+        );
         a.evidence[0].clone()
     }
 }
@@ -337,4 +339,63 @@ fn the_baselines_own_burn_does_not_count() {
     let mut run = Run::new("slo = 0.9999\n", baseline(600_000.0, 0.001));
     let last = run.ticks(30, 200_000.0, 340.0);
     assert_eq!(last.verdict, Verdict::Fail(Severity::High), "{last:?}");
+}
+
+#[test]
+fn default_levels_read_an_error_rate_as_on_call_does() {
+    use crate::judge::sequential::default_levels;
+    let severity = |b: f64, rate: f64| {
+        default_levels(b)
+            .levels()
+            .into_iter()
+            .find(|&(_, level)| rate >= level)
+            .map_or(Severity::None, |(s, _)| s)
+    };
+    // At 0.1%: ×2 is worth a word, ×3 worth acting on; ×5 and ×10 without
+    // the absolute increase stay medium: a human decides.
+    assert_eq!(severity(0.001, 0.0012), Severity::None, "x1.2");
+    assert_eq!(severity(0.001, 0.002), Severity::Low, "x2");
+    assert_eq!(severity(0.001, 0.0024), Severity::Low, "x2.4");
+    assert_eq!(severity(0.001, 0.0025), Severity::Medium, "x2.5");
+    assert_eq!(severity(0.001, 0.003), Severity::Medium, "x3");
+    assert_eq!(severity(0.001, 0.005), Severity::Medium, "x5, +0.4 points");
+    assert_eq!(severity(0.001, 0.021), Severity::High, "x21, +2 points");
+    assert_eq!(
+        severity(0.001, 0.052),
+        Severity::Critical,
+        "x52, +5.1 points"
+    );
+    // Without errors before the release, the ratio means nothing: a tenth
+    // of the absolute increase is the least a level asks.
+    assert_eq!(severity(0.0, 0.0), Severity::None, "no errors");
+    assert_eq!(severity(0.0, 0.0004), Severity::None, "+0.04 points");
+    assert_eq!(severity(0.0, 0.0005), Severity::Low, "+0.05 points");
+    assert_eq!(severity(0.0, 0.0008), Severity::Medium, "+0.08 points");
+    // At 2%: a point more is medium though only ×1.5; ×1.2 is nothing.
+    assert_eq!(severity(0.02, 0.024), Severity::None, "x1.2");
+    assert_eq!(severity(0.02, 0.025), Severity::Low, "+0.5 points");
+    assert_eq!(severity(0.02, 0.027), Severity::Low, "+0.7 points");
+    assert_eq!(severity(0.02, 0.028), Severity::Medium, "+0.8 points");
+    assert_eq!(severity(0.02, 0.1), Severity::High, "x5, +8 points");
+    assert_eq!(severity(0.02, 0.2), Severity::Critical, "x10, +18 points");
+}
+
+#[test]
+fn once_significant_the_best_estimate_may_ask_a_human_but_never_roll_back() {
+    // 1% before, 1.9% after at 100 requests a tick: after 90 ticks the
+    // test has rejected, the rate since the release (1.9%) is at the medium
+    // level (+0.8 points), its 90% lower bound (about 1.7%) only at low.
+    let mut run = Run::new("", baseline(6000.0, 0.01));
+    let last = run.ticks(90, 100.0, 1.9);
+    assert!(last.statistic.is_some_and(|s| s.rejected), "{last:?}");
+    assert_eq!(last.verdict, Verdict::Fail(Severity::Medium), "{last:?}");
+    assert!(
+        last.reason.contains("on the best estimate"),
+        "{}",
+        last.reason
+    );
+    // Before the test rejects, the best estimate sets nothing.
+    let mut run = Run::new("", baseline(6000.0, 0.01));
+    let first = run.tick(100.0, 1.9);
+    assert!(!first.reason.contains("best estimate"), "{}", first.reason);
 }

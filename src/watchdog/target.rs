@@ -16,6 +16,7 @@ use super::recovery::{self, TargetMemory};
 use crate::journal::Event;
 use crate::judge::{self, Judge};
 use crate::metrics::DecisionLabels;
+use crate::model::TimeToFix;
 use crate::notify::{Notification, NotifyEvent};
 use crate::probe::HealthProbe;
 use crate::release::{ReleaseSource, ReleaseTracker};
@@ -179,6 +180,13 @@ impl TargetLoop {
         target
     }
 
+    /// The time to fix in force: the operator's (`rollguard eta`) or the
+    /// target's.
+    fn time_to_fix(&self) -> TimeToFix {
+        self.time_to_fix
+            .map_or(self.setup.target.time_to_fix, TimeToFix::Known)
+    }
+
     /// The target's name.
     fn name(&self) -> &str {
         &self.setup.target.name
@@ -283,7 +291,7 @@ impl TargetLoop {
         };
         let observation =
             observe::observe(&self.state, &self.setup, &self.probes, &window, self.ticks).await;
-        let time_to_fix = self.time_to_fix.unwrap_or(self.setup.target.time_to_fix);
+        let time_to_fix = self.time_to_fix();
         let Some(bake) = &mut self.bake else { return };
         let assessment = bake
             .judge
@@ -308,7 +316,7 @@ impl TargetLoop {
                 "decision": record.decision,
                 "severity": record.severity,
                 "data_impact": record.data_impact,
-                "time_to_fix": humantime::format_duration(record.time_to_fix).to_string(),
+                "time_to_fix": record.time_to_fix.as_config(),
                 "rule": record.rule,
                 "reasons": record.reasons,
                 "evidence": assessment.evidence,
@@ -373,9 +381,7 @@ impl TargetLoop {
             .as_ref()
             .and_then(|b| b.approval.as_ref())
             .and_then(|a| serde_json::to_value(a).ok());
-        let time_to_fix =
-            humantime::format_duration(self.time_to_fix.unwrap_or(self.setup.target.time_to_fix))
-                .to_string();
+        let time_to_fix = self.time_to_fix().as_config();
         let (ticks, mode) = (self.ticks, self.setup.mode);
         let version_error = self.source_error.clone();
         self.state.update_target(&name, |s| {

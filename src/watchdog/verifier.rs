@@ -96,7 +96,7 @@ impl TargetVerifier {
         let assessment = self.judge.lock().unwrap_or_else(|e| e.into_inner()).assess(
             &observation,
             crate::model::DataImpact::None,
-            Duration::ZERO,
+            crate::model::TimeToFix::Known(Duration::ZERO),
         );
         let unknown: Vec<&str> = assessment
             .evidence

@@ -3,21 +3,10 @@
 
 use super::super::Streak;
 use super::super::stats::{self, ErrorBaseline, ErrorRateSettings, ErrorRateTest, ProfiledTest};
-use crate::config::{BaselineKind, Direction, MetricConfig, Thresholds};
-use crate::model::{Counts, MetricSample, Severity};
+use super::levels::default_levels;
+use crate::config::{BaselineKind, Direction, MetricConfig};
+use crate::model::{Counts, MetricSample};
 use std::collections::VecDeque;
-
-/// Levels of a count metric without thresholds: (severity, ratio to the
-/// baseline rate, absolute increase). Each level is at
-/// `max(ratio × baseline, baseline + increase)`: critical at 10x and +5
-/// points (failing for a large share of users), low at 1.5x and +0.5
-/// points (noticeable, harmless).
-pub const DEFAULT_RATE_LEVELS: [(Severity, f64, f64); 4] = [
-    (Severity::Critical, 10.0, 0.05),
-    (Severity::High, 5.0, 0.02),
-    (Severity::Medium, 2.0, 0.01),
-    (Severity::Low, 1.5, 0.005),
-];
 
 /// The smallest increase in the share of slow ticks a value metric's test
 /// looks for: 5 points more ticks above the bound than before.
@@ -147,7 +136,7 @@ pub(in crate::judge) struct SequentialCheck {
     /// The test, once the baseline is known.
     pub(super) test: Option<Tests>,
     /// The metric with the thresholds the severity is read against (the
-    /// configured ones, or [`DEFAULT_RATE_LEVELS`] made absolute).
+    /// configured ones, or [`super::DEFAULT_RATE_LEVELS`] made absolute).
     pub(super) reading: Option<MetricConfig>,
     /// The baseline: the rate of a count metric, the median of a value
     /// metric; `None` when the metric has no baseline.
@@ -331,19 +320,5 @@ pub(super) fn orient(direction: Direction, value: f64) -> f64 {
     match direction {
         Direction::Increase => value,
         Direction::Decrease => -value,
-    }
-}
-
-/// [`DEFAULT_RATE_LEVELS`] made absolute for a baseline rate, at most 1.
-pub fn default_levels(baseline: f64) -> Thresholds {
-    let level = |i: usize| {
-        let (_, ratio, increase) = DEFAULT_RATE_LEVELS[i];
-        Some((ratio * baseline).max(baseline + increase).min(1.0))
-    };
-    Thresholds {
-        critical: level(0),
-        high: level(1),
-        medium: level(2),
-        low: level(3),
     }
 }

@@ -140,7 +140,7 @@ fn rollback() -> DecisionRecord {
         decision: Decision::Rollback,
         severity: Severity::Critical,
         data_impact: DataImpact::None,
-        time_to_fix: Duration::from_secs(3600),
+        time_to_fix: crate::model::TimeToFix::Known(Duration::from_secs(3600)),
         rule: None,
         reasons: vec!["error rate 5x baseline".to_owned()],
     }
@@ -150,7 +150,7 @@ fn assessment() -> Assessment {
     Assessment {
         severity: Severity::Critical,
         data_impact: DataImpact::None,
-        time_to_fix: Duration::from_secs(3600),
+        time_to_fix: crate::model::TimeToFix::Known(Duration::from_secs(3600)),
         inconclusive: false,
         evidence: Vec::new(),
     }

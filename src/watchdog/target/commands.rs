@@ -93,7 +93,7 @@ impl TargetLoop {
                             self.name(),
                             text.unwrap_or_else(|| format!(
                                 "the configured {}",
-                                humantime::format_duration(self.setup.target.time_to_fix)
+                                self.setup.target.time_to_fix
                             ))
                         ))
                     }
