@@ -27,6 +27,12 @@ const BACKSTOP: Duration = Duration::from_secs(5);
 /// `Interrupted`); a running step is not cancelled, except that `wait`,
 /// `verify` and `kubernetes_rollout_status`, which only wait, end early. The daemon aborts a step that
 /// outlives its shutdown grace period and journals it as interrupted.
+///
+/// Guaranteed steps ([`StepCommon::guaranteed`](crate::config::StepCommon::guaranteed):
+/// the `restore` and `cleanup` phases, and `always = true`) run however the
+/// pipeline ends: after an aborting failure, and after `stop` too (they do
+/// not listen to it; the daemon's grace period still bounds them). The
+/// outcome names the first failure, never a guaranteed step's later one.
 pub async fn run(
     steps: &[StepConfig],
     ctx: &RollbackContext,
@@ -36,23 +42,32 @@ pub async fn run(
 ) -> PipelineOutcome {
     let mut reports = Vec::new();
     let mut verified = false;
+    // Set by the first abort or stop: from then on only guaranteed steps run.
+    let mut cut: Option<Cut> = None;
     for step in ordered(steps) {
+        let guaranteed = step.common.guaranteed();
+        if cut.is_some() && !guaranteed {
+            continue;
+        }
         let name = step_name(step);
-        let report = match run_step(step, &name, ctx, deps, hooks, stop.clone()).await {
+        let step_stop = if guaranteed {
+            never_stops()
+        } else {
+            stop.clone()
+        };
+        let report = match run_step(step, &name, ctx, deps, hooks, step_stop).await {
             StepRun::Ran(report) => report,
             StepRun::NotStarted => {
-                return PipelineOutcome::Interrupted {
-                    step: name,
-                    steps: reports,
-                };
+                cut.get_or_insert(Cut::Interrupted { step: name });
+                continue;
             }
             StepRun::Unrecorded { report, message } => {
                 reports.extend(report);
-                return PipelineOutcome::Failed {
+                cut.get_or_insert(Cut::Failed {
                     step: name,
                     message,
-                    steps: reports,
-                };
+                });
+                continue;
             }
         };
         let outcome = report.outcome;
@@ -61,29 +76,45 @@ pub async fn run(
         match outcome {
             StepOutcome::Ok => verified |= matches!(step.action, StepAction::Verify(_)),
             StepOutcome::Interrupted => {
-                return PipelineOutcome::Interrupted {
-                    step: name,
-                    steps: reports,
-                };
+                cut.get_or_insert(Cut::Interrupted { step: name });
             }
             StepOutcome::Failed | StepOutcome::TimedOut => match step.common.on_failure {
                 OnFailure::Continue => {
                     tracing::warn!(step = %name, %message, "Rollback step failed; continuing");
                 }
                 OnFailure::Abort => {
-                    return PipelineOutcome::Failed {
+                    cut.get_or_insert(Cut::Failed {
                         step: name,
                         message,
-                        steps: reports,
-                    };
+                    });
                 }
             },
         }
     }
-    PipelineOutcome::Completed {
-        verified,
-        steps: reports,
+    let steps = reports;
+    match cut {
+        None => PipelineOutcome::Completed { verified, steps },
+        Some(Cut::Failed { step, message }) => PipelineOutcome::Failed {
+            step,
+            message,
+            steps,
+        },
+        Some(Cut::Interrupted { step }) => PipelineOutcome::Interrupted { step, steps },
     }
+}
+
+/// Why the pipeline stopped running its ordinary steps.
+enum Cut {
+    /// A step failed with `on_failure = "abort"`, or could not be journaled.
+    Failed { step: String, message: String },
+    /// The daemon is stopping.
+    Interrupted { step: String },
+}
+
+/// A stop signal that never turns true: a guaranteed step runs to its end
+/// even while the daemon stops.
+fn never_stops() -> watch::Receiver<bool> {
+    watch::channel(false).1
 }
 
 /// How one step's attempts went.
@@ -119,6 +150,7 @@ async fn run_step(
         attempts: 0,
         duration: Duration::ZERO,
         message: None,
+        guaranteed: step.common.guaranteed(),
     };
     let max_attempts = step.common.retries.saturating_add(1);
     let mut backoff = step.common.backoff;

@@ -62,15 +62,36 @@ impl Ending {
             (PipelineOutcome::Interrupted { .. }, _) if lost_leadership => ending(
                 RollbackOutcome::Interrupted,
                 NotifyEvent::RollbackInterrupted,
-                "this replica lost the leadership; remaining steps were not run",
+                "this replica lost the leadership; remaining steps were not run (restore steps were)",
             ),
             (PipelineOutcome::Interrupted { .. }, _) => ending(
                 RollbackOutcome::Interrupted,
                 NotifyEvent::RollbackInterrupted,
-                "rollguard is stopping; remaining steps were not run",
+                "rollguard is stopping; remaining steps were not run (restore steps were)",
             ),
         }
     }
+}
+
+/// The escalation of the guaranteed steps that failed (the service may be
+/// left drained): a message of its own that names them and then, unhidden,
+/// how the rollback itself ended. `None` when every one of them went well.
+fn escalation(outcome: &PipelineOutcome, ending: &Ending) -> Option<String> {
+    let failures: Vec<String> = outcome
+        .restore_failures()
+        .map(|step| {
+            let why = step.message.as_deref().unwrap_or("no message");
+            format!("restore step `{}` {}: {why}", step.name, step.outcome)
+        })
+        .collect();
+    if failures.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{}; check the service by hand. The rollback itself: {}",
+        failures.join("; "),
+        ending.detail
+    ))
 }
 
 impl Actor<'_> {
@@ -224,6 +245,13 @@ impl Actor<'_> {
             .notification(ending.event, Some(record))
             .with_detail(format!("{}\n{}", ending.detail, timeline(outcome)));
         self.notify(n);
+        if let Some(detail) = escalation(outcome, &ending) {
+            tracing::error!(target_name = %name, %detail, "A restore step failed");
+            let n = self
+                .notification(NotifyEvent::RollbackFailed, Some(record))
+                .with_detail(detail);
+            self.notify(n);
+        }
         let announced = self.setup.target.release.kind() == crate::config::ReleaseKind::Announce;
         if !(announced && restored) {
             return None;
@@ -243,6 +271,7 @@ impl Actor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::StepOutcome;
     use crate::pipeline::StepReport;
 
     fn completed(verified: bool) -> PipelineOutcome {
@@ -348,5 +377,41 @@ mod tests {
                 .detail
                 .contains("is stopping")
         );
+    }
+
+    #[test]
+    fn a_failed_restore_step_is_escalated_without_hiding_the_failure() {
+        let report = |name: &str, outcome, guaranteed| StepReport {
+            name: name.into(),
+            kind: crate::config::StepKind::Command,
+            description: format!("command: {name}"),
+            outcome,
+            attempts: 1,
+            duration: Duration::ZERO,
+            message: Some(format!("{name} said no")),
+            guaranteed,
+        };
+        let failed = PipelineOutcome::Failed {
+            step: "deploy".into(),
+            message: "exit code 1".into(),
+            steps: vec![
+                report("deploy", StepOutcome::Failed, false),
+                report("undrain", StepOutcome::TimedOut, true),
+                report("tidy", StepOutcome::Ok, true),
+            ],
+        };
+        let ending = Ending::of(&failed, None, false);
+        assert_eq!(
+            escalation(&failed, &ending).as_deref(),
+            Some(
+                "restore step `undrain` timed_out: undrain said no; check the service by hand. \
+                 The rollback itself: step deploy failed: exit code 1"
+            )
+        );
+        let fine = PipelineOutcome::Completed {
+            verified: true,
+            steps: vec![report("undrain", StepOutcome::Ok, true)],
+        };
+        assert_eq!(escalation(&fine, &Ending::of(&fine, None, false)), None);
     }
 }
