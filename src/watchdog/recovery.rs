@@ -1,7 +1,9 @@
 //! What a target's watchdog starts from: the journal read back after a
 //! restart. The rule is simple and strict: a rollback that was started is
 //! never started again. One that finished set the running version; one that
-//! was cut short by a crash is closed as interrupted and left to a human.
+//! was cut short by a crash gets its guaranteed (restore) steps that had not
+//! run yet, then is closed as interrupted and left to a human: its version
+//! change is never run a second time.
 
 use super::outcome::{RollbackOutcome, Trigger};
 use crate::config::TargetConfig;
@@ -38,6 +40,9 @@ pub struct Unfinished {
     pub restore_version: String,
     /// Steps that had started without finishing.
     pub open_steps: Vec<String>,
+    /// Steps whose last attempt ended well: a guaranteed step among them is
+    /// not run again after the restart.
+    pub done_steps: Vec<String>,
 }
 
 /// What a target's watchdog knows when it starts.
@@ -106,6 +111,7 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                         bad_version: from.clone(),
                         restore_version: to.clone(),
                         open_steps: Vec::new(),
+                        done_steps: Vec::new(),
                     },
                     false,
                 ));
@@ -115,11 +121,14 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                     unfinished.open_steps.push(step.clone());
                 }
             }
-            Event::StepFinished { step, .. } => {
-                if let Some((unfinished, false)) = rollback.as_mut()
-                    && let Some(i) = unfinished.open_steps.iter().position(|s| s == step)
-                {
-                    unfinished.open_steps.remove(i);
+            Event::StepFinished { step, outcome, .. } => {
+                if let Some((unfinished, false)) = rollback.as_mut() {
+                    if let Some(i) = unfinished.open_steps.iter().position(|s| s == step) {
+                        unfinished.open_steps.remove(i);
+                    }
+                    if *outcome == StepOutcome::Ok {
+                        unfinished.done_steps.push(step.clone());
+                    }
                 }
             }
             Event::RollbackFinished {
@@ -169,9 +178,26 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
     }
 }
 
-/// Closes a rollback that a crash or a shutdown cut short: every open step
-/// is recorded as interrupted, then the rollback itself.
-pub async fn close_unfinished(
+/// Closes a rollback that a crash cut short, once its open steps are
+/// closed ([`close_open_steps`]) and its restore steps ran: journaled as
+/// interrupted, so that it is never started again.
+pub async fn close_rollback(
+    journal: &Journal,
+    target: &str,
+    unfinished: &Unfinished,
+) -> Result<(), crate::journal::JournalError> {
+    let finished = Event::RollbackFinished {
+        release_id: unfinished.release_id.clone(),
+        outcome: RollbackOutcome::Interrupted.as_str().to_owned(),
+    };
+    journal.append_async(Some(target), finished).await?;
+    Ok(())
+}
+
+/// Records every open step of `unfinished` as interrupted. The rollback
+/// stays open: what a shutdown does when its grace period ended during a
+/// step, so that the next start runs the restore steps and closes it.
+pub async fn close_open_steps(
     journal: &Journal,
     target: &str,
     unfinished: &Unfinished,
@@ -189,15 +215,6 @@ pub async fn close_unfinished(
             )
             .await?;
     }
-    journal
-        .append_async(
-            Some(target),
-            Event::RollbackFinished {
-                release_id: unfinished.release_id.clone(),
-                outcome: RollbackOutcome::Interrupted.as_str().to_owned(),
-            },
-        )
-        .await?;
     Ok(())
 }
 
@@ -305,6 +322,17 @@ mod tests {
             started("api-1"),
             Event::StepStarted {
                 release_id: "api-1".into(),
+                step: "drain".into(),
+                attempt: 1,
+            },
+            Event::StepFinished {
+                release_id: "api-1".into(),
+                step: "drain".into(),
+                outcome: StepOutcome::Ok,
+                message: None,
+            },
+            Event::StepStarted {
+                release_id: "api-1".into(),
                 step: "deploy".into(),
                 attempt: 1,
             },
@@ -313,6 +341,7 @@ mod tests {
         let unfinished = memory.unfinished.expect("unfinished");
         assert_eq!(unfinished.release_id, "api-1");
         assert_eq!(unfinished.open_steps, vec!["deploy".to_owned()]);
+        assert_eq!(unfinished.done_steps, vec!["drain".to_owned()]);
         assert!(memory.open.expect("open").acted);
     }
 
@@ -328,7 +357,12 @@ mod tests {
             },
         ]);
         let unfinished = unfinished_now(&journal, &target("15m")).expect("unfinished");
-        close_unfinished(&journal, "api", &unfinished)
+        close_open_steps(&journal, "api", &unfinished)
+            .await
+            .expect("journaled");
+        let still = unfinished_now(&journal, &target("15m")).expect("still open");
+        assert!(still.open_steps.is_empty(), "{still:?}");
+        close_rollback(&journal, "api", &unfinished)
             .await
             .expect("journaled");
         assert!(unfinished_now(&journal, &target("15m")).is_none());

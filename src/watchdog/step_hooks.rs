@@ -83,6 +83,29 @@ pub(super) struct StepHooks {
     pub clock: super::Clock,
 }
 
+impl StepHooks {
+    /// The hooks of a rollback of `release_id` on `setup`'s target; `base`
+    /// is the rollback's notification.
+    pub(super) fn new(
+        journal: Journal,
+        setup: &super::Setup,
+        release_id: &str,
+        base: Notification,
+    ) -> StepHooks {
+        StepHooks {
+            journal: JournalHooks {
+                journal,
+                target: setup.target.name.clone(),
+                release_id: release_id.to_owned(),
+            },
+            notifiers: setup.notifiers.clone(),
+            to: setup.target.notify.clone(),
+            base,
+            clock: setup.services.clock,
+        }
+    }
+}
+
 impl PipelineHooks for StepHooks {
     fn step_started<'a>(
         &'a self,
@@ -134,4 +157,25 @@ pub(super) fn timeline(outcome: &PipelineOutcome) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The escalation of the guaranteed steps that failed (the service may be
+/// left drained): a message of its own that names them and then, unhidden,
+/// how the rollback itself ended (`rollback`). `None` when every one of
+/// them went well.
+pub(super) fn escalation(outcome: &PipelineOutcome, rollback: &str) -> Option<String> {
+    let failures: Vec<String> = outcome
+        .restore_failures()
+        .map(|step| {
+            let why = step.message.as_deref().unwrap_or("no message");
+            format!("restore step `{}` {}: {why}", step.name, step.outcome)
+        })
+        .collect();
+    if failures.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{}; check the service by hand. The rollback itself: {rollback}",
+        failures.join("; ")
+    ))
 }

@@ -10,7 +10,7 @@ use crate::notify::NotifyEvent;
 use crate::pipeline::{self, PipelineOutcome, RollbackContext};
 use crate::release::ReleaseChange;
 use crate::watchdog::outcome::{RollbackOutcome, Trigger};
-use crate::watchdog::step_hooks::{JournalHooks, StepHooks, timeline};
+use crate::watchdog::step_hooks::{StepHooks, escalation, timeline};
 use crate::watchdog::verifier::{TargetVerifier, Unverified};
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,27 +73,6 @@ impl Ending {
     }
 }
 
-/// The escalation of the guaranteed steps that failed (the service may be
-/// left drained): a message of its own that names them and then, unhidden,
-/// how the rollback itself ended. `None` when every one of them went well.
-fn escalation(outcome: &PipelineOutcome, ending: &Ending) -> Option<String> {
-    let failures: Vec<String> = outcome
-        .restore_failures()
-        .map(|step| {
-            let why = step.message.as_deref().unwrap_or("no message");
-            format!("restore step `{}` {}: {why}", step.name, step.outcome)
-        })
-        .collect();
-    if failures.is_empty() {
-        return None;
-    }
-    Some(format!(
-        "{}; check the service by hand. The rollback itself: {}",
-        failures.join("; "),
-        ending.detail
-    ))
-}
-
 impl Actor<'_> {
     /// Runs the rollback pipeline and verifies the result. Returns the
     /// version change the loop must take in (an `announce` target's
@@ -145,6 +124,7 @@ impl Actor<'_> {
             return None;
         }
         self.bake.acted = true;
+        self.bake.rolled_back = true;
         // A pending request is settled by this rollback: approving it later
         // must not start a second one.
         self.bake.approval = None;
@@ -172,17 +152,12 @@ impl Actor<'_> {
     ) -> (PipelineOutcome, Ending) {
         let mut deps = self.deps();
         deps.verifier = Some(verifier.clone());
-        let hooks = StepHooks {
-            journal: JournalHooks {
-                journal: self.state.journal().clone(),
-                target: ctx.target.clone(),
-                release_id: ctx.release_id.clone(),
-            },
-            notifiers: self.setup.notifiers.clone(),
-            to: self.setup.target.notify.clone(),
-            base: self.notification(NotifyEvent::RollbackStep, Some(record)),
-            clock: self.setup.services.clock,
-        };
+        let hooks = StepHooks::new(
+            self.state.journal().clone(),
+            self.setup,
+            &ctx.release_id,
+            self.notification(NotifyEvent::RollbackStep, Some(record)),
+        );
         // Shutdown or a lost lease stops the pipeline before
         // its next step.
         let stop = crate::leader::PipelineStop::new(self.stop.clone(), self.state.leadership());
@@ -245,7 +220,7 @@ impl Actor<'_> {
             .notification(ending.event, Some(record))
             .with_detail(format!("{}\n{}", ending.detail, timeline(outcome)));
         self.notify(n);
-        if let Some(detail) = escalation(outcome, &ending) {
+        if let Some(detail) = escalation(outcome, &ending.detail) {
             tracing::error!(target_name = %name, %detail, "A restore step failed");
             let n = self
                 .notification(NotifyEvent::RollbackFailed, Some(record))
@@ -402,7 +377,7 @@ mod tests {
         };
         let ending = Ending::of(&failed, None, false);
         assert_eq!(
-            escalation(&failed, &ending).as_deref(),
+            escalation(&failed, &ending.detail).as_deref(),
             Some(
                 "restore step `undrain` timed_out: undrain said no; check the service by hand. \
                  The rollback itself: step deploy failed: exit code 1"
@@ -412,6 +387,6 @@ mod tests {
             verified: true,
             steps: vec![report("undrain", StepOutcome::Ok, true)],
         };
-        assert_eq!(escalation(&fine, &Ending::of(&fine, None, false)), None);
+        assert_eq!(escalation(&fine, "verified"), None);
     }
 }

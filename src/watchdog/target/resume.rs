@@ -1,0 +1,98 @@
+//! A rollback that the journal shows cut short (a crash, `kill -9`, or a
+//! shutdown whose grace period ended during a step), met by the next
+//! start: its guaranteed steps that had not run yet run now (the undrain
+//! of a drain), then it is closed as interrupted and a human is told. The
+//! version change is never run again: it may have happened, and running it
+//! twice is what must never happen.
+
+use super::TargetLoop;
+use crate::notify::{Notification, NotifyEvent};
+use crate::pipeline::{self, PipelineOutcome, step_name};
+use crate::watchdog::WithVersions;
+use crate::watchdog::act::{pipeline_deps, rollback_context};
+use crate::watchdog::recovery::{self, Unfinished};
+use crate::watchdog::step_hooks::{StepHooks, escalation, timeline};
+
+impl TargetLoop {
+    /// Runs what is left of `unfinished`'s guaranteed steps, journals the
+    /// rollback as interrupted and notifies.
+    pub(super) async fn resume_interrupted(&self, unfinished: &Unfinished) {
+        let name = self.name().to_owned();
+        tracing::error!(
+            target_name = %name,
+            release_id = %unfinished.release_id,
+            open_steps = ?unfinished.open_steps,
+            "A rollback was cut short when rollguard stopped; it is not started again, its restore steps run now: check the service by hand"
+        );
+        let journal = self.state.journal();
+        if let Err(error) = recovery::close_open_steps(journal, &name, unfinished).await {
+            tracing::error!(target_name = %name, %error, "Cannot journal the interrupted steps; no restore step runs without a record");
+            return;
+        }
+        let outcome = self.run_restore_steps(unfinished).await;
+        if let Err(error) = recovery::close_rollback(journal, &name, unfinished).await {
+            tracing::error!(target_name = %name, %error, "Cannot journal the interrupted rollback");
+        }
+        let running = if unfinished.open_steps.is_empty() {
+            "none".to_owned()
+        } else {
+            unfinished.open_steps.join(", ")
+        };
+        let detail = format!(
+            "rollguard stopped while rolling back (steps still running: {running}); the rollback is not repeated automatically: check which version runs"
+        );
+        let restored = timeline(&outcome);
+        let n = self
+            .notification_of(NotifyEvent::RollbackInterrupted, unfinished)
+            .with_detail(if restored.is_empty() {
+                detail.clone()
+            } else {
+                format!("{detail}\nrestore steps run on restart:\n{restored}")
+            });
+        self.notify(n);
+        if let Some(escalated) = escalation(&outcome, &detail) {
+            tracing::error!(target_name = %name, detail = %escalated, "A restore step failed");
+            let n = self.notification_of(NotifyEvent::RollbackFailed, unfinished);
+            self.notify(n.with_detail(escalated));
+        }
+    }
+
+    /// The guaranteed steps of the target's pipeline that had not ended
+    /// well before the restart, run as a pipeline of their own.
+    async fn run_restore_steps(&self, unfinished: &Unfinished) -> PipelineOutcome {
+        let steps: Vec<_> = self
+            .setup
+            .target
+            .step
+            .iter()
+            .filter(|step| step.common.guaranteed())
+            .filter(|step| !unfinished.done_steps.contains(&step_name(step)))
+            .cloned()
+            .collect();
+        let ctx = rollback_context(
+            &self.setup,
+            &unfinished.release_id,
+            &unfinished.bad_version,
+            &unfinished.restore_version,
+            "rollguard restarted during this rollback; running its restore steps",
+        );
+        let hooks = StepHooks::new(
+            self.state.journal().clone(),
+            &self.setup,
+            &unfinished.release_id,
+            self.notification_of(NotifyEvent::RollbackStep, unfinished),
+        );
+        let deps = pipeline_deps(&self.setup);
+        pipeline::run(&steps, &ctx, &deps, &hooks, self.stop.clone()).await
+    }
+
+    /// A notification of `event` about `unfinished`.
+    fn notification_of(&self, event: NotifyEvent, unfinished: &Unfinished) -> Notification {
+        Notification::new(event, self.name(), self.setup.mode, self.now())
+            .with_release_id(&unfinished.release_id)
+            .with_versions(
+                Some(unfinished.bad_version.clone()),
+                Some(unfinished.restore_version.clone()),
+            )
+    }
+}
