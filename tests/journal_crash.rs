@@ -174,6 +174,14 @@ fn journal_events(state_dir: &Path) -> Vec<(Option<String>, Event)> {
         .collect()
 }
 
+/// Whether process `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+        !state.starts_with('Z')
+    })
+}
+
 /// Waits up to 30 s for `what`.
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -324,6 +332,8 @@ argv = ["{note}", "undrain"]
         std::fs::read_to_string(&log).expect("log"),
         "drain\ndeploy\n"
     );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(deploy_pid), "the step's program outlives kill -9");
 
     // The rollback brought v1 back (or it did not: rollguard cannot know);
     // the service looks healthy from now on.
@@ -338,6 +348,10 @@ argv = ["{note}", "undrain"]
     wait_for("the rollback to be closed", || {
         closed(&journal_events(&state_dir))
     });
+    assert!(
+        !alive(deploy_pid),
+        "the restart stopped the program the dead daemon left running"
+    );
     assert_eq!(
         std::fs::read_to_string(&log).expect("log"),
         "drain\ndeploy\nundrain\n",

@@ -9,9 +9,10 @@ use super::{
 };
 use crate::config::bounds::STEP_BACKOFF;
 use crate::config::{OnFailure, StepAction, StepConfig};
+use crate::exec::ProcessGroup;
 use crate::model::StepOutcome;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 /// Time past a step's own limit after which an attempt is abandoned. Each
@@ -175,7 +176,9 @@ async fn run_step(
         }
         report.attempts = attempt;
         tracing::info!(step = %name, attempt, kind = step.kind().as_str(), "Rollback step starting");
-        let result = attempt_once(step, ctx, deps, stop.clone()).await;
+        let (spawned, group) = oneshot::channel();
+        let once = attempt_once(step, ctx, deps, stop.clone(), spawned);
+        let result = recording_group(once, group, name, hooks).await;
         let (outcome, message, retryable) = match result {
             Ok(message) => (StepOutcome::Ok, message, false),
             Err(error) => (error.outcome, Some(error.message), error.retryable),
@@ -213,12 +216,37 @@ async fn run_step(
     }
 }
 
-/// One attempt, dispatched on the kind, with the backstop time limit.
+/// Runs `attempt`; when it starts a program, journals the program's
+/// process group through `hooks` while it runs.
+async fn recording_group(
+    attempt: impl Future<Output = StepResult>,
+    group: oneshot::Receiver<ProcessGroup>,
+    name: &str,
+    hooks: &dyn PipelineHooks,
+) -> StepResult {
+    tokio::pin!(attempt);
+    // The group first: once the attempt waits for its program, the group
+    // has been sent, so it is recorded before the step's end.
+    tokio::select! {
+        biased;
+        Ok(group) = group => {
+            if let Err(message) = hooks.step_spawned(name, group).await {
+                tracing::warn!(step = %name, %message, "The step's program runs unrecorded: a crash now would leave it running");
+            }
+            attempt.await
+        }
+        result = &mut attempt => result,
+    }
+}
+
+/// One attempt, dispatched on the kind, with the backstop time limit; a
+/// command step sends its program's process group on `spawned`.
 async fn attempt_once(
     step: &StepConfig,
     ctx: &RollbackContext,
     deps: &PipelineDeps,
     stop: watch::Receiver<bool>,
+    spawned: oneshot::Sender<ProcessGroup>,
 ) -> StepResult {
     let timeout = step.common.timeout;
     let own_limit = match &step.action {
@@ -227,7 +255,7 @@ async fn attempt_once(
     };
     let attempt = async {
         match &step.action {
-            StepAction::Command(s) => command::execute(s, timeout, ctx).await,
+            StepAction::Command(s) => command::execute(s, timeout, ctx, spawned).await,
             StepAction::Http(s) => http::execute(s, timeout, ctx, deps).await,
             StepAction::SymlinkSwitch(s) => symlink::execute(s, ctx).await,
             StepAction::SystemdRestart(s) => systemd::execute(s, timeout, deps).await,

@@ -7,6 +7,7 @@
 
 use super::outcome::{RollbackOutcome, Trigger};
 use crate::config::TargetConfig;
+use crate::exec::ProcessGroup;
 use crate::journal::{Event, Journal, Record};
 use crate::model::StepOutcome;
 use crate::release::ReleaseTracker;
@@ -43,6 +44,9 @@ pub struct Unfinished {
     /// Steps whose last attempt ended well: a guaranteed step among them is
     /// not run again after the restart.
     pub done_steps: Vec<String>,
+    /// The process groups that open steps had started, by step: what the
+    /// dead daemon may have left running, stopped before anything else.
+    pub processes: Vec<(String, ProcessGroup)>,
 }
 
 /// What a target's watchdog knows when it starts.
@@ -112,6 +116,7 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                         restore_version: to.clone(),
                         open_steps: Vec::new(),
                         done_steps: Vec::new(),
+                        processes: Vec::new(),
                     },
                     false,
                 ));
@@ -121,8 +126,14 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                     unfinished.open_steps.push(step.clone());
                 }
             }
+            Event::StepProcess { step, group, .. } => {
+                if let Some((unfinished, false)) = rollback.as_mut() {
+                    unfinished.processes.push((step.clone(), group.clone()));
+                }
+            }
             Event::StepFinished { step, outcome, .. } => {
                 if let Some((unfinished, false)) = rollback.as_mut() {
+                    unfinished.processes.retain(|(s, _)| s != step);
                     if let Some(i) = unfinished.open_steps.iter().position(|s| s == step) {
                         unfinished.open_steps.remove(i);
                     }
@@ -271,6 +282,14 @@ mod tests {
         }
     }
 
+    fn group(pgid: i32) -> ProcessGroup {
+        ProcessGroup {
+            pgid,
+            started: Some(1),
+            boot_id: None,
+        }
+    }
+
     fn started(id: &str) -> Event {
         Event::RollbackStarted {
             release_id: id.into(),
@@ -325,6 +344,11 @@ mod tests {
                 step: "drain".into(),
                 attempt: 1,
             },
+            Event::StepProcess {
+                release_id: "api-1".into(),
+                step: "drain".into(),
+                group: group(5),
+            },
             Event::StepFinished {
                 release_id: "api-1".into(),
                 step: "drain".into(),
@@ -336,12 +360,22 @@ mod tests {
                 step: "deploy".into(),
                 attempt: 1,
             },
+            Event::StepProcess {
+                release_id: "api-1".into(),
+                step: "deploy".into(),
+                group: group(7),
+            },
         ]);
         let memory = recover(&journal, &target("15m"), SystemTime::now());
         let unfinished = memory.unfinished.expect("unfinished");
         assert_eq!(unfinished.release_id, "api-1");
         assert_eq!(unfinished.open_steps, vec!["deploy".to_owned()]);
         assert_eq!(unfinished.done_steps, vec!["drain".to_owned()]);
+        assert_eq!(
+            unfinished.processes,
+            vec![("deploy".to_owned(), group(7))],
+            "the drain's program ended with its step"
+        );
         assert!(memory.open.expect("open").acted);
     }
 

@@ -2,6 +2,7 @@
 //! the journal (synced before a step acts) and the notifiers
 //! (`rollback_step`), and the timeline of an incident summary.
 
+use crate::exec::ProcessGroup;
 use crate::journal::{Event, Journal};
 use crate::model::StepOutcome;
 use crate::notify::{Notification, Notifiers};
@@ -45,6 +46,22 @@ impl PipelineHooks for JournalHooks {
         };
         Box::pin(async move {
             let what = format!("the start of step `{step}`");
+            self.append(event, &what).await
+        })
+    }
+
+    fn step_spawned<'a>(
+        &'a self,
+        step: &'a str,
+        group: ProcessGroup,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        let event = Event::StepProcess {
+            release_id: self.release_id.clone(),
+            step: step.to_owned(),
+            group,
+        };
+        Box::pin(async move {
+            let what = format!("the process group of step `{step}`");
             self.append(event, &what).await
         })
     }
@@ -113,6 +130,14 @@ impl PipelineHooks for StepHooks {
         attempt: u32,
     ) -> BoxFuture<'a, Result<(), String>> {
         self.journal.step_started(step, attempt)
+    }
+
+    fn step_spawned<'a>(
+        &'a self,
+        step: &'a str,
+        group: ProcessGroup,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        self.journal.step_spawned(step, group)
     }
 
     fn step_finished<'a>(

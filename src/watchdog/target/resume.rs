@@ -1,11 +1,13 @@
 //! A rollback that the journal shows cut short (a crash, `kill -9`, or a
 //! shutdown whose grace period ended during a step), met by the next
-//! start: its guaranteed steps that had not run yet run now (the undrain
+//! start: what its open steps left running is stopped (`exec::ProcessGroup`),
+//! its guaranteed steps that had not run yet run now (the undrain
 //! of a drain), then it is closed as interrupted and a human is told. The
 //! version change is never run again: it may have happened, and running it
 //! twice is what must never happen.
 
 use super::TargetLoop;
+use crate::exec::Leftover;
 use crate::notify::{Notification, NotifyEvent};
 use crate::pipeline::{self, PipelineOutcome, step_name};
 use crate::watchdog::WithVersions;
@@ -24,6 +26,7 @@ impl TargetLoop {
             open_steps = ?unfinished.open_steps,
             "A rollback was cut short when rollguard stopped; it is not started again, its restore steps run now: check the service by hand"
         );
+        let stopped = stop_leftovers(&name, unfinished).await;
         let journal = self.state.journal();
         if let Err(error) = recovery::close_open_steps(journal, &name, unfinished).await {
             tracing::error!(target_name = %name, %error, "Cannot journal the interrupted steps; no restore step runs without a record");
@@ -38,9 +41,13 @@ impl TargetLoop {
         } else {
             unfinished.open_steps.join(", ")
         };
-        let detail = format!(
+        let mut detail = format!(
             "rollguard stopped while rolling back (steps still running: {running}); the rollback is not repeated automatically: check which version runs"
         );
+        if !stopped.is_empty() {
+            let stopped = stopped.join(", ");
+            detail.push_str(&format!("; stopped what was left running of: {stopped}"));
+        }
         let restored = timeline(&outcome);
         let n = self
             .notification_of(NotifyEvent::RollbackInterrupted, unfinished)
@@ -95,4 +102,19 @@ impl TargetLoop {
                 Some(unfinished.restore_version.clone()),
             )
     }
+}
+
+/// Stops the programs that the open steps of `unfinished` left running
+/// when the daemon died (each only if it is still the one recorded).
+/// Returns the steps whose programs were stopped.
+async fn stop_leftovers(target: &str, unfinished: &Unfinished) -> Vec<String> {
+    let mut stopped = Vec::new();
+    for (step, group) in &unfinished.processes {
+        let found = group.stop_leftover().await;
+        tracing::warn!(target_name = %target, %step, pgid = group.pgid, ?found, "A program of the interrupted step was looked for");
+        if found == Leftover::Stopped {
+            stopped.push(step.clone());
+        }
+    }
+    stopped
 }
