@@ -19,6 +19,8 @@ mod recovery;
 mod step_hooks;
 mod supervise;
 mod target;
+#[cfg(test)]
+mod tests_recovery;
 mod verifier;
 
 pub use bake::{Bake, BakeKind};
