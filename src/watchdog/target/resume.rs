@@ -65,15 +65,19 @@ impl TargetLoop {
     }
 
     /// The guaranteed steps of the target's pipeline that had not ended
-    /// well before the restart, run as a pipeline of their own.
+    /// well before the restart, run as a pipeline of their own. The journal
+    /// names steps: a step whose name another step shares (two unnamed
+    /// `command` steps) is run again rather than skipped, since an undrain
+    /// run twice does less harm than one never run.
     async fn run_restore_steps(&self, unfinished: &Unfinished) -> PipelineOutcome {
-        let steps: Vec<_> = self
-            .setup
-            .target
-            .step
+        let all = &self.setup.target.step;
+        let names: Vec<String> = all.iter().map(step_name).collect();
+        let done = |name: &String| {
+            names.iter().filter(|n| *n == name).count() == 1 && unfinished.done_steps.contains(name)
+        };
+        let steps: Vec<_> = all
             .iter()
-            .filter(|step| step.common.guaranteed())
-            .filter(|step| !unfinished.done_steps.contains(&step_name(step)))
+            .filter(|step| step.common.guaranteed() && !done(&step_name(step)))
             .cloned()
             .collect();
         let ctx = rollback_context(
