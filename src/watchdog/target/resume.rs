@@ -32,7 +32,18 @@ impl TargetLoop {
             tracing::error!(target_name = %name, %error, "Cannot journal the interrupted steps; no restore step runs without a record");
             return;
         }
-        let outcome = self.run_restore_steps(unfinished).await;
+        // Only the leader acts: a replica that restarts as a follower
+        // leaves its restore steps to a human, and says so.
+        let leader = self.state.is_leader();
+        let outcome = if leader {
+            self.run_restore_steps(unfinished).await
+        } else {
+            tracing::error!(target_name = %name, "Not the leader: the interrupted rollback's restore steps are not run; run them by hand");
+            PipelineOutcome::Completed {
+                verified: false,
+                steps: Vec::new(),
+            }
+        };
         if let Err(error) = recovery::close_rollback(journal, &name, unfinished).await {
             tracing::error!(target_name = %name, %error, "Cannot journal the interrupted rollback");
         }
@@ -44,6 +55,9 @@ impl TargetLoop {
         let mut detail = format!(
             "rollguard stopped while rolling back (steps still running: {running}); the rollback is not repeated automatically: check which version runs"
         );
+        if !leader {
+            detail.push_str("; this replica is not the leader, so its restore steps were not run: run them by hand");
+        }
         if !stopped.is_empty() {
             let stopped = stopped.join(", ");
             detail.push_str(&format!("; stopped what was left running of: {stopped}"));
