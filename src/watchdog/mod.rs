@@ -269,6 +269,8 @@ impl Watchdogs {
                     recovery::unfinished_now(self.state.journal(), &running.config)
                 {
                     tracing::warn!(target_name = %name, release_id = %unfinished.release_id, steps = ?unfinished.open_steps, "A rollback step was still running after the grace period; recorded as interrupted, the restore steps run on the next start");
+                    // Dropping the step's child killed it, not its group.
+                    recovery::stop_leftovers(&name, &unfinished).await;
                     if let Err(error) =
                         recovery::close_open_steps(self.state.journal(), &name, &unfinished).await
                     {

@@ -7,7 +7,7 @@
 
 use super::outcome::{RollbackOutcome, Trigger};
 use crate::config::TargetConfig;
-use crate::exec::ProcessGroup;
+use crate::exec::{Leftover, ProcessGroup};
 use crate::journal::{Event, Journal, Record};
 use crate::model::StepOutcome;
 use crate::release::ReleaseTracker;
@@ -233,4 +233,20 @@ pub async fn close_open_steps(
 /// (used when a shutdown abandons a running pipeline).
 pub fn unfinished_now(journal: &Journal, target: &TargetConfig) -> Option<Unfinished> {
     recover(journal, target, SystemTime::now()).unfinished
+}
+
+/// Stops the programs that the open steps of `unfinished` left running
+/// when the daemon died or a shutdown abandoned them (each only if it is
+/// still the one recorded).
+/// Returns the steps whose programs were stopped.
+pub async fn stop_leftovers(target: &str, unfinished: &Unfinished) -> Vec<String> {
+    let mut stopped = Vec::new();
+    for (step, group) in &unfinished.processes {
+        let found = group.stop_leftover().await;
+        tracing::warn!(target_name = %target, %step, pgid = group.pgid, ?found, "A program of the interrupted step was looked for");
+        if found == Leftover::Stopped {
+            stopped.push(step.clone());
+        }
+    }
+    stopped
 }

@@ -7,7 +7,6 @@
 //! twice is what must never happen.
 
 use super::TargetLoop;
-use crate::exec::Leftover;
 use crate::notify::{Notification, NotifyEvent};
 use crate::pipeline::{self, PipelineOutcome, step_name};
 use crate::watchdog::WithVersions;
@@ -26,7 +25,7 @@ impl TargetLoop {
             open_steps = ?unfinished.open_steps,
             "A rollback was cut short when rollguard stopped; it is not started again, its restore steps run now: check the service by hand"
         );
-        let stopped = stop_leftovers(&name, unfinished).await;
+        let stopped = recovery::stop_leftovers(&name, unfinished).await;
         let journal = self.state.journal();
         if let Err(error) = recovery::close_open_steps(journal, &name, unfinished).await {
             tracing::error!(target_name = %name, %error, "Cannot journal the interrupted steps; no restore step runs without a record");
@@ -120,19 +119,4 @@ impl TargetLoop {
                 Some(unfinished.restore_version.clone()),
             )
     }
-}
-
-/// Stops the programs that the open steps of `unfinished` left running
-/// when the daemon died (each only if it is still the one recorded).
-/// Returns the steps whose programs were stopped.
-async fn stop_leftovers(target: &str, unfinished: &Unfinished) -> Vec<String> {
-    let mut stopped = Vec::new();
-    for (step, group) in &unfinished.processes {
-        let found = group.stop_leftover().await;
-        tracing::warn!(target_name = %target, %step, pgid = group.pgid, ?found, "A program of the interrupted step was looked for");
-        if found == Leftover::Stopped {
-            stopped.push(step.clone());
-        }
-    }
-    stopped
 }
