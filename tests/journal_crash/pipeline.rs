@@ -50,6 +50,13 @@ impl Host {
         );
         std::fs::write(&gate, body).expect("gate");
         std::fs::set_permissions(&gate, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let notifier = dir.path().join("notifier");
+        let body = format!(
+            "#!/bin/sh\ncat >> '{}/notifications'\necho >> '{0}/notifications'\n",
+            dir.path().display()
+        );
+        std::fs::write(&notifier, body).expect("notifier");
+        std::fs::set_permissions(&notifier, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let broken = Arc::new(AtomicBool::new(true));
         let health = health_server(broken.clone());
         Host {
@@ -66,19 +73,30 @@ impl Host {
     /// Writes the config of daemon start `round` and starts it.
     fn start(&self, round: u32) -> Child {
         let root = self.dir.path().display();
-        let mut config = format!(
+        let steps: String = STEPS
+            .iter()
+            .map(|(phase, name)| {
+                format!(
+                    "[[target.step]]\nphase = \"{phase}\"\nkind = \"command\"\nname = \"{name}\"\n\
+                     argv = [\"{root}/gate\", \"{name}\", \"{round}\"]\ntimeout = \"1m\"\n"
+                )
+            })
+            .collect();
+        self.launch(&steps)
+    }
+
+    /// Writes a config with `steps` (and a `command` notifier that appends
+    /// each notification to `notifications`) and starts a daemon on it.
+    fn launch(&self, steps: &str) -> Child {
+        let root = self.dir.path().display();
+        let config = format!(
             "[daemon]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{root}/state\"\nmode = \"enforce\"\n\n\
-             [[target]]\nname = \"api\"\ninterval = \"200ms\"\nbake_window = \"8s\"\ntime_to_fix = \"2h\"\n\
+             [[notifier]]\nname = \"log\"\nkind = \"command\"\nargv = [\"{root}/notifier\"]\n\n\
+             [[target]]\nname = \"api\"\ninterval = \"200ms\"\nbake_window = \"8s\"\ntime_to_fix = \"2h\"\nnotify = [\"log\"]\n\
              [target.release]\nkind = \"symlink\"\npath = \"{root}/current\"\n\
-             [[target.probe]]\nname = \"health\"\nurl = \"http://{}/health\"\nfailures = 1\nseverity = \"critical\"\n",
+             [[target.probe]]\nname = \"health\"\nurl = \"http://{}/health\"\nfailures = 1\nseverity = \"critical\"\n{steps}",
             self.health
         );
-        for (phase, name) in STEPS {
-            config.push_str(&format!(
-                "[[target.step]]\nphase = \"{phase}\"\nkind = \"command\"\nname = \"{name}\"\n\
-                 argv = [\"{root}/gate\", \"{name}\", \"{round}\"]\ntimeout = \"1m\"\n"
-            ));
-        }
         let path = self.path("rollguard.toml");
         std::fs::write(&path, config).expect("config");
         let starts = self.count(|e| matches!(e, Event::DaemonStarted { .. }));
@@ -303,4 +321,65 @@ fn kill_nine_inside_every_step_never_repeats_the_version_change() {
         );
         kill_nine(daemon);
     }
+}
+
+/// The rollback step fails (`abort`) and so does the undrain: the undrain
+/// still ran, the outcome names the rollback step, and the failed undrain
+/// is escalated in a notification of its own.
+#[test]
+fn a_failing_restore_step_is_escalated_and_the_outcome_names_the_first_failure() {
+    let host = Host::new();
+    let root = host.dir.path().display().to_string();
+    let fail = host.path("fail");
+    std::fs::write(&fail, "#!/bin/sh\necho \"$1 broke\" >&2\nexit 1\n").expect("script");
+    std::fs::set_permissions(&fail, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let step = |phase: &str, name: &str, program: &str| {
+        format!(
+            "[[target.step]]\nphase = \"{phase}\"\nkind = \"command\"\nname = \"{name}\"\n\
+             argv = [\"{program}\", \"{name}\"]\n"
+        )
+    };
+    let steps = [
+        step("rollback", "deploy", &fail.display().to_string()),
+        step("restore", "undrain", &fail.display().to_string()),
+        step("cleanup", "tidy", "/usr/bin/touch"),
+    ]
+    .concat()
+    .replace("\"tidy\"]", &format!("\"{root}/tidied\"]"));
+    let daemon = host.launch(&steps);
+    host.release();
+    wait_for("the rollback to end", || {
+        host.count(|e| matches!(e, Event::RollbackFinished { .. })) == 1
+    });
+    assert!(host.path("tidied").exists(), "the cleanup step ran");
+    let events = host.events();
+    let undrain = events.iter().any(|e| {
+        matches!(e, Event::StepFinished { step, outcome: StepOutcome::Failed, .. } if step == "undrain")
+    });
+    assert!(undrain, "the undrain ran and failed: {events:#?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::RollbackFinished { outcome, .. } if outcome == "failed")),
+        "{events:#?}"
+    );
+    let notifications = || std::fs::read_to_string(host.path("notifications")).unwrap_or_default();
+    wait_for("the escalation", || {
+        notifications().contains("restore step `undrain` failed")
+    });
+    let text = notifications();
+    let escalation = text
+        .lines()
+        .find(|l| l.contains("restore step `undrain` failed"))
+        .expect("the escalation");
+    let escalation: serde_json::Value = serde_json::from_str(escalation).expect("JSON");
+    assert_eq!(escalation["event"], "rollback_failed", "{escalation}");
+    let detail = escalation["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("undrain broke")
+            && detail
+                .contains("The rollback itself: step deploy failed: exit code 1: deploy broke"),
+        "{detail}"
+    );
+    kill_nine(daemon);
 }
