@@ -62,12 +62,12 @@ impl Ending {
             (PipelineOutcome::Interrupted { .. }, _) if lost_leadership => ending(
                 RollbackOutcome::Interrupted,
                 NotifyEvent::RollbackInterrupted,
-                "this replica lost the leadership; remaining steps were not run (restore steps were)",
+                "this replica lost the leadership; remaining steps were not run, only the restore steps",
             ),
             (PipelineOutcome::Interrupted { .. }, _) => ending(
                 RollbackOutcome::Interrupted,
                 NotifyEvent::RollbackInterrupted,
-                "rollguard is stopping; remaining steps were not run (restore steps were)",
+                "rollguard is stopping; remaining steps were not run, only the restore steps",
             ),
         }
     }
