@@ -9,6 +9,15 @@
 //! background processes behind on purpose (a daemon it started); those are
 //! left alone. Children never inherit the variables that
 //! would let them talk to systemd in rollguard's name.
+//!
+//! A step's child outlives a `kill -9` of the daemon (nothing unsafe may
+//! ask the kernel to kill it then): [`run_reporting`] hands its
+//! [`ProcessGroup`] to the journal, and the next start stops what is left
+//! of it (`group.rs`).
+
+mod group;
+
+pub use group::{Leftover, ProcessGroup};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -139,6 +148,15 @@ pub enum ExecError {
 /// A non-zero exit is not an error here: it is in the returned output, for
 /// the caller to judge.
 pub async fn run(spec: CommandSpec) -> Result<CommandOutput, ExecError> {
+    run_reporting(spec, None).await
+}
+
+/// As [`run`], and sends the child's [`ProcessGroup`] on `spawned` as soon
+/// as it runs, so that a rollback step's journal can record it.
+pub async fn run_reporting(
+    spec: CommandSpec,
+    spawned: Option<tokio::sync::oneshot::Sender<ProcessGroup>>,
+) -> Result<CommandOutput, ExecError> {
     let Some((program, args)) = spec.argv.split_first() else {
         return Err(ExecError::Spawn {
             program: String::new(),
@@ -175,6 +193,9 @@ pub async fn run(spec: CommandSpec) -> Result<CommandOutput, ExecError> {
         .id()
         .and_then(|pid| i32::try_from(pid).ok())
         .map(Pid::from_raw);
+    if let (Some(spawned), Some(group)) = (spawned, group) {
+        let _ = spawned.send(ProcessGroup::of(group.as_raw()));
+    }
 
     if let (Some(bytes), Some(mut stdin)) = (spec.stdin, child.stdin.take()) {
         // A program that does not read its stdin must not block us: the

@@ -509,13 +509,15 @@ fn post(addr: SocketAddr, path: &str, token: &str, body: &str) -> (u16, String) 
 }
 
 #[test]
-fn sigterm_during_a_step_records_it_as_interrupted_after_the_grace_period() {
+fn sigterm_during_a_step_records_it_as_interrupted_after_the_grace_period_and_leaves_the_rollback_to_the_next_start()
+ {
     use std::os::unix::fs::PermissionsExt;
     let setup = Setup::new();
     let health = failing_server();
     let token_file = setup.dir.path().join("token");
     std::fs::write(&token_file, "t0ken\n").expect("token");
     let marker = setup.dir.path().join("step-running");
+    let undrained = setup.dir.path().join("undrained");
     let script = setup.dir.path().join("slow-deploy");
     std::fs::write(
         &script,
@@ -550,10 +552,16 @@ phase = "rollback"
 kind = "command"
 argv = ["{script}", "{{{{previous_version}}}}"]
 timeout = "1m"
+[[target.step]]
+phase = "restore"
+kind = "command"
+name = "undrain"
+argv = ["/usr/bin/touch", "{undrained}"]
 "#,
             state = setup.state_dir().display(),
             token = token_file.display(),
             script = script.display(),
+            undrained = undrained.display(),
         ),
     )
     .expect("config");
@@ -594,16 +602,44 @@ timeout = "1m"
         )),
         "{events:#?}"
     );
+    // Left open: the next start runs its restore steps, then closes it.
     assert!(
-        events.iter().any(
-            |e| matches!(e, Event::RollbackFinished { outcome, .. } if outcome == "interrupted")
-        ),
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::RollbackFinished { .. })),
         "{events:#?}"
     );
     assert!(
         matches!(events.last(), Some(Event::DaemonStopped)),
         "{events:#?}"
     );
+    assert!(
+        !undrained.exists(),
+        "the grace period ended before the undrain"
+    );
+    drop(journal);
+
+    // The next start runs the restore step the grace period cut off, then
+    // closes the rollback.
+    let mut child = setup.spawn(&[]);
+    setup.wait_ready();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !undrained.exists() {
+        assert!(Instant::now() < deadline, "the undrain never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(&child, "TERM");
+    let status = wait_exit(&mut child, Duration::from_secs(15)).expect("exits after SIGTERM");
+    assert_eq!(status.code(), Some(0), "stderr:\n{}", stderr_of(&mut child));
+    let (journal, _) = rollguard::journal::Journal::open(&setup.state_dir()).expect("reopen");
+    let events: Vec<_> = journal.records().into_iter().map(|r| r.event).collect();
+    let undrain = events.iter().position(|e| {
+        matches!(e, Event::StepFinished { step, outcome: StepOutcome::Ok, .. } if step == "undrain")
+    });
+    let closed = events.iter().position(
+        |e| matches!(e, Event::RollbackFinished { outcome, .. } if outcome == "interrupted"),
+    );
+    assert!(undrain.is_some() && undrain < closed, "{events:#?}");
 }
 
 #[test]

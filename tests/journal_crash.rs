@@ -6,6 +6,9 @@
 //! [`crash_writer`], told where the journal is by an environment variable
 //! set on the child alone. It prints `ack <seq>` after each append returns;
 //! the parent kills it after a varying number of acknowledgements.
+//!
+//! `journal_crash/pipeline.rs` does the same to the real daemon in the middle of a rollback
+//! pipeline, and checks what the next start does.
 
 use rollguard::journal::{Event, Journal, Since};
 use std::collections::BTreeSet;
@@ -162,3 +165,7 @@ fn kill_nine_never_loses_a_synced_record() {
         acked.len()
     );
 }
+
+/// The real daemon killed mid-pipeline and started again.
+#[path = "journal_crash/pipeline.rs"]
+mod pipeline;

@@ -319,7 +319,7 @@ async fn on_failure_abort_stops_and_continue_goes_on() {
     let marker = dir.path().join("marker");
     let touch = |name: &str| {
         command(
-            "cleanup",
+            "report",
             name,
             Path::new("/usr/bin/touch"),
             &[&marker.display().to_string()],
@@ -648,7 +648,7 @@ async fn stop_interrupts_a_wait_and_prevents_new_steps() {
     let steps = vec![
         step("phase = 'rollback'\nkind = 'wait'\nduration = '60s'"),
         command(
-            "cleanup",
+            "report",
             "after",
             Path::new("/usr/bin/touch"),
             &[&marker.display().to_string()],
@@ -769,7 +769,15 @@ async fn the_journal_holds_a_step_start_before_the_step_runs() {
         matches!(outcome, PipelineOutcome::Completed { .. }),
         "{outcome:?}"
     );
-    let events: Vec<Event> = journal.records().into_iter().map(|r| r.event).collect();
+    let mut events: Vec<Event> = journal.records().into_iter().map(|r| r.event).collect();
+    // The program's process group is recorded while it runs, for a restart
+    // after a crash to stop what is left of it.
+    let process = events.remove(1);
+    assert!(
+        matches!(&process, Event::StepProcess { step, group, .. }
+            if step == "journaled" && group.pgid > 1 && group.started.is_some()),
+        "{process:?}"
+    );
     assert_eq!(
         events,
         [
@@ -999,4 +1007,102 @@ async fn a_migrations_check_lists_each_version_s_migrations_with_a_real_program(
         evidence[0].contains("listing the migrations of v7: failed (exit code 4): no release v7"),
         "{evidence:?}"
     );
+}
+
+/// `note NAME` appends NAME to `dir/log`; returns the script and the log.
+fn notes(dir: &Path) -> (PathBuf, PathBuf) {
+    let log = dir.join("log");
+    let note = script(dir, "note", &format!("echo \"$1\" >> '{}'", log.display()));
+    (note, log)
+}
+
+#[tokio::test]
+async fn restore_steps_run_after_an_aborting_step_and_their_failure_hides_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (note, log) = notes(dir.path());
+    let fail = script(dir.path(), "fail", "echo \"$1 broke\" >&2; exit 1");
+    let steps = [
+        command("traffic", "drain", &note, &["drain"], ""),
+        command("rollback", "deploy", &fail, &["deploy"], ""),
+        command("verify", "check", &note, &["check"], ""),
+        command("verify", "snapshot", &note, &["snapshot"], "always = true"),
+        command("restore", "undrain", &fail, &["undrain"], ""),
+        command("report", "report", &note, &["report"], ""),
+        command("cleanup", "tidy", &note, &["tidy"], ""),
+    ];
+    let outcome = run(&steps, &ctx("v2", "v1"), &deps(&[])).await;
+    let ran = std::fs::read_to_string(&log).expect("steps ran");
+    assert_eq!(ran, "drain\nsnapshot\ntidy\n");
+    let PipelineOutcome::Failed { step, message, .. } = &outcome else {
+        panic!("expected failure: {outcome:?}");
+    };
+    assert_eq!(
+        (step.as_str(), message.as_str()),
+        ("deploy", "exit code 1: deploy broke"),
+        "the first failure stays the one named"
+    );
+    let names: Vec<&str> = outcome.steps().iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["drain", "deploy", "snapshot", "undrain", "tidy"]);
+    let failures: Vec<&str> = outcome
+        .restore_failures()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(failures, ["undrain"]);
+    assert_eq!(outcome.label(), "aborted");
+}
+
+#[tokio::test]
+async fn restore_steps_run_when_a_shutdown_stops_the_pipeline_and_are_journaled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (note, log) = notes(dir.path());
+    let (journal, _) = Journal::open(&dir.path().join("journal")).expect("journal");
+    let steps = vec![
+        command("traffic", "drain", &note, &["drain"], ""),
+        step("phase = 'rollback'\nkind = 'wait'\nname = 'settle'\nduration = '60s'"),
+        command("verify", "check", &note, &["check"], ""),
+        command("restore", "undrain", &note, &["undrain"], ""),
+    ];
+    let hooks = JournalHooks {
+        journal: journal.clone(),
+        target: "api".into(),
+        release_id: "r42".into(),
+    };
+    let (stop_tx, stop) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        pipeline::run(&steps, &ctx("v2", "v1"), &deps(&[]), &hooks, stop).await
+    });
+    // Stop once the wait has started.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let waiting = || {
+        journal
+            .records()
+            .into_iter()
+            .any(|r| matches!(r.event, Event::StepStarted { ref step, .. } if step == "settle"))
+    };
+    while !waiting() {
+        assert!(Instant::now() < deadline, "the wait never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop_tx.send(true).expect("pipeline listens");
+    let outcome = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the wait ends early")
+        .expect("pipeline task");
+    assert!(
+        matches!(&outcome, PipelineOutcome::Interrupted { step, .. } if step == "settle"),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).expect("log"),
+        "drain\nundrain\n"
+    );
+    let journaled: Vec<String> = journal
+        .records()
+        .into_iter()
+        .filter_map(|r| match r.event {
+            Event::StepFinished { step, outcome, .. } => Some(format!("{step} {outcome}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(journaled, ["drain ok", "settle interrupted", "undrain ok"]);
 }

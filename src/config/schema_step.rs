@@ -94,9 +94,22 @@ pub struct StepCommon {
     /// What a failure of this step does to the pipeline.
     #[serde(default)]
     pub on_failure: OnFailure,
+    /// Run this step on the way out however the pipeline ends (completed,
+    /// failed, aborted, stopped by a shutdown, or found cut short after a
+    /// crash), as every step of the `restore` and `cleanup` phases is: what
+    /// undoes an earlier step (the undrain of a drain) must not be skipped
+    /// because a step in between failed.
+    #[serde(default)]
+    pub always: bool,
 }
 
 impl StepCommon {
+    /// Whether the step is guaranteed to run (`finally`): `always = true`,
+    /// or a step of the `restore` or `cleanup` phase.
+    pub fn guaranteed(&self) -> bool {
+        self.always || matches!(self.phase, Phase::Restore | Phase::Cleanup)
+    }
+
     /// The keys above, as the file names them.
     pub(crate) fn keys() -> &'static [&'static str] {
         tagged::fields_of::<StepCommon>()

@@ -82,6 +82,17 @@ pub enum Event {
         /// Which attempt this is, from 1.
         attempt: u32,
     },
+    /// A rollback step's program started (`command` steps): its process
+    /// group, so that a restart after a crash stops what the dead daemon
+    /// left running of it instead of leaving an orphan.
+    StepProcess {
+        /// The release being rolled back.
+        release_id: String,
+        /// The step's name in the pipeline.
+        step: String,
+        /// The program's process group and what identifies it.
+        group: crate::exec::ProcessGroup,
+    },
     /// A rollback step ended.
     StepFinished {
         /// The release being rolled back.
@@ -393,6 +404,15 @@ mod tests {
             Event::RollbackFinished {
                 release_id: "r1".into(),
                 outcome: "ok".into(),
+            },
+            Event::StepProcess {
+                release_id: "r1".into(),
+                step: "deploy".into(),
+                group: crate::exec::ProcessGroup {
+                    pgid: 4242,
+                    started: Some(17),
+                    boot_id: None,
+                },
             },
             Event::NotificationSent {
                 notifier: "slack".into(),

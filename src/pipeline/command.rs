@@ -3,8 +3,9 @@
 
 use super::{RollbackContext, StepError, StepResult, render};
 use crate::config::CommandStep;
-use crate::exec::{self, CommandSpec, ExecError};
+use crate::exec::{self, CommandSpec, ExecError, ProcessGroup};
 use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// Most characters of stderr (or stdout) quoted in a step's message.
 const QUOTE_LIMIT: usize = 500;
@@ -42,14 +43,16 @@ pub fn spec(
     })
 }
 
-/// Runs one attempt within `timeout`.
+/// Runs one attempt within `timeout`; the program's process group goes
+/// to `spawned` once it runs (for the journal).
 pub(super) async fn execute(
     step: &CommandStep,
     timeout: Duration,
     ctx: &RollbackContext,
+    spawned: oneshot::Sender<ProcessGroup>,
 ) -> StepResult {
     let spec = spec(step, timeout, ctx)?;
-    match exec::run(spec).await {
+    match exec::run_reporting(spec, Some(spawned)).await {
         Ok(output) if output.success() => {
             let last_line = output.stdout.trim().lines().last().unwrap_or("").trim();
             Ok((!last_line.is_empty()).then(|| exec::tail(last_line, QUOTE_LIMIT)))

@@ -3,6 +3,7 @@
 //! journaling itself is the watchdog's (`watchdog::JournalHooks`): the
 //! pipeline knows only this trait.
 
+use crate::exec::ProcessGroup;
 use crate::model::StepOutcome;
 use std::future::Future;
 use std::pin::Pin;
@@ -18,6 +19,19 @@ pub trait PipelineHooks: Send + Sync {
     /// fails, since rollguard never acts without a record of it.
     fn step_started<'a>(&'a self, step: &'a str, attempt: u32)
     -> BoxFuture<'a, Result<(), String>>;
+
+    /// The attempt started a program, whose process group is `group`
+    /// (`command` steps). Recorded so that a restart after a crash stops
+    /// what is left of it; on `Err` the attempt goes on (it already runs)
+    /// and the runner warns. Does nothing by default.
+    fn step_spawned<'a>(
+        &'a self,
+        step: &'a str,
+        group: ProcessGroup,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        let _ = (step, group);
+        Box::pin(async { Ok(()) })
+    }
 
     /// After an attempt, with how it ended. On `Err` the pipeline stops
     /// (failed): the next step could not be journaled either.

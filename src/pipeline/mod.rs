@@ -176,6 +176,10 @@ pub struct StepReport {
     pub duration: Duration,
     /// The last attempt's message (error, stderr tail, what was done).
     pub message: Option<String>,
+    /// Whether it is a guaranteed (`finally`) step
+    /// ([`StepCommon::guaranteed`](crate::config::StepCommon::guaranteed)),
+    /// run however the pipeline ended: its failure is escalated.
+    pub guaranteed: bool,
 }
 
 /// How a pipeline run ended.
@@ -191,19 +195,24 @@ pub enum PipelineOutcome {
         steps: Vec<StepReport>,
     },
     /// A step with `on_failure = "abort"` failed, or a step could not be
-    /// journaled; nothing after it ran.
+    /// journaled; after it only the guaranteed steps ran. The first such
+    /// failure is the one named: a guaranteed step failing afterwards does
+    /// not hide it.
     Failed {
         /// The step's name.
         step: String,
         /// Why.
         message: String,
-        /// The timeline, the failed step last.
+        /// The timeline: the failed step, then the guaranteed steps that
+        /// ran after it.
         steps: Vec<StepReport>,
     },
-    /// The daemon is stopping: no further step or attempt was started.
+    /// The daemon is stopping: no further step or attempt was started,
+    /// except the guaranteed steps, which ran on the way out.
     Interrupted {
         /// The step that was about to start, or the `wait`/`verify` step
-        /// that was cut short (then it is last in `steps`).
+        /// that was cut short (then it is in `steps`, before the guaranteed
+        /// steps that ran after it).
         step: String,
         /// The timeline so far.
         steps: Vec<StepReport>,
@@ -218,6 +227,15 @@ impl PipelineOutcome {
             | PipelineOutcome::Failed { steps, .. }
             | PipelineOutcome::Interrupted { steps, .. } => steps,
         }
+    }
+
+    /// The guaranteed (`restore`, `cleanup`, `always`) steps that did not
+    /// end well: each one is escalated, since the service may be left
+    /// drained or in maintenance.
+    pub fn restore_failures(&self) -> impl Iterator<Item = &StepReport> {
+        self.steps()
+            .iter()
+            .filter(|step| step.guaranteed && step.outcome != StepOutcome::Ok)
     }
 
     /// The journal's word for it (`RollbackFinished.outcome`): `ok`

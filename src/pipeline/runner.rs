@@ -9,9 +9,10 @@ use super::{
 };
 use crate::config::bounds::STEP_BACKOFF;
 use crate::config::{OnFailure, StepAction, StepConfig};
+use crate::exec::ProcessGroup;
 use crate::model::StepOutcome;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 /// Time past a step's own limit after which an attempt is abandoned. Each
@@ -27,6 +28,12 @@ const BACKSTOP: Duration = Duration::from_secs(5);
 /// `Interrupted`); a running step is not cancelled, except that `wait`,
 /// `verify` and `kubernetes_rollout_status`, which only wait, end early. The daemon aborts a step that
 /// outlives its shutdown grace period and journals it as interrupted.
+///
+/// Guaranteed steps ([`StepCommon::guaranteed`](crate::config::StepCommon::guaranteed):
+/// the `restore` and `cleanup` phases, and `always = true`) run however the
+/// pipeline ends: after an aborting failure, and after `stop` too (they do
+/// not listen to it; the daemon's grace period still bounds them). The
+/// outcome names the first failure, never a guaranteed step's later one.
 pub async fn run(
     steps: &[StepConfig],
     ctx: &RollbackContext,
@@ -36,23 +43,32 @@ pub async fn run(
 ) -> PipelineOutcome {
     let mut reports = Vec::new();
     let mut verified = false;
+    // Set by the first abort or stop: from then on only guaranteed steps run.
+    let mut cut: Option<Cut> = None;
     for step in ordered(steps) {
+        let guaranteed = step.common.guaranteed();
+        if cut.is_some() && !guaranteed {
+            continue;
+        }
         let name = step_name(step);
-        let report = match run_step(step, &name, ctx, deps, hooks, stop.clone()).await {
+        let step_stop = if guaranteed {
+            never_stops()
+        } else {
+            stop.clone()
+        };
+        let report = match run_step(step, &name, ctx, deps, hooks, step_stop).await {
             StepRun::Ran(report) => report,
             StepRun::NotStarted => {
-                return PipelineOutcome::Interrupted {
-                    step: name,
-                    steps: reports,
-                };
+                cut.get_or_insert(Cut::Interrupted { step: name });
+                continue;
             }
             StepRun::Unrecorded { report, message } => {
                 reports.extend(report);
-                return PipelineOutcome::Failed {
+                cut.get_or_insert(Cut::Failed {
                     step: name,
                     message,
-                    steps: reports,
-                };
+                });
+                continue;
             }
         };
         let outcome = report.outcome;
@@ -61,10 +77,7 @@ pub async fn run(
         match outcome {
             StepOutcome::Ok => verified |= matches!(step.action, StepAction::Verify(_)),
             StepOutcome::Interrupted => {
-                return PipelineOutcome::Interrupted {
-                    step: name,
-                    steps: reports,
-                };
+                cut.get_or_insert(Cut::Interrupted { step: name });
             }
             // `on_failure()`: a failed backup aborts whatever the step says.
             StepOutcome::Failed | StepOutcome::TimedOut => match step.on_failure() {
@@ -72,19 +85,38 @@ pub async fn run(
                     tracing::warn!(step = %name, %message, "Rollback step failed; continuing");
                 }
                 OnFailure::Abort => {
-                    return PipelineOutcome::Failed {
+                    cut.get_or_insert(Cut::Failed {
                         step: name,
                         message,
-                        steps: reports,
-                    };
+                    });
                 }
             },
         }
     }
-    PipelineOutcome::Completed {
-        verified,
-        steps: reports,
+    let steps = reports;
+    match cut {
+        None => PipelineOutcome::Completed { verified, steps },
+        Some(Cut::Failed { step, message }) => PipelineOutcome::Failed {
+            step,
+            message,
+            steps,
+        },
+        Some(Cut::Interrupted { step }) => PipelineOutcome::Interrupted { step, steps },
     }
+}
+
+/// Why the pipeline stopped running its ordinary steps.
+enum Cut {
+    /// A step failed with `on_failure = "abort"`, or could not be journaled.
+    Failed { step: String, message: String },
+    /// The daemon is stopping.
+    Interrupted { step: String },
+}
+
+/// A stop signal that never turns true: a guaranteed step runs to its end
+/// even while the daemon stops.
+fn never_stops() -> watch::Receiver<bool> {
+    watch::channel(false).1
 }
 
 /// How one step's attempts went.
@@ -120,6 +152,7 @@ async fn run_step(
         attempts: 0,
         duration: Duration::ZERO,
         message: None,
+        guaranteed: step.common.guaranteed(),
     };
     let max_attempts = step.common.retries.saturating_add(1);
     let mut backoff = step.common.backoff;
@@ -144,7 +177,9 @@ async fn run_step(
         }
         report.attempts = attempt;
         tracing::info!(step = %name, attempt, kind = step.kind().as_str(), "Rollback step starting");
-        let result = attempt_once(step, ctx, deps, stop.clone()).await;
+        let (spawned, group) = oneshot::channel();
+        let once = attempt_once(step, ctx, deps, stop.clone(), spawned);
+        let result = recording_group(once, group, name, hooks).await;
         let (outcome, message, retryable) = match result {
             Ok(message) => (StepOutcome::Ok, message, false),
             Err(error) => (error.outcome, Some(error.message), error.retryable),
@@ -182,12 +217,37 @@ async fn run_step(
     }
 }
 
-/// One attempt, dispatched on the kind, with the backstop time limit.
+/// Runs `attempt`; when it starts a program, journals the program's
+/// process group through `hooks` while it runs.
+async fn recording_group(
+    attempt: impl Future<Output = StepResult>,
+    group: oneshot::Receiver<ProcessGroup>,
+    name: &str,
+    hooks: &dyn PipelineHooks,
+) -> StepResult {
+    tokio::pin!(attempt);
+    // The group first: once the attempt waits for its program, the group
+    // has been sent, so it is recorded before the step's end.
+    tokio::select! {
+        biased;
+        Ok(group) = group => {
+            if let Err(message) = hooks.step_spawned(name, group).await {
+                tracing::warn!(step = %name, %message, "The step's program runs unrecorded: a crash now would leave it running");
+            }
+            attempt.await
+        }
+        result = &mut attempt => result,
+    }
+}
+
+/// One attempt, dispatched on the kind, with the backstop time limit; a
+/// command step sends its program's process group on `spawned`.
 async fn attempt_once(
     step: &StepConfig,
     ctx: &RollbackContext,
     deps: &PipelineDeps,
     stop: watch::Receiver<bool>,
+    spawned: oneshot::Sender<ProcessGroup>,
 ) -> StepResult {
     let timeout = step.common.timeout;
     let own_limit = match &step.action {
@@ -197,7 +257,7 @@ async fn attempt_once(
     let attempt = async {
         match &step.action {
             StepAction::Command(s) | StepAction::Backup(s) => {
-                command::execute(s, timeout, ctx).await
+                command::execute(s, timeout, ctx, spawned).await
             }
             StepAction::Http(s) => http::execute(s, timeout, ctx, deps).await,
             StepAction::SymlinkSwitch(s) => symlink::execute(s, ctx).await,

@@ -291,29 +291,20 @@ impl<'a> Actor<'a> {
 
     /// The pipeline's dependencies, without a verifier.
     fn deps(&self) -> PipelineDeps {
-        let services = &self.setup.services;
-        let mut deps = PipelineDeps::new(services.http.clone(), services.env.clone());
-        deps.systemctl = services.systemctl.clone();
-        deps.kube = services.kube_steps.clone();
-        deps
+        pipeline_deps(self.setup)
     }
 
     /// The rollback of this release, or `None` when the version to bring
     /// back is unknown.
     fn context(&self, reason: &str) -> Option<RollbackContext> {
-        let target = &self.setup.target;
-        Some(RollbackContext {
-            target: target.name.clone(),
-            bad_version: self.bake.version.clone(),
-            restore_version: self.bake.previous_version.clone()?,
-            release_id: self.bake.release_id.clone(),
-            mode: self.setup.mode,
-            reason: reason.to_owned(),
-            started_at: self.now(),
-            link_hint: target.release.path().map(Into::into),
-            namespace_hint: target.release.namespace().map(Into::into),
-            deployment_hint: target.release.deployment().map(Into::into),
-        })
+        Some(rollback_context(
+            self.setup,
+            &self.bake.release_id,
+            &self.bake.version,
+            self.bake.previous_version.as_deref()?,
+            reason,
+            self.now(),
+        ))
     }
 
     fn count_rollback(&self, counted: Counted) {
@@ -329,5 +320,39 @@ impl<'a> Actor<'a> {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+}
+
+/// The pipeline's dependencies for a target, without a verifier.
+pub(super) fn pipeline_deps(setup: &Setup) -> PipelineDeps {
+    let services = &setup.services;
+    let mut deps = PipelineDeps::new(services.http.clone(), services.env.clone());
+    deps.systemctl = services.systemctl.clone();
+    deps.kube = services.kube_steps.clone();
+    deps
+}
+
+/// What the steps of a rollback of `release_id` (from `bad_version` back
+/// to `restore_version`) are told, with the release source's hints.
+pub(super) fn rollback_context(
+    setup: &Setup,
+    release_id: &str,
+    bad_version: &str,
+    restore_version: &str,
+    reason: &str,
+    started_at: std::time::SystemTime,
+) -> RollbackContext {
+    let target = &setup.target;
+    RollbackContext {
+        target: target.name.clone(),
+        bad_version: bad_version.to_owned(),
+        restore_version: restore_version.to_owned(),
+        release_id: release_id.to_owned(),
+        mode: setup.mode,
+        reason: reason.to_owned(),
+        started_at,
+        link_hint: target.release.path().map(Into::into),
+        namespace_hint: target.release.namespace().map(Into::into),
+        deployment_hint: target.release.deployment().map(Into::into),
     }
 }

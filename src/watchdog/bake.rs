@@ -59,6 +59,11 @@ pub struct Bake {
     pub notified: Vec<Decision>,
     /// Whether a rollback was started (or would have been, in shadow mode).
     pub acted: bool,
+    /// Whether a rollback pipeline was started for this release (before a
+    /// restart too): its window then ends as `rollback` whatever the judge
+    /// says of the version brought back, so that a rolled-back release is
+    /// never journaled as healthy.
+    pub rolled_back: bool,
     /// A rollback waiting for approval.
     pub approval: Option<Approval>,
     /// Whether Prometheus is failing, so "monitoring is down" is said once
@@ -90,6 +95,7 @@ impl Bake {
             notified_severity: Severity::None,
             notified: Vec::new(),
             acted: false,
+            rolled_back: false,
             approval: None,
             monitoring_down: false,
         }

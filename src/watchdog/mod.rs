@@ -19,6 +19,8 @@ mod recovery;
 mod step_hooks;
 mod supervise;
 mod target;
+#[cfg(test)]
+mod tests_recovery;
 mod verifier;
 
 pub use bake::{Bake, BakeKind};
@@ -266,9 +268,11 @@ impl Watchdogs {
                 if let Some(unfinished) =
                     recovery::unfinished_now(self.state.journal(), &running.config)
                 {
-                    tracing::warn!(target_name = %name, release_id = %unfinished.release_id, steps = ?unfinished.open_steps, "A rollback step was still running after the grace period; recorded as interrupted");
+                    tracing::warn!(target_name = %name, release_id = %unfinished.release_id, steps = ?unfinished.open_steps, "A rollback step was still running after the grace period; recorded as interrupted, the restore steps run on the next start");
+                    // Dropping the step's child killed it, not its group.
+                    recovery::stop_leftovers(&name, &unfinished).await;
                     if let Err(error) =
-                        recovery::close_unfinished(self.state.journal(), &name, &unfinished).await
+                        recovery::close_open_steps(self.state.journal(), &name, &unfinished).await
                     {
                         tracing::error!(target_name = %name, %error, "Cannot journal the interruption");
                     }

@@ -1,10 +1,13 @@
 //! What a target's watchdog starts from: the journal read back after a
 //! restart. The rule is simple and strict: a rollback that was started is
 //! never started again. One that finished set the running version; one that
-//! was cut short by a crash is closed as interrupted and left to a human.
+//! was cut short by a crash gets its guaranteed (restore) steps that had not
+//! run yet, then is closed as interrupted and left to a human: its version
+//! change is never run a second time.
 
 use super::outcome::{RollbackOutcome, Trigger};
 use crate::config::TargetConfig;
+use crate::exec::{Leftover, ProcessGroup};
 use crate::journal::{Event, Journal, Record};
 use crate::model::StepOutcome;
 use crate::release::ReleaseTracker;
@@ -36,8 +39,17 @@ pub struct Unfinished {
     pub bad_version: String,
     /// The version brought back (`rollback_started.to`).
     pub restore_version: String,
+    /// When the rollback started (its `{{timestamp}}`, also for the restore
+    /// steps a restart runs).
+    pub started_at: SystemTime,
     /// Steps that had started without finishing.
     pub open_steps: Vec<String>,
+    /// Steps whose last attempt ended well: a guaranteed step among them is
+    /// not run again after the restart.
+    pub done_steps: Vec<String>,
+    /// The process groups that open steps had started, by step: what the
+    /// dead daemon may have left running, stopped before anything else.
+    pub processes: Vec<(String, ProcessGroup)>,
 }
 
 /// What a target's watchdog knows when it starts.
@@ -105,7 +117,10 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                         release_id: release_id.clone(),
                         bad_version: from.clone(),
                         restore_version: to.clone(),
+                        started_at: record.at_time().unwrap_or_else(SystemTime::now),
                         open_steps: Vec::new(),
+                        done_steps: Vec::new(),
+                        processes: Vec::new(),
                     },
                     false,
                 ));
@@ -115,11 +130,20 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                     unfinished.open_steps.push(step.clone());
                 }
             }
-            Event::StepFinished { step, .. } => {
-                if let Some((unfinished, false)) = rollback.as_mut()
-                    && let Some(i) = unfinished.open_steps.iter().position(|s| s == step)
-                {
-                    unfinished.open_steps.remove(i);
+            Event::StepProcess { step, group, .. } => {
+                if let Some((unfinished, false)) = rollback.as_mut() {
+                    unfinished.processes.push((step.clone(), group.clone()));
+                }
+            }
+            Event::StepFinished { step, outcome, .. } => {
+                if let Some((unfinished, false)) = rollback.as_mut() {
+                    unfinished.processes.retain(|(s, _)| s != step);
+                    if let Some(i) = unfinished.open_steps.iter().position(|s| s == step) {
+                        unfinished.open_steps.remove(i);
+                    }
+                    if *outcome == StepOutcome::Ok {
+                        unfinished.done_steps.push(step.clone());
+                    }
                 }
             }
             Event::RollbackFinished {
@@ -169,9 +193,26 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
     }
 }
 
-/// Closes a rollback that a crash or a shutdown cut short: every open step
-/// is recorded as interrupted, then the rollback itself.
-pub async fn close_unfinished(
+/// Closes a rollback that a crash cut short, once its open steps are
+/// closed ([`close_open_steps`]) and its restore steps ran: journaled as
+/// interrupted, so that it is never started again.
+pub async fn close_rollback(
+    journal: &Journal,
+    target: &str,
+    unfinished: &Unfinished,
+) -> Result<(), crate::journal::JournalError> {
+    let finished = Event::RollbackFinished {
+        release_id: unfinished.release_id.clone(),
+        outcome: RollbackOutcome::Interrupted.as_str().to_owned(),
+    };
+    journal.append_async(Some(target), finished).await?;
+    Ok(())
+}
+
+/// Records every open step of `unfinished` as interrupted. The rollback
+/// stays open: what a shutdown does when its grace period ended during a
+/// step, so that the next start runs the restore steps and closes it.
+pub async fn close_open_steps(
     journal: &Journal,
     target: &str,
     unfinished: &Unfinished,
@@ -189,15 +230,6 @@ pub async fn close_unfinished(
             )
             .await?;
     }
-    journal
-        .append_async(
-            Some(target),
-            Event::RollbackFinished {
-                release_id: unfinished.release_id.clone(),
-                outcome: RollbackOutcome::Interrupted.as_str().to_owned(),
-            },
-        )
-        .await?;
     Ok(())
 }
 
@@ -207,163 +239,18 @@ pub fn unfinished_now(journal: &Journal, target: &TargetConfig) -> Option<Unfini
     recover(journal, target, SystemTime::now()).unfinished
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::release::ReleaseChange;
-
-    fn target(bake_window: &str) -> TargetConfig {
-        let text = format!(
-            "[[target]]\nname = \"api\"\nbake_window = \"{bake_window}\"\n[target.release]\nkind = \"announce\"\n"
-        );
-        crate::config::parse(&text, std::path::Path::new("t.toml"))
-            .expect("valid")
-            .targets
-            .remove(0)
-    }
-
-    fn journal(events: Vec<Event>) -> (tempfile::TempDir, Journal) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (journal, _) = Journal::open(dir.path()).expect("journal");
-        for event in events {
-            journal.append(Some("api"), event).expect("append");
-        }
-        // Another target's records never leak in.
-        journal
-            .append(
-                Some("web"),
-                Event::ReleaseSeen {
-                    from: None,
-                    to: "w9".into(),
-                    source: "announce".into(),
-                    by_rollguard: false,
-                    release_id: "web-1".into(),
-                },
-            )
-            .expect("append");
-        (dir, journal)
-    }
-
-    fn seen(from: &str, to: &str, id: &str, by_rollguard: bool) -> Event {
-        Event::ReleaseSeen {
-            from: Some(from.into()),
-            to: to.into(),
-            source: "announce".into(),
-            by_rollguard,
-            release_id: id.into(),
+/// Stops the programs that the open steps of `unfinished` left running
+/// when the daemon died or a shutdown abandoned them (each only if it is
+/// still the one recorded).
+/// Returns the steps whose programs were stopped.
+pub async fn stop_leftovers(target: &str, unfinished: &Unfinished) -> Vec<String> {
+    let mut stopped = Vec::new();
+    for (step, group) in &unfinished.processes {
+        let found = group.stop_leftover().await;
+        tracing::warn!(target_name = %target, %step, pgid = group.pgid, ?found, "A program of the interrupted step was looked for");
+        if found == Leftover::Stopped {
+            stopped.push(step.clone());
         }
     }
-
-    fn started(id: &str) -> Event {
-        Event::RollbackStarted {
-            release_id: id.into(),
-            from: "v2".into(),
-            to: "v1".into(),
-            trigger: "automatic".into(),
-        }
-    }
-
-    #[test]
-    fn a_finished_rollback_is_remembered_and_its_arrival_is_rollguards_own() {
-        let (_dir, journal) = journal(vec![
-            seen("v1", "v2", "api-1", false),
-            started("api-1"),
-            Event::StepStarted {
-                release_id: "api-1".into(),
-                step: "switch".into(),
-                attempt: 1,
-            },
-            Event::StepFinished {
-                release_id: "api-1".into(),
-                step: "switch".into(),
-                outcome: StepOutcome::Ok,
-                message: None,
-            },
-            Event::RollbackFinished {
-                release_id: "api-1".into(),
-                outcome: "completed".into(),
-            },
-        ]);
-        let now = SystemTime::now();
-        let mut memory = recover(&journal, &target("15m"), now);
-        assert!(memory.unfinished.is_none());
-        assert!(memory.last_rollback_at.is_some(), "cooldown survives");
-        let open = memory.open.as_ref().expect("bake window still open");
-        assert!(open.acted, "never acted on twice");
-        assert_eq!(memory.tracker.current(), Some("v2"));
-        // The source now shows v1: rollguard's own rollback, not a release.
-        assert!(matches!(
-            memory.tracker.observe("v1", now),
-            Some(ReleaseChange::Rollback { .. })
-        ));
-    }
-
-    #[test]
-    fn a_rollback_cut_short_is_unfinished_with_its_open_steps() {
-        let (_dir, journal) = journal(vec![
-            seen("v1", "v2", "api-1", false),
-            started("api-1"),
-            Event::StepStarted {
-                release_id: "api-1".into(),
-                step: "deploy".into(),
-                attempt: 1,
-            },
-        ]);
-        let memory = recover(&journal, &target("15m"), SystemTime::now());
-        let unfinished = memory.unfinished.expect("unfinished");
-        assert_eq!(unfinished.release_id, "api-1");
-        assert_eq!(unfinished.open_steps, vec!["deploy".to_owned()]);
-        assert!(memory.open.expect("open").acted);
-    }
-
-    #[tokio::test]
-    async fn closing_an_unfinished_rollback_records_the_interruption() {
-        let (_dir, journal) = journal(vec![
-            seen("v1", "v2", "api-1", false),
-            started("api-1"),
-            Event::StepStarted {
-                release_id: "api-1".into(),
-                step: "deploy".into(),
-                attempt: 1,
-            },
-        ]);
-        let unfinished = unfinished_now(&journal, &target("15m")).expect("unfinished");
-        close_unfinished(&journal, "api", &unfinished)
-            .await
-            .expect("journaled");
-        assert!(unfinished_now(&journal, &target("15m")).is_none());
-        let last = journal
-            .records()
-            .into_iter()
-            .rev()
-            .find(|r| r.target.as_deref() == Some("api"));
-        assert!(matches!(
-            last.map(|r| r.event),
-            Some(Event::RollbackFinished { outcome, .. }) if outcome == "interrupted"
-        ));
-    }
-
-    #[test]
-    fn a_closed_bake_window_is_not_resumed_but_the_version_is_known() {
-        let (_dir, journal) = journal(vec![
-            seen("v1", "v2", "api-1", false),
-            Event::TimeToFixSet {
-                time_to_fix: Some("20m".into()),
-            },
-        ]);
-        let later = SystemTime::now() + Duration::from_secs(3600);
-        let memory = recover(&journal, &target("15m"), later);
-        assert!(memory.open.is_none());
-        assert_eq!(memory.tracker.current(), Some("v2"));
-        assert_eq!(memory.time_to_fix, Some(Duration::from_secs(20 * 60)));
-        assert!(memory.last_rollback_at.is_none());
-    }
-
-    #[test]
-    fn an_empty_journal_knows_nothing() {
-        let (_dir, journal) = journal(Vec::new());
-        let memory = recover(&journal, &target("15m"), SystemTime::now());
-        assert!(memory.open.is_none() && memory.unfinished.is_none());
-        assert_eq!(memory.tracker.current(), None);
-    }
+    stopped
 }

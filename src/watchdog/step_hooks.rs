@@ -2,6 +2,7 @@
 //! the journal (synced before a step acts) and the notifiers
 //! (`rollback_step`), and the timeline of an incident summary.
 
+use crate::exec::ProcessGroup;
 use crate::journal::{Event, Journal};
 use crate::model::StepOutcome;
 use crate::notify::{Notification, Notifiers};
@@ -49,6 +50,22 @@ impl PipelineHooks for JournalHooks {
         })
     }
 
+    fn step_spawned<'a>(
+        &'a self,
+        step: &'a str,
+        group: ProcessGroup,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        let event = Event::StepProcess {
+            release_id: self.release_id.clone(),
+            step: step.to_owned(),
+            group,
+        };
+        Box::pin(async move {
+            let what = format!("the process group of step `{step}`");
+            self.append(event, &what).await
+        })
+    }
+
     fn step_finished<'a>(
         &'a self,
         step: &'a str,
@@ -83,6 +100,29 @@ pub(super) struct StepHooks {
     pub clock: super::Clock,
 }
 
+impl StepHooks {
+    /// The hooks of a rollback of `release_id` on `setup`'s target; `base`
+    /// is the rollback's notification.
+    pub(super) fn new(
+        journal: Journal,
+        setup: &super::Setup,
+        release_id: &str,
+        base: Notification,
+    ) -> StepHooks {
+        StepHooks {
+            journal: JournalHooks {
+                journal,
+                target: setup.target.name.clone(),
+                release_id: release_id.to_owned(),
+            },
+            notifiers: setup.notifiers.clone(),
+            to: setup.target.notify.clone(),
+            base,
+            clock: setup.services.clock,
+        }
+    }
+}
+
 impl PipelineHooks for StepHooks {
     fn step_started<'a>(
         &'a self,
@@ -90,6 +130,14 @@ impl PipelineHooks for StepHooks {
         attempt: u32,
     ) -> BoxFuture<'a, Result<(), String>> {
         self.journal.step_started(step, attempt)
+    }
+
+    fn step_spawned<'a>(
+        &'a self,
+        step: &'a str,
+        group: ProcessGroup,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        self.journal.step_spawned(step, group)
     }
 
     fn step_finished<'a>(
@@ -134,4 +182,25 @@ pub(super) fn timeline(outcome: &PipelineOutcome) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The escalation of the guaranteed steps that failed (the service may be
+/// left drained): a message of its own that names them and then, unhidden,
+/// how the rollback itself ended (`rollback`). `None` when every one of
+/// them went well.
+pub(super) fn escalation(outcome: &PipelineOutcome, rollback: &str) -> Option<String> {
+    let failures: Vec<String> = outcome
+        .restore_failures()
+        .map(|step| {
+            let why = step.message.as_deref().unwrap_or("no message");
+            format!("restore step `{}` {}: {why}", step.name, step.outcome)
+        })
+        .collect();
+    if failures.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{}; check the service by hand. The rollback itself: {rollback}",
+        failures.join("; ")
+    ))
 }

@@ -6,18 +6,18 @@
 
 mod commands;
 mod releases;
+mod resume;
 
 use super::Setup;
-use super::WithVersions;
 use super::act::Actor;
 use super::bake::{Bake, BakeKind};
 use super::observe::{self, Window};
-use super::recovery::{self, TargetMemory};
+use super::recovery::TargetMemory;
 use crate::journal::Event;
 use crate::judge::{self, Judge};
 use crate::metrics::DecisionLabels;
 use crate::model::TimeToFix;
-use crate::notify::{Notification, NotifyEvent};
+use crate::notify::Notification;
 use crate::probe::HealthProbe;
 use crate::release::{ReleaseSource, ReleaseTracker};
 use crate::state::{State, TargetCommand};
@@ -122,34 +122,7 @@ impl TargetLoop {
         target.reconfigure(setup);
         let name = target.name().to_owned();
         if let Some(unfinished) = &memory.unfinished {
-            tracing::error!(
-                target_name = %name,
-                release_id = %unfinished.release_id,
-                open_steps = ?unfinished.open_steps,
-                "A rollback was cut short when rollguard stopped; it is not started again: check the service by hand"
-            );
-            if let Err(error) =
-                recovery::close_unfinished(target.state.journal(), &name, unfinished).await
-            {
-                tracing::error!(target_name = %name, %error, "Cannot journal the interrupted rollback");
-            }
-            target.notify(
-                Notification::new(
-                    NotifyEvent::RollbackInterrupted,
-                    &name,
-                    target.setup.mode,
-                    target.now(),
-                )
-                .with_release_id(&unfinished.release_id)
-                .with_versions(
-                    Some(unfinished.bad_version.clone()),
-                    Some(unfinished.restore_version.clone()),
-                )
-                .with_detail(format!(
-                    "rollguard stopped while rolling back (steps still running: {}); the rollback is not repeated automatically: check which version runs",
-                    if unfinished.open_steps.is_empty() { "none".to_owned() } else { unfinished.open_steps.join(", ") }
-                )),
-            );
+            target.resume_interrupted(unfinished).await;
         }
         if let Some(open) = memory.open {
             let kind = if open.by_rollguard {
@@ -167,6 +140,7 @@ impl TargetLoop {
                 target.setup.target.bake_window,
             );
             bake.acted = open.acted || memory.unfinished.is_some();
+            bake.rolled_back = open.acted;
             tracing::info!(
                 target_name = %name,
                 release_id = %bake.release_id,

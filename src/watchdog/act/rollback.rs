@@ -10,7 +10,7 @@ use crate::notify::NotifyEvent;
 use crate::pipeline::{self, PipelineOutcome, RollbackContext};
 use crate::release::ReleaseChange;
 use crate::watchdog::outcome::{RollbackOutcome, Trigger};
-use crate::watchdog::step_hooks::{JournalHooks, StepHooks, timeline};
+use crate::watchdog::step_hooks::{StepHooks, escalation, timeline};
 use crate::watchdog::verifier::{TargetVerifier, Unverified};
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,12 +62,12 @@ impl Ending {
             (PipelineOutcome::Interrupted { .. }, _) if lost_leadership => ending(
                 RollbackOutcome::Interrupted,
                 NotifyEvent::RollbackInterrupted,
-                "this replica lost the leadership; remaining steps were not run",
+                "this replica lost the leadership; remaining steps were not run, only the restore steps",
             ),
             (PipelineOutcome::Interrupted { .. }, _) => ending(
                 RollbackOutcome::Interrupted,
                 NotifyEvent::RollbackInterrupted,
-                "rollguard is stopping; remaining steps were not run",
+                "rollguard is stopping; remaining steps were not run, only the restore steps",
             ),
         }
     }
@@ -124,6 +124,7 @@ impl Actor<'_> {
             return None;
         }
         self.bake.acted = true;
+        self.bake.rolled_back = true;
         // A pending request is settled by this rollback: approving it later
         // must not start a second one.
         self.bake.approval = None;
@@ -151,17 +152,12 @@ impl Actor<'_> {
     ) -> (PipelineOutcome, Ending) {
         let mut deps = self.deps();
         deps.verifier = Some(verifier.clone());
-        let hooks = StepHooks {
-            journal: JournalHooks {
-                journal: self.state.journal().clone(),
-                target: ctx.target.clone(),
-                release_id: ctx.release_id.clone(),
-            },
-            notifiers: self.setup.notifiers.clone(),
-            to: self.setup.target.notify.clone(),
-            base: self.notification(NotifyEvent::RollbackStep, Some(record)),
-            clock: self.setup.services.clock,
-        };
+        let hooks = StepHooks::new(
+            self.state.journal().clone(),
+            self.setup,
+            &ctx.release_id,
+            self.notification(NotifyEvent::RollbackStep, Some(record)),
+        );
         // Shutdown or a lost lease stops the pipeline before
         // its next step.
         let stop = crate::leader::PipelineStop::new(self.stop.clone(), self.state.leadership());
@@ -224,6 +220,13 @@ impl Actor<'_> {
             .notification(ending.event, Some(record))
             .with_detail(format!("{}\n{}", ending.detail, timeline(outcome)));
         self.notify(n);
+        if let Some(detail) = escalation(outcome, &ending.detail) {
+            tracing::error!(target_name = %name, %detail, "A restore step failed");
+            let n = self
+                .notification(NotifyEvent::RollbackFailed, Some(record))
+                .with_detail(detail);
+            self.notify(n);
+        }
         let announced = self.setup.target.release.kind() == crate::config::ReleaseKind::Announce;
         if !(announced && restored) {
             return None;
@@ -243,6 +246,7 @@ impl Actor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::StepOutcome;
     use crate::pipeline::StepReport;
 
     fn completed(verified: bool) -> PipelineOutcome {
@@ -348,5 +352,41 @@ mod tests {
                 .detail
                 .contains("is stopping")
         );
+    }
+
+    #[test]
+    fn a_failed_restore_step_is_escalated_without_hiding_the_failure() {
+        let report = |name: &str, outcome, guaranteed| StepReport {
+            name: name.into(),
+            kind: crate::config::StepKind::Command,
+            description: format!("command: {name}"),
+            outcome,
+            attempts: 1,
+            duration: Duration::ZERO,
+            message: Some(format!("{name} said no")),
+            guaranteed,
+        };
+        let failed = PipelineOutcome::Failed {
+            step: "deploy".into(),
+            message: "exit code 1".into(),
+            steps: vec![
+                report("deploy", StepOutcome::Failed, false),
+                report("undrain", StepOutcome::TimedOut, true),
+                report("tidy", StepOutcome::Ok, true),
+            ],
+        };
+        let ending = Ending::of(&failed, None, false);
+        assert_eq!(
+            escalation(&failed, &ending.detail).as_deref(),
+            Some(
+                "restore step `undrain` timed_out: undrain said no; check the service by hand. \
+                 The rollback itself: step deploy failed: exit code 1"
+            )
+        );
+        let fine = PipelineOutcome::Completed {
+            verified: true,
+            steps: vec![report("undrain", StepOutcome::Ok, true)],
+        };
+        assert_eq!(escalation(&fine, "verified"), None);
     }
 }

@@ -189,11 +189,11 @@ impl TargetLoop {
     /// Closes the bake window.
     pub(super) async fn finish_bake(&mut self) {
         let Some(bake) = self.bake.take() else { return };
-        let decision = bake
-            .last
-            .as_ref()
-            .map(|d| d.decision)
-            .unwrap_or(crate::model::Decision::Healthy);
+        let decision = match &bake.last {
+            _ if bake.rolled_back => crate::model::Decision::Rollback,
+            Some(last) => last.decision,
+            None => crate::model::Decision::Healthy,
+        };
         tracing::info!(target_name = %self.name(), release_id = %bake.release_id, %decision, "Bake window closed");
         if let Some(approval) = &bake.approval {
             tracing::warn!(target_name = %self.name(), release_id = %bake.release_id, "The rollback was never approved; the request expired with the bake window");
