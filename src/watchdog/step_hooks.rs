@@ -24,12 +24,14 @@ pub struct JournalHooks {
 
 impl JournalHooks {
     /// Appends `event` (synced); `what` names the record in the error.
-    async fn append(&self, event: Event, what: &str) -> Result<(), String> {
-        self.journal
-            .append_async(Some(&self.target), event)
-            .await
-            .map(|_| ())
-            .map_err(|error| format!("cannot journal {what}: {error}"))
+    fn record(&self, event: Event, what: String) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.journal
+                .append_async(Some(&self.target), event)
+                .await
+                .map(|_| ())
+                .map_err(|error| format!("cannot journal {what}: {error}"))
+        })
     }
 }
 
@@ -44,10 +46,7 @@ impl PipelineHooks for JournalHooks {
             step: step.to_owned(),
             attempt,
         };
-        Box::pin(async move {
-            let what = format!("the start of step `{step}`");
-            self.append(event, &what).await
-        })
+        self.record(event, format!("the start of step `{step}`"))
     }
 
     fn step_spawned<'a>(
@@ -60,10 +59,7 @@ impl PipelineHooks for JournalHooks {
             step: step.to_owned(),
             group,
         };
-        Box::pin(async move {
-            let what = format!("the process group of step `{step}`");
-            self.append(event, &what).await
-        })
+        self.record(event, format!("the process group of step `{step}`"))
     }
 
     fn step_finished<'a>(
@@ -78,10 +74,7 @@ impl PipelineHooks for JournalHooks {
             outcome,
             message: message.map(str::to_owned),
         };
-        Box::pin(async move {
-            let what = format!("the end of step `{step}`");
-            self.append(event, &what).await
-        })
+        self.record(event, format!("the end of step `{step}`"))
     }
 }
 
