@@ -104,6 +104,7 @@ fn ctx(from: &str, to: &str) -> RollbackContext {
         link_hint: None,
         namespace_hint: None,
         deployment_hint: None,
+        release_hint: None,
     }
 }
 

@@ -18,6 +18,7 @@ mod files;
 mod locate;
 mod problems;
 mod schema;
+mod schema_precheck;
 mod schema_release;
 mod schema_step;
 mod schema_swarm;
@@ -49,6 +50,7 @@ mod tests_validate;
 
 pub use env::{Environment, MapEnvironment, ProcessEnvironment, find_program};
 pub use schema::*;
+pub use schema_precheck::*;
 pub use schema_release::*;
 pub use schema_step::*;
 pub use schema_swarm::*;

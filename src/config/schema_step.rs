@@ -33,10 +33,12 @@ impl StepConfig {
 
     /// What its failure does to the pipeline: its `on_failure`, except that
     /// a `backup` that failed always aborts, since the steps after it would
-    /// change the running version with no backup of the data.
+    /// change the running version with no backup of the data, and so does a
+    /// failed `precheck` (someone else acted, or there is nothing to roll
+    /// back to).
     pub fn on_failure(&self) -> OnFailure {
         match self.kind() {
-            StepKind::Backup => OnFailure::Abort,
+            StepKind::Backup | StepKind::Precheck => OnFailure::Abort,
             _ => self.common.on_failure,
         }
     }
@@ -154,6 +156,9 @@ tagged_kinds! {
     SwarmRollback(super::SwarmRollbackStep) = "swarm_rollback",
     /// `docker service update --image`, until converged.
     SwarmSetImage(super::SwarmSetImageStep) = "swarm_set_image",
+    /// The target still runs the bad release, and the rollback target
+    /// exists (a release directory, a Kubernetes revision, a git tag).
+    Precheck(super::PrecheckStep) = "precheck",
 }
 
 impl StepAction {

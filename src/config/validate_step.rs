@@ -10,7 +10,9 @@ use super::sections_tagged::ReadTarget;
 use super::validate::{check_argv, check_env_name, check_statuses, check_url, unique_names};
 use super::validate_release::{check_docker, check_service};
 use super::validate_target::check_method;
-use super::{OnFailure, ReleaseKind, StepAction, StepConfig, StepKind};
+use super::{
+    OnFailure, PrecheckStep, PrecheckTarget, ReleaseKind, StepAction, StepConfig, StepKind,
+};
 use crate::template::{self, STEP_VARIABLES};
 
 /// Every rule for the readable steps of `target[i]`.
@@ -166,6 +168,15 @@ fn step(
             check_docker(swarm.docker(), &key("docker"), env, problems);
             templated("image", &swarm.image, problems);
         }
+        StepAction::Precheck(check) => {
+            precheck(check, release, &key, problems);
+            if c.on_failure == OnFailure::Continue {
+                problems.push(
+                    key("on_failure"),
+                    "a failed precheck always aborts the pipeline (nothing may change once a check failed); remove `on_failure = \"continue\"`",
+                );
+            }
+        }
         StepAction::SystemdRestart(_)
         | StepAction::Verify(_)
         | StepAction::KubernetesUndo(_)
@@ -178,5 +189,74 @@ fn step(
                 needs_from_release(k, ReleaseKind::Kubernetes, problems);
             }
         }
+    }
+}
+
+/// A `precheck` step: what it reads must be readable, and each target
+/// check has what it needs (from the step, else the release source).
+fn precheck(
+    check: &PrecheckStep,
+    release: ReleaseKind,
+    key: &dyn Fn(&str) -> String,
+    problems: &mut Problems,
+) {
+    if check.running && release == ReleaseKind::Announce {
+        problems.push(
+            key("running"),
+            "an `announce` release source cannot be read, so the running version cannot be checked; set `running = false`",
+        );
+    }
+    if !check.running && check.target.is_none() {
+        problems.push(
+            key("kind"),
+            "a precheck with `running = false` and no `target` checks nothing",
+        );
+    }
+    let needs = |k: &str, wanted: PrecheckTarget, problems: &mut Problems| {
+        problems.push(
+            key(k),
+            format!("`{k}` is only for `target = \"{}\"`", wanted.as_str()),
+        );
+    };
+    let given = |k: &str| match k {
+        "repo" => check.repo.is_some(),
+        "link" => check.link.is_some(),
+        "releases_dir" => check.releases_dir.is_some(),
+        "namespace" => check.namespace.is_some(),
+        _ => check.deployment.is_some(),
+    };
+    let owners = [
+        ("repo", PrecheckTarget::GitTag),
+        ("link", PrecheckTarget::SymlinkDir),
+        ("releases_dir", PrecheckTarget::SymlinkDir),
+        ("namespace", PrecheckTarget::KubernetesRevision),
+        ("deployment", PrecheckTarget::KubernetesRevision),
+    ];
+    for (k, owner) in owners {
+        if given(k) && check.target != Some(owner) {
+            needs(k, owner, problems);
+        }
+    }
+    let from_release = |k: &str, source: ReleaseKind, problems: &mut Problems| {
+        if !given(k) && release != source {
+            problems.push(
+                key("target"),
+                format!(
+                    "this target check needs `{k}` when the release kind is not `{}`",
+                    source.as_str()
+                ),
+            );
+        }
+    };
+    match check.target {
+        Some(PrecheckTarget::GitTag) if check.repo.is_none() => {
+            problems.push(key("target"), "`target = \"git_tag\"` needs `repo`");
+        }
+        Some(PrecheckTarget::SymlinkDir) => from_release("link", ReleaseKind::Symlink, problems),
+        Some(PrecheckTarget::KubernetesRevision) => {
+            from_release("namespace", ReleaseKind::Kubernetes, problems);
+            from_release("deployment", ReleaseKind::Kubernetes, problems);
+        }
+        _ => {}
     }
 }

@@ -1,7 +1,7 @@
 //! What a step would do, in one line: what shadow mode reports instead of
 //! running it, and what the incident timeline shows.
 
-use super::{RollbackContext, command, http, kubernetes, swarm, symlink};
+use super::{RollbackContext, command, http, kubernetes, precheck, swarm, symlink};
 use crate::config::{StepAction, StepConfig};
 
 /// Exactly what `step` would do for `ctx`, rendered: "command:
@@ -56,6 +56,7 @@ pub fn describe(step: &StepConfig, ctx: &RollbackContext) -> String {
         | StepAction::KubernetesRolloutStatus(_) => {
             kubernetes::describe(step, ctx).unwrap_or_default()
         }
+        StepAction::Precheck(p) => precheck::describe(p, ctx),
         StepAction::SwarmPrecheck(_)
         | StepAction::SwarmRollback(_)
         | StepAction::SwarmSetImage(_) => swarm::describe(step, ctx).unwrap_or_default(),
@@ -101,6 +102,7 @@ mod tests {
             link_hint: None,
             namespace_hint: Some("prod".into()),
             deployment_hint: Some("app".into()),
+            release_hint: None,
         }
     }
 

@@ -12,7 +12,8 @@
 //! `kubernetes_*` kinds, and the server-side [`dry_run`] of an undo that
 //! shadow mode sends) and [`swarm`] (`swarm_rollback`, `swarm_set_image`,
 //! and the contract with `docker` they keep; `swarm_precheck` in
-//! `swarm_precheck.rs`). The runner is in
+//! `swarm_precheck.rs`) and `precheck.rs` (`precheck`, the safety checks of
+//! the other targets). The runner is in
 //! `runner.rs`, the journal hooks in `hooks.rs`, descriptions in
 //! `describe.rs`, previews in `preview.rs`.
 
@@ -21,6 +22,7 @@ mod describe;
 mod hooks;
 pub mod http;
 pub mod kubernetes;
+mod precheck;
 mod preview;
 mod runner;
 pub mod swarm;
@@ -38,7 +40,7 @@ pub use preview::{Preview, has_dry_run, preview};
 pub use runner::run;
 pub use wait::{Verifier, VerifyResult};
 
-use crate::config::{Environment, StepConfig, StepKind};
+use crate::config::{Environment, ReleaseConfig, StepConfig, StepKind};
 use crate::kubernetes::KubeClient;
 use crate::model::Mode;
 use crate::model::StepOutcome;
@@ -48,7 +50,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// What a rollback is about: which release is undone, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RollbackContext {
     /// The target's name (`{{target}}`, `ROLLGUARD_TARGET`).
     pub target: String,
@@ -79,6 +81,9 @@ pub struct RollbackContext {
     /// The release source's Deployment, when the source is `kubernetes`:
     /// the Deployment of a `kubernetes_*` step without its own.
     pub deployment_hint: Option<String>,
+    /// The target's release source, which a `precheck` step reads to see
+    /// that the bad release still runs; `None` when the caller has none.
+    pub release_hint: Option<ReleaseConfig>,
 }
 
 impl RollbackContext {

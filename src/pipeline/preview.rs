@@ -4,7 +4,7 @@
 //! every mode describes the steps; shadow mode also sends each step that
 //! has one its server-side dry run, which changes nothing.
 
-use super::{PipelineDeps, RollbackContext, describe, kubernetes, ordered, swarm};
+use super::{PipelineDeps, RollbackContext, describe, kubernetes, ordered, precheck, swarm};
 use crate::config::{StepConfig, StepKind};
 use crate::model::Mode;
 
@@ -37,11 +37,13 @@ impl Preview {
 /// Whether shadow mode checks `step` against its backend: `kubernetes_undo`,
 /// whose PATCH the API server checks with `?dryRun=All`, and the `swarm_*`
 /// steps, whose service is inspected (Docker has no dry run of an update;
-/// `swarm_precheck` only reads, so it runs as it would).
+/// `swarm_precheck` only reads, so it runs as it would), and `precheck`,
+/// which only reads (its Kubernetes check is a dry run) and runs too.
 pub fn has_dry_run(step: &StepConfig) -> bool {
     matches!(
         step.kind(),
         StepKind::KubernetesUndo
+            | StepKind::Precheck
             | StepKind::SwarmPrecheck
             | StepKind::SwarmRollback
             | StepKind::SwarmSetImage
@@ -59,6 +61,9 @@ pub async fn preview(steps: &[StepConfig], ctx: &RollbackContext, deps: &Pipelin
             let answer = match step.kind() {
                 StepKind::SwarmPrecheck | StepKind::SwarmRollback | StepKind::SwarmSetImage => {
                     swarm::dry_run(step, ctx, kubernetes::DRY_RUN_LIMIT).await
+                }
+                StepKind::Precheck => {
+                    precheck::dry_run(step, ctx, deps, kubernetes::DRY_RUN_LIMIT).await
                 }
                 _ => kubernetes::dry_run(step, ctx, deps).await,
             };
@@ -96,6 +101,7 @@ mod tests {
             link_hint: None,
             namespace_hint: None,
             deployment_hint: None,
+            release_hint: None,
         }
     }
 

@@ -4,7 +4,7 @@
 
 use super::{
     PipelineDeps, PipelineHooks, PipelineOutcome, RollbackContext, StepError, StepReport,
-    StepResult, command, describe, http, kubernetes, ordered, step_name, stopped, swarm,
+    StepResult, command, describe, http, kubernetes, ordered, precheck, step_name, stopped, swarm,
     swarm_precheck, symlink, systemd, wait,
 };
 use crate::config::bounds::STEP_BACKOFF;
@@ -270,6 +270,7 @@ async fn attempt_once(
             StepAction::KubernetesRolloutStatus(s) => {
                 kubernetes::rollout_status(s, timeout, ctx, deps, stop).await
             }
+            StepAction::Precheck(s) => precheck::check(s, timeout, ctx, deps).await,
             StepAction::SwarmPrecheck(s) => swarm_precheck::check(s, timeout, ctx).await,
             StepAction::SwarmRollback(s) => swarm::rollback(s, timeout, deps).await,
             StepAction::SwarmSetImage(s) => swarm::set_image(s, timeout, ctx, deps).await,

@@ -50,6 +50,7 @@ fn ctx() -> RollbackContext {
         link_hint: None,
         namespace_hint: None,
         deployment_hint: None,
+        release_hint: None,
     }
 }
 

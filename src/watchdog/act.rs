@@ -354,5 +354,6 @@ pub(super) fn rollback_context(
         link_hint: target.release.path().map(Into::into),
         namespace_hint: target.release.namespace().map(Into::into),
         deployment_hint: target.release.deployment().map(Into::into),
+        release_hint: Some(target.release.clone()),
     }
 }

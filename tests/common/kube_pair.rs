@@ -313,6 +313,7 @@ pub fn ctx() -> RollbackContext {
         link_hint: None,
         namespace_hint: Some(NS.into()),
         deployment_hint: Some("web".into()),
+        release_hint: None,
     }
 }
 
