@@ -26,6 +26,8 @@ use tokio::sync::watch;
 
 #[path = "common/fake_docker.rs"]
 mod fake_docker;
+#[path = "pipeline/precheck.rs"]
+mod precheck;
 #[path = "pipeline/swarm.rs"]
 mod swarm;
 #[path = "pipeline/swarm_cli.rs"]
