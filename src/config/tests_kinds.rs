@@ -254,3 +254,43 @@ fn a_symlink_switch_takes_its_link_from_a_symlink_source() {
     let text = "[[target]]\nname = \"web\"\n[target.release]\nkind = \"symlink\"\npath = \"/srv/web/current\"\n\n[[target.step]]\nphase = \"rollback\"\nkind = \"symlink_switch\"\n";
     assert_eq!(errors(text), Vec::new());
 }
+
+#[test]
+fn a_precheck_reads_only_what_can_be_read_and_names_what_it_checks() {
+    let text = "[[target]]\nname = \"web\"\n[target.release]\nkind = \"symlink\"\npath = \"/srv/web/current\"\n\n[[target.step]]\nphase = \"precheck\"\nkind = \"precheck\"\ntarget = \"symlink_dir\"\n\n[[target.step]]\nphase = \"precheck\"\nkind = \"precheck\"\nrunning = false\ntarget = \"git_tag\"\nrepo = \"/srv/web/repo\"\n";
+    assert_eq!(errors(text), Vec::new());
+
+    let text = "[[target]]\nname = \"ci\"\n[target.release]\nkind = \"announce\"\n\n[[target.step]]\nphase = \"precheck\"\nkind = \"precheck\"\nrunning = true\non_failure = \"continue\"\n\n[[target.step]]\nphase = \"precheck\"\nkind = \"precheck\"\nrunning = false\ntarget = \"git_tag\"\nlink = \"/srv/current\"\n\n[[target.step]]\nphase = \"precheck\"\nkind = \"precheck\"\nrunning = false\ntarget = \"kubernetes_revision\"\n";
+    let errs = errors(text);
+    expect(
+        &errs,
+        "target[0].step[0].running",
+        line_of(text, "running = true"),
+        "an `announce` release source cannot be read",
+    );
+    expect(
+        &errs,
+        "target[0].step[0].on_failure",
+        line_of(text, "on_failure"),
+        "a failed precheck always aborts the pipeline",
+    );
+    expect(
+        &errs,
+        "target[0].step[1].link",
+        line_of(text, "link ="),
+        "`link` is only for `target = \"symlink_dir\"`",
+    );
+    expect(
+        &errs,
+        "target[0].step[1].target",
+        line_of(text, "\"git_tag\""),
+        "`target = \"git_tag\"` needs `repo`",
+    );
+    expect(
+        &errs,
+        "target[0].step[2].target",
+        line_of(text, "\"kubernetes_revision\""),
+        "needs `namespace` when the release kind is not `kubernetes`",
+    );
+    assert_eq!(errs.len(), 6, "{errs:#?}");
+}

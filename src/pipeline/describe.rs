@@ -165,6 +165,18 @@ mod tests {
                 "phase = 'rollback'\nkind = 'swarm_set_image'\nservice = 'api'\nimage = 'reg/app:{{previous_version}}'\ntimeout = '2m'",
                 "swarm_set_image: service api → reg/app:v1.3.2, until updated, at most 2m",
             ),
+            (
+                "phase = 'precheck'\nkind = 'precheck'",
+                "precheck: the running version (release source) is still v1.3.3, else stop before anything changes",
+            ),
+            (
+                "phase = 'precheck'\nkind = 'precheck'\nrunning = false\ntarget = 'git_tag'\nrepo = '/srv/app'",
+                "precheck: tag v1.3.2 exists in /srv/app, else stop before anything changes",
+            ),
+            (
+                "phase = 'precheck'\nkind = 'precheck'\nrunning = false\ntarget = 'kubernetes_revision'",
+                "precheck: deployment prod/app has a previous revision, else stop before anything changes",
+            ),
         ];
         for (text, expected) in cases {
             assert_eq!(describe(&step(text), &ctx()), expected);
