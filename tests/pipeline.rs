@@ -26,6 +26,9 @@ use tokio::sync::watch;
 
 #[path = "common/fake_docker.rs"]
 mod fake_docker;
+#[path = "common/kube_fake/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod kube_fake;
 #[path = "pipeline/precheck.rs"]
 mod precheck;
 #[path = "pipeline/swarm.rs"]

@@ -1,13 +1,15 @@
 //! `precheck` against real parts: a release directory with a `current`
-//! link, a git repository made here, and a version URL served on
-//! 127.0.0.1:0. A failed check stops the pipeline before anything changes,
+//! link, a git repository made here, a version URL served on 127.0.0.1:0,
+//! and the fake Kubernetes API server (tests/common/kube_fake). A failed check stops the pipeline before anything changes,
 //! whatever `on_failure` says, without a retry; the restore steps still run.
 
 use super::{ctx, deps, run, script, step};
+use crate::kube_fake::FakeCluster;
 use axum::Router;
 use rollguard::config::{ReleaseConfig, StepConfig};
+use rollguard::kubernetes::KubeClient;
 use rollguard::model::StepOutcome;
-use rollguard::pipeline::{PipelineOutcome, RollbackContext};
+use rollguard::pipeline::{PipelineDeps, PipelineOutcome, RollbackContext};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -219,4 +221,80 @@ async fn a_version_url_answering_another_version_stops_the_pipeline() {
         outcome.steps()[0].message.as_deref(),
         Some("version_url still runs v2")
     );
+}
+
+/// A rollback of `default/web` from `web:2` to `web:1` watched through a
+/// kubernetes release source, with deps that talk to `cluster`.
+fn kube_rollback(cluster: &FakeCluster) -> (RollbackContext, PipelineDeps) {
+    let mut ctx = ctx_with("kind = 'kubernetes'\nnamespace = 'default'\ndeployment = 'web'");
+    (ctx.bad_version, ctx.restore_version) = ("2".into(), "1".into());
+    ctx.namespace_hint = Some("default".into());
+    ctx.deployment_hint = Some("web".into());
+    let mut deps = deps(&[]);
+    deps.kube = KubeClient::for_url(&cluster.base).expect("the fake's URL");
+    (ctx, deps)
+}
+
+/// The image the fake's Deployment `name` runs.
+fn image(cluster: &FakeCluster, name: &str) -> String {
+    let deployment = cluster.deployment("default", name);
+    let image = &deployment["spec"]["template"]["spec"]["containers"][0]["image"];
+    image.as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubernetes_precheck_reads_the_deployment_and_dry_runs_the_undo() {
+    let cluster = FakeCluster::start();
+    cluster.create_history("default", "web", 2);
+    let (mut ctx, deps) = kube_rollback(&cluster);
+    let steps = [step(
+        "phase = 'precheck'\nkind = 'precheck'\ntarget = 'kubernetes_revision'",
+    )];
+
+    let outcome = run(&steps, &ctx, &deps).await;
+    assert!(
+        matches!(outcome, PipelineOutcome::Completed { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        outcome.steps()[0].message.as_deref(),
+        Some(
+            "kubernetes still runs 2; deployment default/web can roll back to revision 1 (dry run accepted)"
+        )
+    );
+    let patches: Vec<_> = cluster
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    assert!(
+        !patches.is_empty() && patches.iter().all(|p| p.query.contains("dryRun=All")),
+        "only dry-run PATCHes: {patches:?}"
+    );
+    assert_eq!(image(&cluster, "web"), "web:2", "nothing was changed");
+
+    // Someone else already rolled back to 1.
+    ctx.bad_version = "3".into();
+    let outcome = run(&steps, &ctx, &deps).await;
+    let (_, message) = failure(&outcome);
+    assert!(
+        message.contains("the running version is 2, not 3"),
+        "{message}"
+    );
+
+    // A Deployment with a single revision has nothing to roll back to.
+    cluster.create_deployment("default", "solo", &[("app", "web:2")], &[]);
+    ctx.bad_version = "2".into();
+    ctx.deployment_hint = Some("solo".into());
+    let solo = step(
+        "phase = 'precheck'\nkind = 'precheck'\nrunning = false\ntarget = 'kubernetes_revision'",
+    );
+    let outcome = run(&[solo], &ctx, &deps).await;
+    let (_, message) = failure(&outcome);
+    assert!(
+        message.starts_with("deployment default/solo: ")
+            && message.ends_with("nothing to roll back to; nothing was changed"),
+        "{message}"
+    );
+    assert_eq!(image(&cluster, "solo"), "web:2");
 }
