@@ -294,3 +294,16 @@ fn a_precheck_reads_only_what_can_be_read_and_names_what_it_checks() {
     );
     assert_eq!(errs.len(), 6, "{errs:#?}");
 }
+
+#[test]
+fn a_precheck_must_run_before_anything_changes() {
+    let text = "[[target]]\nname = \"web\"\n[target.release]\nkind = \"symlink\"\npath = \"/srv/web/current\"\n\n[[target.step]]\nphase = \"rollback\"\nkind = \"symlink_switch\"\n\n[[target.step]]\nphase = \"verify\"\nkind = \"precheck\"\n";
+    let errs = errors(text);
+    expect(
+        &errs,
+        "target[0].step[1].phase",
+        line_of(text, "\"verify\""),
+        "a precheck must run before anything changes, but step kind `symlink_switch` (target[0].step[0]) runs first",
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+}

@@ -25,6 +25,40 @@ pub(crate) fn steps(i: usize, t: &ReadTarget, env: &dyn Environment, problems: &
         step(s, &at, t.config.release.kind(), env, problems);
     }
     backups_first(i, t, problems);
+    prechecks_first(i, t, problems);
+}
+
+/// The steps of `t` with their indexes, in the order the runner runs them
+/// (phase order, then file order).
+fn in_run_order(t: &ReadTarget) -> Vec<(usize, &StepConfig)> {
+    let mut in_order: Vec<(usize, &StepConfig)> =
+        t.step_at.iter().copied().zip(&t.config.step).collect();
+    in_order.sort_by_key(|(_, s)| s.common.phase);
+    in_order
+}
+
+/// A `precheck` says that nothing was changed when it fails, so no step
+/// that changes the running version may run before it.
+fn prechecks_first(i: usize, t: &ReadTarget, problems: &mut Problems) {
+    let in_order = in_run_order(t);
+    let Some(first_change) = in_order
+        .iter()
+        .position(|(_, s)| s.kind().changes_version())
+    else {
+        return;
+    };
+    let (change_at, change) = in_order[first_change];
+    for (k, s) in &in_order[first_change..] {
+        if s.kind() == StepKind::Precheck {
+            problems.push(
+                format!("target[{i}].step[{k}].phase"),
+                format!(
+                    "a precheck must run before anything changes, but step kind `{}` (target[{i}].step[{change_at}]) runs first: put the precheck in the `precheck` phase",
+                    change.kind().as_str()
+                ),
+            );
+        }
+    }
 }
 
 /// A `backup` must succeed before any step that changes the running
@@ -32,9 +66,7 @@ pub(crate) fn steps(i: usize, t: &ReadTarget, env: &dyn Environment, problems: &
 /// order, then file order, as the runner runs them); and a backup's failure
 /// always aborts, so `on_failure = "continue"` on one would be a lie.
 fn backups_first(i: usize, t: &ReadTarget, problems: &mut Problems) {
-    let mut in_order: Vec<(usize, &StepConfig)> =
-        t.step_at.iter().copied().zip(&t.config.step).collect();
-    in_order.sort_by_key(|(_, s)| s.common.phase);
+    let in_order = in_run_order(t);
     let Some(last_backup) = in_order
         .iter()
         .rposition(|(_, s)| s.kind() == StepKind::Backup)
