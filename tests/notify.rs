@@ -560,3 +560,55 @@ async fn shutdown_flushes_within_the_grace_and_then_gives_up() {
     );
     assert!(done.iter().all(|(n, ..)| n == "healthy"), "{done:?}");
 }
+
+#[tokio::test]
+async fn a_notifier_receives_only_its_events_and_skipped_ones_are_not_counted() {
+    let receiver = Receiver::start(&[], Duration::ZERO).await;
+    let only_failed = notifier(&format!(
+        "name = \"failures\"\nkind = \"webhook\"\nurl = \"{}\"\nevents = [\"rollback_failed\"]\n",
+        receiver.url("/failures")
+    ));
+    let everything = notifier(&format!(
+        "name = \"all\"\nkind = \"webhook\"\nurl = \"{}\"\n",
+        receiver.url("/all")
+    ));
+    let s = setup(
+        &[only_failed, everything],
+        &MapEnvironment::default(),
+        fast(),
+    );
+    for event in NotifyEvent::ALL {
+        let mut n = rollback_started();
+        n.event = event;
+        s.notifiers.send(&names(&["failures", "all"]), n);
+    }
+    let total = NotifyEvent::ALL.len() + 1;
+    let done = wait_sent(&s.journal, total).await;
+    // Nothing more arrives for the filtered events.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let done_later = sent(&s.journal);
+    assert_eq!(done_later.len(), total, "{done_later:?}");
+    let failures: Vec<&str> = done
+        .iter()
+        .filter(|d| d.0 == "failures")
+        .map(|d| d.1.as_str())
+        .collect();
+    assert_eq!(failures, ["rollback_failed"]);
+    let bodies: Vec<Value> = receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.path == "/failures")
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["event"], "rollback_failed");
+    let metrics = s.metrics.encode();
+    assert!(
+        metrics.contains("rollguard_notifications_total{notifier=\"failures\",result=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("notifier=\"failures\",result=\"dropped\""),
+        "{metrics}"
+    );
+}
