@@ -164,6 +164,23 @@ async fn a_bad_release_is_rolled_back_once_and_the_restored_version_only_verifie
     assert_eq!(world.running(), GOOD);
     assert_eq!(world.hooks.of("rollback_started").len(), 1);
     assert_eq!(world.hooks.of("rollback_completed").len(), 1);
+    // The webhook got every step; the Slack channel the rollback's start
+    // and end, and no step.
+    assert!(!world.hooks.of("rollback_step").is_empty());
+    let completed = &world.hooks.of("rollback_completed")[0];
+    assert_eq!(completed["status_channel"], "#status-shop");
+    let text = completed["text"].as_str().unwrap_or_default();
+    assert!(text.ends_with("\nStatus: #status-shop"), "{text}");
+    let slack = world.slack.slack_events();
+    for event in ["rollback_started", "rollback_completed"] {
+        assert_eq!(
+            slack.iter().filter(|e| *e == event).count(),
+            1,
+            "{event}: {slack:?}"
+        );
+    }
+    assert!(!slack.iter().any(|e| e == "rollback_step"), "{slack:?}");
+    assert!(!slack.iter().any(|e| e == "release_detected"), "{slack:?}");
     daemon.stop().await;
 }
 

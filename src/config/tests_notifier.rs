@@ -1,5 +1,5 @@
-//! Tests of a notifier's `events`: names checked with their key path and
-//! line, and each kind's default.
+//! Tests of who hears what: a notifier's `events` (names checked with their
+//! key path and line, each kind's default) and a target's `status_channel`.
 
 use super::tests_parse::{BASE, errors, expect, line_of};
 use super::*;
@@ -71,4 +71,28 @@ fn slack_by_default_hears_no_step_and_no_healthy_release_and_the_others_hear_all
             "{event}"
         );
     }
+}
+
+#[test]
+fn a_target_names_its_status_channel_and_an_empty_one_is_refused() {
+    let text = BASE.replace(
+        "notify = [\"ops\"]\n",
+        "notify = [\"ops\"]\nstatus_channel = \"#status-shop\"\n",
+    );
+    assert_eq!(errors(&text), Vec::new());
+    let config: Config = toml::from_str(&text).expect("parses");
+    assert_eq!(
+        config.targets[0].status_channel.as_deref(),
+        Some("#status-shop")
+    );
+    let empty = BASE.replace(
+        "notify = [\"ops\"]\n",
+        "notify = [\"ops\"]\nstatus_channel = \" \"\n",
+    );
+    expect(
+        &errors(&empty),
+        "target[0].status_channel",
+        line_of(&empty, "status_channel"),
+        "must not be empty",
+    );
 }

@@ -125,6 +125,8 @@ pub struct Notification {
     /// The expected impact on users and data; a sensible default per event
     /// is written in the text when absent.
     pub impact: Option<String>,
+    /// Where people follow the incident (the target's `status_channel`).
+    pub status_channel: Option<String>,
 }
 
 fn rfc3339<S: Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
@@ -157,6 +159,7 @@ impl Notification {
             step: None,
             detail: None,
             impact: None,
+            status_channel: None,
         }
     }
 
@@ -221,6 +224,12 @@ impl Notification {
     /// Sets the expected impact.
     pub fn with_impact(mut self, impact: impl Into<String>) -> Self {
         self.impact = Some(impact.into());
+        self
+    }
+
+    /// Sets where people follow the incident; `None` leaves it unsaid.
+    pub fn with_status_channel(mut self, status_channel: Option<String>) -> Self {
+        self.status_channel = status_channel;
         self
     }
 
@@ -292,7 +301,7 @@ pub fn slack_payload(notification: &Notification) -> serde_json::Value {
 /// The body lines in mrkdwn, escaped, their labels in bold.
 fn slack_body(body: &str) -> String {
     let mut out = slack_escape(body);
-    for label in ["What happened:", "What is being done:", "Expected impact:"] {
+    for label in super::text::LABELS {
         out = out.replace(label, &format!("*{label}*"));
     }
     out
@@ -352,6 +361,7 @@ mod tests {
             "step",
             "detail",
             "impact",
+            "status_channel",
             "headline",
             "text",
         ] {

@@ -236,3 +236,28 @@ fn missing_versions_read_as_words_and_impact_overrides() {
         ],
     );
 }
+
+#[test]
+fn the_status_channel_is_the_last_line_when_set_and_absent_otherwise() {
+    let without = n(NotifyEvent::RollbackStarted, Mode::Enforce);
+    assert!(!text(&without).contains("Status:"), "{}", text(&without));
+    let with = without.with_status_channel(Some("#status-shop".to_owned()));
+    let t = text(&with);
+    assert!(t.ends_with("\nStatus: #status-shop"), "{t}");
+    let json = crate::notify::webhook_payload(&with);
+    assert_eq!(json["status_channel"], "#status-shop");
+}
+
+#[test]
+fn the_status_channel_is_escaped_and_labelled_on_slack() {
+    let with = n(NotifyEvent::RollbackFailed, Mode::Enforce)
+        .with_status_channel(Some("<!channel> #status-shop".to_owned()));
+    let slack = crate::notify::slack_payload(&with);
+    let section = slack["blocks"][0]["text"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        section.ends_with("*Status:* &lt;!channel&gt; #status-shop"),
+        "{section}"
+    );
+}
