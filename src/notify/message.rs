@@ -127,6 +127,10 @@ pub struct Notification {
     pub impact: Option<String>,
     /// Where people follow the incident (the target's `status_channel`).
     pub status_channel: Option<String>,
+    /// When what is being done will be over at the latest
+    /// (`rollback_started`: the pipeline's time limits summed), if known.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub estimated_completion: Option<SystemTime>,
 }
 
 fn rfc3339<S: Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
@@ -160,6 +164,7 @@ impl Notification {
             detail: None,
             impact: None,
             status_channel: None,
+            estimated_completion: None,
         }
     }
 
@@ -224,6 +229,12 @@ impl Notification {
     /// Sets the expected impact.
     pub fn with_impact(mut self, impact: impl Into<String>) -> Self {
         self.impact = Some(impact.into());
+        self
+    }
+
+    /// Sets when what is being done will be over at the latest.
+    pub fn with_estimated_completion(mut self, at: SystemTime) -> Self {
+        self.estimated_completion = Some(at);
         self
     }
 
@@ -362,6 +373,7 @@ mod tests {
             "detail",
             "impact",
             "status_channel",
+            "estimated_completion",
             "headline",
             "text",
         ] {
