@@ -12,6 +12,10 @@
 //!   notifier delivers its queue in order, retrying with exponential
 //!   backoff, and journals every outcome as `notification_sent`.
 //!
+//! Each notifier receives only its events ([`NotifierConfig::receives`]:
+//! its `events`, or its kind's default, where Slack gets no `rollback_step`
+//! and no `release_detected`); the others are left out before its queue.
+//!
 //! A `command` notifier gets the webhook JSON on its standard input; its
 //! argv may use `{{target}}`, `{{version}}` (the release judged or rolled
 //! back from), `{{previous_version}}` (the version rolled back to),
