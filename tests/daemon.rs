@@ -740,3 +740,25 @@ fn cli_commands_announce_pause_and_set_time_to_fix_and_the_pause_survives_a_rest
     signal(&child, "TERM");
     wait_exit(&mut child, Duration::from_secs(10)).expect("exits");
 }
+
+#[test]
+fn check_refuses_an_unknown_notifier_event_with_its_path_and_line() {
+    let setup = Setup::new();
+    std::fs::write(
+        setup.config_path(),
+        "[[notifier]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\nevents = [\"rollback_failed\",\n  \"rollback_exploded\"]\n",
+    )
+    .expect("write");
+    let (code, stderr) = setup.check();
+    assert_eq!(code, Some(78), "{stderr}");
+    assert!(
+        stderr.contains(
+            "line 6, column 3: notifier[0].events[1]: unknown variant `rollback_exploded`"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`rollback_step`") && stderr.contains("`monitoring_recovered`"),
+        "the valid names are listed: {stderr}"
+    );
+}

@@ -164,6 +164,41 @@ async fn a_bad_release_is_rolled_back_once_and_the_restored_version_only_verifie
     assert_eq!(world.running(), GOOD);
     assert_eq!(world.hooks.of("rollback_started").len(), 1);
     assert_eq!(world.hooks.of("rollback_completed").len(), 1);
+    // The webhook got every step; the Slack channel the rollback's start
+    // and end, and no step.
+    assert!(!world.hooks.of("rollback_step").is_empty());
+    let completed = &world.hooks.of("rollback_completed")[0];
+    assert_eq!(completed["status_channel"], "#status-shop");
+    let text = completed["text"].as_str().unwrap_or_default();
+    assert!(text.ends_with("\nStatus: #status-shop"), "{text}");
+    // The start says by when the pipeline is over at the latest: record
+    // (10 s), switch (10 s), verify (25 s), each plus the 5 s backstop.
+    let started = &world.hooks.of("rollback_started")[0];
+    let eta = started["estimated_completion"].as_str().unwrap_or_default();
+    let eta = humantime::parse_rfc3339(eta).unwrap_or_else(|e| panic!("{e}: {started}"));
+    let at = humantime::parse_rfc3339(started["at"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {started}"));
+    assert_eq!(
+        eta.duration_since(at).ok(),
+        Some(std::time::Duration::from_secs(60))
+    );
+    assert!(
+        started["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Estimated completion: by "),
+        "{started}"
+    );
+    let slack = world.slack.slack_events();
+    for event in ["rollback_started", "rollback_completed"] {
+        assert_eq!(
+            slack.iter().filter(|e| *e == event).count(),
+            1,
+            "{event}: {slack:?}"
+        );
+    }
+    assert!(!slack.iter().any(|e| e == "rollback_step"), "{slack:?}");
+    assert!(!slack.iter().any(|e| e == "release_detected"), "{slack:?}");
     daemon.stop().await;
 }
 

@@ -1,189 +1,16 @@
 //! Notifiers against real receivers: HTTP servers on 127.0.0.1 that record
 //! what they get, a real program for the command notifier, a real journal.
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use rollguard::config::{MapEnvironment, NotifierConfig};
-use rollguard::http::http_client;
-use rollguard::journal::{Event, Journal};
-use rollguard::metrics::Metrics;
-use rollguard::model::{Decision, Mode, Severity};
-use rollguard::notify::{DeliveryOptions, Notification, Notifiers, NotifyEvent};
+#[path = "notify/harness.rs"]
+mod harness;
+
+use harness::*;
+use rollguard::config::MapEnvironment;
+use rollguard::model::Mode;
+use rollguard::notify::{DeliveryOptions, Notification, NotifyEvent};
 use serde_json::Value;
-use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-
-/// One request a receiver got.
-#[derive(Clone, Debug)]
-struct Received {
-    path: String,
-    headers: HeaderMap,
-    body: Value,
-}
-
-/// How a receiver answers: statuses to use in turn (then 200), and a delay.
-#[derive(Default)]
-struct Script {
-    statuses: VecDeque<u16>,
-    delay: Duration,
-    received: Vec<Received>,
-}
-
-/// A receiver on 127.0.0.1:0.
-struct Receiver {
-    addr: SocketAddr,
-    script: Arc<Mutex<Script>>,
-}
-
-impl Receiver {
-    async fn start(statuses: &[u16], delay: Duration) -> Receiver {
-        let script = Arc::new(Mutex::new(Script {
-            statuses: statuses.iter().copied().collect(),
-            delay,
-            received: Vec::new(),
-        }));
-        let app = Router::new().fallback(record).with_state(script.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a test port");
-        let addr = listener.local_addr().expect("test port address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Receiver { addr, script }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.script.lock().expect("script lock").received.clone()
-    }
-}
-
-async fn record(
-    State(script): State<Arc<Mutex<Script>>>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let (status, delay) = {
-        let mut script = script.lock().expect("script lock");
-        script.received.push(Received {
-            path: uri.path().to_owned(),
-            headers,
-            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-        });
-        (script.statuses.pop_front().unwrap_or(200), script.delay)
-    };
-    tokio::time::sleep(delay).await;
-    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-}
-
-/// A port nothing listens on.
-async fn dead_port() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a test port");
-    listener.local_addr().expect("test port address")
-}
-
-fn notifier(text: &str) -> NotifierConfig {
-    toml::from_str(text).expect("notifier config parses")
-}
-
-fn fast() -> DeliveryOptions {
-    DeliveryOptions {
-        backoff_base: Duration::from_millis(20),
-        backoff_max: Duration::from_millis(50),
-        queue_capacity: 16,
-    }
-}
-
-/// A journal in a temporary directory, metrics, and the notifiers built on them.
-struct Setup {
-    notifiers: Notifiers,
-    journal: Journal,
-    metrics: Metrics,
-    _dir: tempfile::TempDir,
-}
-
-fn setup(configs: &[NotifierConfig], env: &MapEnvironment, options: DeliveryOptions) -> Setup {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (journal, _) = Journal::open(dir.path()).expect("journal");
-    let metrics = Metrics::new();
-    let notifiers = Notifiers::new(
-        configs,
-        env,
-        http_client().expect("client"),
-        journal.clone(),
-        metrics.notifications.clone(),
-        options,
-    );
-    Setup {
-        notifiers,
-        journal,
-        metrics,
-        _dir: dir,
-    }
-}
-
-/// `(notifier, event, ok, attempts)` of every `notification_sent` so far.
-fn sent(journal: &Journal) -> Vec<(String, String, bool, u32)> {
-    journal
-        .records()
-        .into_iter()
-        .filter_map(|record| match record.event {
-            Event::NotificationSent {
-                notifier,
-                event,
-                ok,
-                attempts,
-            } => {
-                assert_eq!(record.target.as_deref(), Some("api"));
-                Some((notifier, event, ok, attempts))
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-/// Waits (up to 5 s) until `count` notifications are journaled.
-async fn wait_sent(journal: &Journal, count: usize) -> Vec<(String, String, bool, u32)> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let done = sent(journal);
-        if done.len() >= count || Instant::now() > deadline {
-            return done;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-fn rollback_started() -> Notification {
-    Notification::new(
-        NotifyEvent::RollbackStarted,
-        "api",
-        Mode::Enforce,
-        SystemTime::now(),
-    )
-    .with_release_id("r-42")
-    .with_from("v1.4.0")
-    .with_to("v1.3.2")
-    .with_decision(Decision::Rollback)
-    .with_severity(Severity::High)
-    .with_reasons(["error_rate 8.2% > high threshold 2%"])
-    .with_release_at(SystemTime::now() - Duration::from_secs(300))
-}
-
-fn names(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
 
 #[tokio::test]
 async fn webhook_gets_every_field_in_order_with_its_header() {
@@ -559,4 +386,56 @@ async fn shutdown_flushes_within_the_grace_and_then_gives_up() {
         "{done:?}"
     );
     assert!(done.iter().all(|(n, ..)| n == "healthy"), "{done:?}");
+}
+
+#[tokio::test]
+async fn a_notifier_receives_only_its_events_and_skipped_ones_are_not_counted() {
+    let receiver = Receiver::start(&[], Duration::ZERO).await;
+    let only_failed = notifier(&format!(
+        "name = \"failures\"\nkind = \"webhook\"\nurl = \"{}\"\nevents = [\"rollback_failed\"]\n",
+        receiver.url("/failures")
+    ));
+    let everything = notifier(&format!(
+        "name = \"all\"\nkind = \"webhook\"\nurl = \"{}\"\n",
+        receiver.url("/all")
+    ));
+    let s = setup(
+        &[only_failed, everything],
+        &MapEnvironment::default(),
+        fast(),
+    );
+    for event in NotifyEvent::ALL {
+        let mut n = rollback_started();
+        n.event = event;
+        s.notifiers.send(&names(&["failures", "all"]), n);
+    }
+    let total = NotifyEvent::ALL.len() + 1;
+    let done = wait_sent(&s.journal, total).await;
+    // Nothing more arrives for the filtered events.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let done_later = sent(&s.journal);
+    assert_eq!(done_later.len(), total, "{done_later:?}");
+    let failures: Vec<&str> = done
+        .iter()
+        .filter(|d| d.0 == "failures")
+        .map(|d| d.1.as_str())
+        .collect();
+    assert_eq!(failures, ["rollback_failed"]);
+    let bodies: Vec<Value> = receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.path == "/failures")
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["event"], "rollback_failed");
+    let metrics = s.metrics.encode();
+    assert!(
+        metrics.contains("rollguard_notifications_total{notifier=\"failures\",result=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("notifier=\"failures\",result=\"dropped\""),
+        "{metrics}"
+    );
 }

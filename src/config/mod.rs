@@ -42,6 +42,8 @@ mod tests_files;
 #[cfg(test)]
 mod tests_kinds;
 #[cfg(test)]
+mod tests_notifier;
+#[cfg(test)]
 mod tests_parse;
 #[cfg(test)]
 mod tests_rules;

@@ -9,6 +9,7 @@
 use super::defaults;
 use super::schema_target::TargetConfig;
 use crate::model::{DataImpact, Mode, Severity};
+use crate::notify::NotifyEvent;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -172,6 +173,22 @@ pub struct NotifierConfig {
     /// Further attempts after a failed delivery.
     #[serde(default = "defaults::notify_retries")]
     pub retries: u32,
+    /// The events this notifier receives, by their journal names
+    /// (`rollback_started`, ...). Absent: its kind's default, see
+    /// [`NotifierKind::receives_by_default`].
+    #[serde(default)]
+    pub events: Option<Vec<NotifyEvent>>,
+}
+
+impl NotifierConfig {
+    /// Whether this notifier receives `event`: listed in `events`, or, when
+    /// `events` is absent, sent to its kind by default.
+    pub fn receives(&self, event: NotifyEvent) -> bool {
+        match &self.events {
+            Some(events) => events.contains(&event),
+            None => self.kind.receives_by_default(event),
+        }
+    }
 }
 
 /// Kinds of notifier.
@@ -184,6 +201,24 @@ pub enum NotifierKind {
     Slack,
     /// A local program, given the event as JSON on stdin.
     Command,
+}
+
+impl NotifierKind {
+    /// Whether a notifier of this kind without `events` receives `event`.
+    /// Webhooks and commands (machines, the journal's mirror) get every
+    /// event. A Slack channel is read by people: it gets everything but
+    /// `rollback_step` (one message per step; the rollback's start and end
+    /// already carry the timeline) and `release_detected` (one message per
+    /// deploy, healthy or not; the channel hears when one looks degraded).
+    pub fn receives_by_default(self, event: NotifyEvent) -> bool {
+        match self {
+            NotifierKind::Webhook | NotifierKind::Command => true,
+            NotifierKind::Slack => !matches!(
+                event,
+                NotifyEvent::RollbackStep | NotifyEvent::ReleaseDetected
+            ),
+        }
+    }
 }
 
 /// `[policy]`: the decision matrix.

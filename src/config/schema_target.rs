@@ -39,6 +39,11 @@ pub struct TargetConfig {
     /// Notifiers (by name) that hear about this target.
     #[serde(default)]
     pub notify: Vec<String>,
+    /// Where people follow this target's incidents (`"#status-shop"`, a
+    /// status page URL): said in every notification ("Status: ...") and in
+    /// the webhook JSON. Absent: not mentioned.
+    #[serde(default)]
+    pub status_channel: Option<String>,
     /// How a new release is seen.
     pub release: ReleaseConfig,
     /// HTTP health probes.

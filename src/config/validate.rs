@@ -119,6 +119,12 @@ fn notifier(i: usize, n: &NotifierConfig, env: &dyn Environment, problems: &mut 
     }
     bounded(n.timeout, bounds::REQUEST_TIMEOUT, &at("timeout"), problems);
     bounds::check_retries(n.retries, &at("retries"), problems);
+    if n.events.as_ref().is_some_and(Vec::is_empty) {
+        problems.push(
+            at("events"),
+            "an empty list sends this notifier nothing: list events, or remove `events` for its kind's default",
+        );
+    }
     let sources = [
         ("url", n.url.is_some()),
         ("url_env", n.url_env.is_some()),

@@ -66,6 +66,15 @@ pub(crate) fn target(i: usize, t: &TargetConfig, cx: &Context<'_>, problems: &mu
             ),
         );
     }
+    if t.status_channel
+        .as_ref()
+        .is_some_and(|c| c.trim().is_empty())
+    {
+        problems.push(
+            at("status_channel"),
+            "must not be empty: name a channel or a URL, or remove the key",
+        );
+    }
     for (k, name) in t.notify.iter().enumerate() {
         if !cx.notifier_names.contains(name) {
             problems.push(

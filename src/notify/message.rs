@@ -125,6 +125,12 @@ pub struct Notification {
     /// The expected impact on users and data; a sensible default per event
     /// is written in the text when absent.
     pub impact: Option<String>,
+    /// Where people follow the incident (the target's `status_channel`).
+    pub status_channel: Option<String>,
+    /// When what is being done will be over at the latest
+    /// (`rollback_started`: the pipeline's time limits summed), if known.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub estimated_completion: Option<SystemTime>,
 }
 
 fn rfc3339<S: Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
@@ -157,6 +163,8 @@ impl Notification {
             step: None,
             detail: None,
             impact: None,
+            status_channel: None,
+            estimated_completion: None,
         }
     }
 
@@ -221,6 +229,18 @@ impl Notification {
     /// Sets the expected impact.
     pub fn with_impact(mut self, impact: impl Into<String>) -> Self {
         self.impact = Some(impact.into());
+        self
+    }
+
+    /// Sets when what is being done will be over at the latest.
+    pub fn with_estimated_completion(mut self, at: SystemTime) -> Self {
+        self.estimated_completion = Some(at);
+        self
+    }
+
+    /// Sets where people follow the incident; `None` leaves it unsaid.
+    pub fn with_status_channel(mut self, status_channel: Option<String>) -> Self {
+        self.status_channel = status_channel;
         self
     }
 
@@ -292,7 +312,7 @@ pub fn slack_payload(notification: &Notification) -> serde_json::Value {
 /// The body lines in mrkdwn, escaped, their labels in bold.
 fn slack_body(body: &str) -> String {
     let mut out = slack_escape(body);
-    for label in ["What happened:", "What is being done:", "Expected impact:"] {
+    for label in super::text::LABELS {
         out = out.replace(label, &format!("*{label}*"));
     }
     out
@@ -307,91 +327,5 @@ fn slack_escape(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    fn sample() -> Notification {
-        Notification::new(
-            NotifyEvent::RollbackStarted,
-            "api",
-            Mode::Enforce,
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-        )
-        .with_release_id("r-7")
-        .with_from("v1.4.0")
-        .with_to("v1.3.2")
-        .with_decision(Decision::Rollback)
-        .with_severity(Severity::High)
-        .with_reasons(["error_rate 8.2% > high threshold 2%"])
-    }
-
-    #[test]
-    fn event_names_match_serde() {
-        for event in NotifyEvent::ALL {
-            let json = serde_json::to_string(&event).expect("serialises");
-            assert_eq!(json, format!("\"{}\"", event.as_str()));
-        }
-    }
-
-    #[test]
-    fn webhook_payload_has_every_field() {
-        let value = webhook_payload(&sample());
-        for key in [
-            "event",
-            "target",
-            "release_id",
-            "from",
-            "to",
-            "decision",
-            "severity",
-            "reasons",
-            "mode",
-            "at",
-            "release_at",
-            "step",
-            "detail",
-            "impact",
-            "headline",
-            "text",
-        ] {
-            assert!(value.get(key).is_some(), "{key} missing in {value}");
-        }
-        assert_eq!(value["at"], "2023-11-14T22:13:20.000Z");
-        assert_eq!(value["event"], "rollback_started");
-        assert_eq!(value["decision"], "rollback");
-        assert!(value["release_at"].is_null());
-    }
-
-    #[test]
-    fn slack_payload_escapes_and_keeps_the_headline() {
-        let n = sample().with_from("<!channel> v1.4.0");
-        let value = slack_payload(&n);
-        let text = value["text"].as_str().expect("text");
-        assert!(text.contains("&lt;!channel&gt;"), "{text}");
-        assert_eq!(value["blocks"][0]["text"]["type"], "mrkdwn");
-        let section = value["blocks"][0]["text"]["text"]
-            .as_str()
-            .expect("section");
-        assert!(
-            section.contains("*What happened:* severity high"),
-            "{section}"
-        );
-        let context = value["blocks"][1]["elements"][0]["text"]
-            .as_str()
-            .expect("context");
-        assert!(context.contains("rollback_started"), "{context}");
-    }
-
-    #[test]
-    fn template_variables_follow_the_step_meaning() {
-        let vars = sample().template_variables();
-        assert_eq!(vars["version"], "v1.4.0");
-        assert_eq!(vars["previous_version"], "v1.3.2");
-        let mut names: Vec<&str> = vars.keys().copied().collect();
-        names.sort_unstable();
-        let mut known = crate::template::STEP_VARIABLES.to_vec();
-        known.sort_unstable();
-        assert_eq!(names, known);
-    }
-}
+#[path = "tests_message.rs"]
+mod tests;

@@ -12,6 +12,10 @@
 //!   notifier delivers its queue in order, retrying with exponential
 //!   backoff, and journals every outcome as `notification_sent`.
 //!
+//! Each notifier receives only its events ([`NotifierConfig::receives`]:
+//! its `events`, or its kind's default, where Slack gets no `rollback_step`
+//! and no `release_detected`); the others are left out before its queue.
+//!
 //! A `command` notifier gets the webhook JSON on its standard input; its
 //! argv may use `{{target}}`, `{{version}}` (the release judged or rolled
 //! back from), `{{previous_version}}` (the version rolled back to),
@@ -74,6 +78,8 @@ struct Queue {
     kind: NotifierKind,
     /// Where it delivers, secrets redacted, for Debug.
     receiver: String,
+    /// The events it receives (its `events`, or its kind's default).
+    events: Vec<NotifyEvent>,
     /// Messages to deliver; dropping it lets the task finish the queue and end.
     sender: mpsc::Sender<Notification>,
     /// Messages queued or being delivered.
@@ -156,6 +162,10 @@ impl Notifiers {
                 Queue {
                     kind: config.kind,
                     receiver: description,
+                    events: NotifyEvent::ALL
+                        .into_iter()
+                        .filter(|event| config.receives(*event))
+                        .collect(),
                     sender,
                     pending,
                     task,
@@ -172,14 +182,21 @@ impl Notifiers {
 
     /// Queues `notification` for each notifier named in `to` and returns at
     /// once; never waits for a delivery. A name that is not configured is
-    /// logged and skipped. A full queue drops the message for that notifier
-    /// (logged, counted as `dropped`, journaled as not sent, 0 attempts).
+    /// logged and skipped. A notifier that does not receive this event (its
+    /// `events`, or its kind's default) is skipped before its queue: nothing
+    /// is delivered, counted or journaled for it. A full queue drops the
+    /// message for that notifier (logged, counted as `dropped`, journaled as
+    /// not sent, 0 attempts).
     pub fn send(&self, to: &[String], notification: Notification) {
         for name in to {
             let Some(queue) = self.queues.get(name) else {
                 tracing::warn!(notifier = %name, event = %notification.event, "Notification not sent: no such notifier");
                 continue;
             };
+            if !queue.events.contains(&notification.event) {
+                tracing::debug!(notifier = %name, event = %notification.event, "Not an event this notifier receives");
+                continue;
+            }
             queue.pending.fetch_add(1, Ordering::AcqRel);
             let Err(error) = queue.sender.try_send(notification.clone()) else {
                 continue;

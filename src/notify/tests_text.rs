@@ -236,3 +236,46 @@ fn missing_versions_read_as_words_and_impact_overrides() {
         ],
     );
 }
+
+#[test]
+fn the_status_channel_is_the_last_line_when_set_and_absent_otherwise() {
+    let without = n(NotifyEvent::RollbackStarted, Mode::Enforce);
+    assert!(!text(&without).contains("Status:"), "{}", text(&without));
+    let with = without.with_status_channel(Some("#status-shop".to_owned()));
+    let t = text(&with);
+    assert!(t.ends_with("\nStatus: #status-shop"), "{t}");
+    let json = crate::notify::webhook_payload(&with);
+    assert_eq!(json["status_channel"], "#status-shop");
+}
+
+#[test]
+fn the_status_channel_is_escaped_and_labelled_on_slack() {
+    let with = n(NotifyEvent::RollbackFailed, Mode::Enforce)
+        .with_status_channel(Some("<!channel> #status-shop".to_owned()));
+    let slack = crate::notify::slack_payload(&with);
+    let section = slack["blocks"][0]["text"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        section.ends_with("*Status:* &lt;!channel&gt; #status-shop"),
+        "{section}"
+    );
+}
+
+#[test]
+fn the_estimated_completion_comes_after_what_is_being_done_when_known() {
+    let without = n(NotifyEvent::RollbackStarted, Mode::Enforce);
+    assert!(!text(&without).contains("Estimated completion"));
+    let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    let with = without.with_estimated_completion(at);
+    let t = text(&with);
+    let lines: Vec<&str> = t.lines().collect();
+    assert!(lines[2].starts_with("What is being done:"), "{t}");
+    assert_eq!(
+        lines[3],
+        "Estimated completion: by 2023-11-14T22:13:20Z at the latest (every step's time limit, retries and verification)"
+    );
+    assert!(lines[4].starts_with("Expected impact:"), "{t}");
+    let json = crate::notify::webhook_payload(&with);
+    assert_eq!(json["estimated_completion"], "2023-11-14T22:13:20.000Z");
+}

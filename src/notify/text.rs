@@ -60,15 +60,43 @@ pub fn headline(n: &Notification) -> String {
     }
 }
 
+/// The labels of the message's lines, in order (shown in bold on Slack).
+pub(super) const LABELS: [&str; 5] = [
+    "What happened:",
+    "What is being done:",
+    "Estimated completion:",
+    "Expected impact:",
+    "Status:",
+];
+
 /// The whole message: the [`headline`], then "What happened", "What is
-/// being done" and "Expected impact", one line each.
+/// being done", "Estimated completion" (when known), "Expected impact",
+/// one line each, and "Status: ..." when the target has a `status_channel`.
 pub fn text(n: &Notification) -> String {
     let (happened, doing, impact) = body(n);
     let impact = n.impact.clone().unwrap_or(impact);
-    format!(
-        "{}.\nWhat happened: {happened}\nWhat is being done: {doing}\nExpected impact: {impact}",
+    let [
+        happened_label,
+        doing_label,
+        eta_label,
+        impact_label,
+        status_label,
+    ] = LABELS;
+    let mut text = format!(
+        "{}.\n{happened_label} {happened}\n{doing_label} {doing}",
         headline(n)
-    )
+    );
+    if let Some(at) = n.estimated_completion {
+        text.push_str(&format!(
+            "\n{eta_label} by {} at the latest (every step's time limit, retries and verification)",
+            humantime::format_rfc3339_seconds(at)
+        ));
+    }
+    text.push_str(&format!("\n{impact_label} {impact}"));
+    if let Some(channel) = &n.status_channel {
+        text.push_str(&format!("\n{status_label} {channel}"));
+    }
+    text
 }
 
 /// What happened, what is being done, the default expected impact.

@@ -37,7 +37,7 @@ pub use describe::describe;
 pub use hooks::{BoxFuture, PipelineHooks};
 pub use kubernetes::dry_run;
 pub use preview::{Preview, has_dry_run, preview};
-pub use runner::run;
+pub use runner::{run, upper_bound};
 pub use wait::{Verifier, VerifyResult};
 
 use crate::config::{Environment, ReleaseConfig, StepConfig, StepKind};

@@ -210,11 +210,58 @@ async fn run_step(
             () = tokio::time::sleep(backoff) => {}
             () = stopped(&mut stop) => {}
         }
-        // Doubled, but never longer than the longest backoff one may configure.
-        backoff = backoff
-            .saturating_mul(2)
-            .min(STEP_BACKOFF.max.max(step.common.backoff));
+        backoff = next_backoff(backoff, step);
     }
+}
+
+/// The wait before the retry after one that waited `backoff`: doubled, but
+/// never longer than the longest backoff one may configure.
+fn next_backoff(backoff: Duration, step: &StepConfig) -> Duration {
+    backoff
+        .saturating_mul(2)
+        .min(STEP_BACKOFF.max.max(step.common.backoff))
+}
+
+/// How long one attempt of `step` may run before it is abandoned: its
+/// `timeout` (a `wait` step at least its `duration`), plus the backstop.
+fn attempt_limit(step: &StepConfig) -> Duration {
+    let own_limit = match &step.action {
+        StepAction::Wait(w) => w.duration.max(step.common.timeout),
+        _ => step.common.timeout,
+    };
+    own_limit.saturating_add(BACKSTOP)
+}
+
+/// The longest [`run`] can take on `steps` followed by the daemon's own
+/// verification (`verification`, needed unless a `verify` step that aborts
+/// on failure passed): every step run, every attempt at its time limit, every
+/// retry's backoff waited. An upper bound, for "Estimated completion"; a
+/// pipeline that goes well ends far sooner. The journal's writes and a step
+/// cut short by a shutdown are not counted.
+pub fn upper_bound(steps: &[StepConfig], verification: Duration) -> Duration {
+    let verifies = steps.iter().any(|step| {
+        matches!(step.action, StepAction::Verify(_)) && step.on_failure() == OnFailure::Abort
+    });
+    let daemon = if verifies {
+        Duration::ZERO
+    } else {
+        verification
+    };
+    steps
+        .iter()
+        .map(|step| {
+            let attempts = step.common.retries.saturating_add(1);
+            let mut total = attempt_limit(step);
+            let mut backoff = step.common.backoff;
+            for _ in 1..attempts {
+                total = total
+                    .saturating_add(backoff)
+                    .saturating_add(attempt_limit(step));
+                backoff = next_backoff(backoff, step);
+            }
+            total
+        })
+        .fold(daemon, Duration::saturating_add)
 }
 
 /// Runs `attempt`; when it starts a program, journals the program's
@@ -250,10 +297,7 @@ async fn attempt_once(
     spawned: oneshot::Sender<ProcessGroup>,
 ) -> StepResult {
     let timeout = step.common.timeout;
-    let own_limit = match &step.action {
-        StepAction::Wait(w) => w.duration.max(timeout),
-        _ => timeout,
-    };
+    let limit = attempt_limit(step);
     let attempt = async {
         match &step.action {
             StepAction::Command(s) | StepAction::Backup(s) => {
@@ -276,11 +320,11 @@ async fn attempt_once(
             StepAction::SwarmSetImage(s) => swarm::set_image(s, timeout, ctx, deps).await,
         }
     };
-    match tokio::time::timeout(own_limit.saturating_add(BACKSTOP), attempt).await {
+    match tokio::time::timeout(limit, attempt).await {
         Ok(result) => result,
         Err(_) => Err(StepError::timed_out(format!(
             "abandoned after {}",
-            humantime::format_duration(own_limit)
+            humantime::format_duration(limit.saturating_sub(BACKSTOP))
         ))),
     }
 }

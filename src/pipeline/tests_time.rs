@@ -115,3 +115,36 @@ async fn retries_wait_a_doubling_backoff() {
     assert_eq!(verifier.rounds.load(Ordering::SeqCst), 6);
     assert_eq!(steps[0].duration, Duration::from_secs(1 + 10 + 1 + 20 + 1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_upper_bound_sums_every_attempt_backoff_and_verification_and_holds() {
+    let verifier = Arc::new(NeverHealthy::default());
+    let steps = [
+        step(
+            "phase = 'verify'\nkind = 'verify'\ntimeout = '2s'\nretries = 2\nbackoff = '10s'\non_failure = 'continue'",
+        ),
+        step("phase = 'verify'\nkind = 'wait'\nduration = '1m'\ntimeout = '10s'"),
+    ];
+    let verification = Duration::from_secs(30);
+    // verify: 3 attempts of 2 s + 5 s backstop, backoffs of 10 s and 20 s;
+    // wait: its minute + 5 s; then the daemon's own verification, since no
+    // aborting `verify` step can have seen the target back to normal.
+    let bound = upper_bound(&steps, verification);
+    assert_eq!(bound, Duration::from_secs(3 * 7 + 10 + 20 + 65 + 30));
+    let (_stop_tx, stop) = watch::channel(false);
+    let start = tokio::time::Instant::now();
+    let outcome = run(&steps, &ctx(), &deps(Some(verifier)), &NoHooks, stop).await;
+    assert!(
+        matches!(outcome, PipelineOutcome::Completed { .. }),
+        "{outcome:?}"
+    );
+    assert!(
+        start.elapsed() + verification <= bound,
+        "{:?}",
+        start.elapsed()
+    );
+    // An aborting `verify` step that passes is the verification.
+    let mut aborting = steps;
+    aborting[0].common.on_failure = crate::config::OnFailure::Abort;
+    assert_eq!(upper_bound(&aborting, verification), bound - verification);
+}

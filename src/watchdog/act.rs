@@ -103,7 +103,9 @@ impl<'a> Actor<'a> {
 
     fn notification(&self, event: NotifyEvent, record: Option<&DecisionRecord>) -> Notification {
         let bake = &self.bake;
-        let mut n = Notification::new(event, self.name(), self.setup.mode, self.now())
+        let mut n = self
+            .setup
+            .notification(event, self.now())
             .with_release_id(&bake.release_id)
             .with_versions(Some(bake.version.clone()), bake.previous_version.clone())
             .with_release_at(bake.started);

@@ -32,7 +32,7 @@ use crate::config::{Config, Environment, PolicyRule, TargetConfig};
 use crate::journal::Journal;
 use crate::judge;
 use crate::model::Mode;
-use crate::notify::{DeliveryOptions, Notification, Notifiers};
+use crate::notify::{DeliveryOptions, Notification, Notifiers, NotifyEvent};
 use crate::probe::prometheus::MetricQuerier;
 use crate::state::State;
 use std::collections::BTreeMap;
@@ -302,6 +302,15 @@ pub fn restore_pauses(state: &State) {
         if let crate::journal::Event::PauseChanged { paused } = record.event {
             state.set_paused(record.target.as_deref(), paused);
         }
+    }
+}
+
+impl Setup {
+    /// A notification of `event` about this target happening `at`, in its
+    /// mode, naming its status channel.
+    fn notification(&self, event: NotifyEvent, at: std::time::SystemTime) -> Notification {
+        Notification::new(event, &self.target.name, self.mode, at)
+            .with_status_channel(self.target.status_channel.clone())
     }
 }
 

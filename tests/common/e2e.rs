@@ -67,6 +67,8 @@ pub struct World {
     pub prometheus: PrometheusHarness,
     /// Every webhook body received.
     pub hooks: Hooks,
+    /// Every body the `slack` notifier (its URL in a file) posted.
+    pub slack: Hooks,
 }
 
 /// The bodies a local webhook receiver got.
@@ -122,6 +124,19 @@ impl Hooks {
         self.all()
             .iter()
             .map(|b| b["event"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The events of the Slack messages received, in order, as their
+    /// context line names them (``event `rollback_started` ``).
+    pub fn slack_events(&self) -> Vec<String> {
+        self.all()
+            .iter()
+            .filter_map(|b| {
+                let context = b["blocks"][1]["elements"][0]["text"].as_str()?;
+                let rest = context.split_once("event `")?.1;
+                Some(rest.split_once('`')?.0.to_owned())
+            })
             .collect()
     }
 
@@ -182,6 +197,8 @@ impl World {
         service.set_rate(50.0);
         service.follow_symlink(&link);
         let hooks = Hooks::start().await;
+        let slack = Hooks::start().await;
+        std::fs::write(root.join("slack-url"), &slack.url).expect("slack URL file");
         let prometheus = PrometheusHarness::start(&[service_addr]).await;
         let world = World {
             dir,
@@ -193,6 +210,7 @@ impl World {
             service_addr,
             prometheus,
             hooks,
+            slack,
         };
         world
             .wait_for_ratio(|v| v.is_some_and(|v| v.is_finite() && v < 0.05))
@@ -265,7 +283,7 @@ impl World {
     pub fn config(&self, target: &TargetSetup) -> String {
         let root = self.root().display().to_string();
         let mut text = format!(
-            r#"[daemon]
+            r##"[daemon]
 listen = "127.0.0.1:0"
 state_dir = "{root}/state"
 mode = "{mode}"
@@ -283,18 +301,26 @@ url = "{hook}"
 timeout = "2s"
 retries = 0
 
+[[notifier]]
+name = "chat"
+kind = "slack"
+url_file = "{root}/slack-url"
+timeout = "2s"
+retries = 0
+
 [[target]]
 name = "{TARGET}"
 interval = "1s"
 bake_window = "{bake_window}"
 time_to_fix = "1h"
 cooldown = "{cooldown}"
-notify = ["on-call"]
+notify = ["on-call", "chat"]
+status_channel = "#status-shop"
 
 [target.release]
 kind = "symlink"
 path = "{root}/current"
-"#,
+"##,
             mode = target.mode,
             prometheus = self.prometheus.url(),
             hook = self.hooks.url,

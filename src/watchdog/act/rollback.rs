@@ -135,9 +135,12 @@ impl Actor<'_> {
         self.tracker.expect_rollback(&ctx.restore_version, now);
         let preview = pipeline::preview(&self.setup.target.step, &ctx, &self.deps()).await;
         tracing::warn!(target_name = %name, from = %ctx.bad_version, to = %ctx.restore_version, trigger = trigger.as_str(), "Rolling back");
+        let bound = pipeline::upper_bound(&self.setup.target.step, self.verify_timeout());
         let n = self
             .notification(NotifyEvent::RollbackStarted, Some(record))
             .with_detail(format!("pipeline: {}", preview.steps.join("; ")));
+        let eta = n.at + bound;
+        let n = n.with_estimated_completion(eta);
         self.notify(n);
         Some(ctx)
     }

@@ -6,7 +6,7 @@ use super::TargetLoop;
 use crate::data_check;
 use crate::journal::Event;
 use crate::judge::Judge;
-use crate::notify::{Notification, NotifyEvent};
+use crate::notify::NotifyEvent;
 use crate::release::{ReleaseChange, ReleaseSource, SeenBy, SourceError};
 use crate::watchdog::WithVersions;
 use crate::watchdog::bake::{Bake, BakeKind};
@@ -153,7 +153,8 @@ impl TargetLoop {
             // Only the leader speaks; followers keep judging.
             if self.state.is_leader() {
                 self.notify(
-                    Notification::new(NotifyEvent::ReleaseDetected, &name, self.setup.mode, at)
+                    self.setup
+                        .notification(NotifyEvent::ReleaseDetected, at)
                         .with_release_id(&id)
                         .with_versions(Some(version), previous)
                         .with_release_at(at),
@@ -198,15 +199,11 @@ impl TargetLoop {
         if let Some(approval) = &bake.approval {
             tracing::warn!(target_name = %self.name(), release_id = %bake.release_id, "The rollback was never approved; the request expired with the bake window");
             self.notify(
-                Notification::new(
-                    NotifyEvent::ApprovalExpired,
-                    self.name(),
-                    self.setup.mode,
-                    self.now(),
-                )
-                .with_release_id(&bake.release_id)
-                .with_versions(Some(bake.version.clone()), bake.previous_version.clone())
-                .with_detail(format!("asked for because {}", approval.reason)),
+                self.setup
+                    .notification(NotifyEvent::ApprovalExpired, self.now())
+                    .with_release_id(&bake.release_id)
+                    .with_versions(Some(bake.version.clone()), bake.previous_version.clone())
+                    .with_detail(format!("asked for because {}", approval.reason)),
             );
         }
         let event = Event::BakeFinished {

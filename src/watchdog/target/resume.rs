@@ -113,7 +113,8 @@ impl TargetLoop {
 
     /// A notification of `event` about `unfinished`.
     fn notification_of(&self, event: NotifyEvent, unfinished: &Unfinished) -> Notification {
-        Notification::new(event, self.name(), self.setup.mode, self.now())
+        self.setup
+            .notification(event, self.now())
             .with_release_id(&unfinished.release_id)
             .with_versions(
                 Some(unfinished.bad_version.clone()),
