@@ -1,8 +1,8 @@
 //! Data checks: what a rollback would do to the data the new release wrote.
 //!
 //! Each `[[target.data_check]]` answers `none`, `minor` or `major`, and the
-//! worst answer wins. A `command` check ([`command`]) is a program that
-//! prints its answer; a `migrations` check ([`migrations`]) compares the
+//! worst answer wins. A `command` check is a program that
+//! prints its answer; a `migrations` check compares the
 //! schema migrations of the two releases. A check that cannot answer (its
 //! program fails to start, exits non-zero, times out or prints anything
 //! else; a release's migrations cannot be read) counts as `major`:

@@ -1,5 +1,5 @@
 //! Kubernetes Deployments, changed exactly as `kubectl` 1.32 changes them:
-//! `rollout undo` ([`undo`]), `set image` and `scale` ([`image`]),
+//! `rollout undo` ([`undo()`]), `set image` and `scale` ([`image`]),
 //! `rollout status` ([`rollout`]); and the shared, lazily built client
 //! ([`client`]).
 //!
