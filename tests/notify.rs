@@ -46,24 +46,7 @@ async fn webhook_gets_every_field_in_order_with_its_header() {
     assert_eq!(got[0].path, "/hook");
     assert_eq!(got[0].headers["authorization"], "Bearer tok-123");
     let body = &got[0].body;
-    for key in [
-        "event",
-        "target",
-        "release_id",
-        "from",
-        "to",
-        "decision",
-        "severity",
-        "reasons",
-        "mode",
-        "at",
-        "release_at",
-        "step",
-        "detail",
-        "impact",
-        "headline",
-        "text",
-    ] {
+    for key in rollguard::notify::WEBHOOK_FIELDS {
         assert!(body.get(key).is_some(), "{key} missing in {body}");
     }
     assert_eq!(body["event"], "rollback_started");

@@ -263,6 +263,30 @@ impl Notification {
     }
 }
 
+/// The keys of every [`webhook_payload`], present even when null: the
+/// contract receivers rely on (docs/configuration.md lists them too, under
+/// `[[notifier]]`).
+pub const WEBHOOK_FIELDS: [&str; 18] = [
+    "event",
+    "target",
+    "release_id",
+    "from",
+    "to",
+    "decision",
+    "severity",
+    "reasons",
+    "mode",
+    "at",
+    "release_at",
+    "step",
+    "detail",
+    "impact",
+    "status_channel",
+    "estimated_completion",
+    "headline",
+    "text",
+];
+
 /// The JSON a `webhook` notifier POSTs and a `command` notifier gets on its
 /// standard input: every field of the notification plus `headline` (one
 /// line) and `text` (the full message).

@@ -32,7 +32,7 @@ mod deliver;
 mod message;
 mod text;
 
-pub use message::{Notification, NotifyEvent, slack_payload, webhook_payload};
+pub use message::{Notification, NotifyEvent, WEBHOOK_FIELDS, slack_payload, webhook_payload};
 pub use text::{headline, text};
 
 use crate::config::{Environment, NotifierConfig, NotifierKind};

@@ -30,26 +30,7 @@ fn event_names_match_serde() {
 #[test]
 fn webhook_payload_has_every_field() {
     let value = webhook_payload(&sample());
-    for key in [
-        "event",
-        "target",
-        "release_id",
-        "from",
-        "to",
-        "decision",
-        "severity",
-        "reasons",
-        "mode",
-        "at",
-        "release_at",
-        "step",
-        "detail",
-        "impact",
-        "status_channel",
-        "estimated_completion",
-        "headline",
-        "text",
-    ] {
+    for key in WEBHOOK_FIELDS {
         assert!(value.get(key).is_some(), "{key} missing in {value}");
     }
     assert_eq!(value["at"], "2023-11-14T22:13:20.000Z");
