@@ -91,18 +91,13 @@ mod tests {
 
     fn ctx() -> RollbackContext {
         RollbackContext {
-            target: "api".into(),
             bad_version: "v1.3.3".into(),
             restore_version: "v1.3.2".into(),
             release_id: "r7".into(),
-            mode: Mode::Enforce,
             reason: "error rate 5x baseline".into(),
-            started_at: std::time::SystemTime::UNIX_EPOCH
-                + std::time::Duration::from_secs(1_705_320_000),
-            link_hint: None,
             namespace_hint: Some("prod".into()),
             deployment_hint: Some("app".into()),
-            release_hint: None,
+            ..RollbackContext::fixture(Mode::Enforce)
         }
     }
 

@@ -86,6 +86,28 @@ pub struct RollbackContext {
     pub release_hint: Option<ReleaseConfig>,
 }
 
+#[cfg(test)]
+impl RollbackContext {
+    /// The unit tests' rollback of `api` from `v2` to `v1` (release `r1`),
+    /// started at 2024-01-15T12:00:00Z, with no release source hints.
+    pub(crate) fn fixture(mode: Mode) -> RollbackContext {
+        RollbackContext {
+            target: "api".into(),
+            bad_version: "v2".into(),
+            restore_version: "v1".into(),
+            release_id: "r1".into(),
+            mode,
+            reason: String::new(),
+            started_at: std::time::SystemTime::UNIX_EPOCH
+                + std::time::Duration::from_secs(1_705_320_000),
+            link_hint: None,
+            namespace_hint: None,
+            deployment_hint: None,
+            release_hint: None,
+        }
+    }
+}
+
 impl RollbackContext {
     /// The template variables of steps ([`STEP_VARIABLES`](crate::template::STEP_VARIABLES)):
     /// `{{version}}` is the bad version, `{{previous_version}}` the one

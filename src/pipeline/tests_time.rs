@@ -38,20 +38,7 @@ impl Verifier for NeverHealthy {
 }
 
 fn ctx() -> RollbackContext {
-    RollbackContext {
-        target: "api".into(),
-        bad_version: "v2".into(),
-        restore_version: "v1".into(),
-        release_id: "r1".into(),
-        mode: Mode::Enforce,
-        reason: String::new(),
-        started_at: std::time::SystemTime::UNIX_EPOCH
-            + std::time::Duration::from_secs(1_705_320_000),
-        link_hint: None,
-        namespace_hint: None,
-        deployment_hint: None,
-        release_hint: None,
-    }
+    RollbackContext::fixture(Mode::Enforce)
 }
 
 fn deps(verifier: Option<Arc<NeverHealthy>>) -> PipelineDeps {
