@@ -11,14 +11,12 @@ fn shadowing_reads_at_most_and_exactly() {
          [[policy.rule]]\nseverity = \"low\"   # not shadowed: high and critical too\ndecision = \"rollback\"\n"
     );
     let errs = errors(&text);
-    let second = text
-        .lines()
-        .position(|l| l.contains("# shadowed"))
-        .unwrap_or(0);
+    // The error is on the rule's `[[policy.rule]]`, two lines above.
+    let second = line_of(&text, "# shadowed") - 2;
     expect(
         &errs,
         "policy.rule[1]",
-        second - 1,
+        second,
         "`policy.rule[0]` matches everything",
     );
     assert_eq!(errs.len(), 1, "{errs:#?}");

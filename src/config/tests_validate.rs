@@ -151,10 +151,8 @@ fn policy_rules_that_never_match() {
         "{BASE}\n[[policy.rule]]\nseverity = \"high\"\ndata_impact = \"minor\"\ntime_to_fix_over = \"1h\"\ndecision = \"rollback\"\n\n[[policy.rule]]\nseverity = \"critical\"   # shadowed\ndata_impact = \"none\"\ntime_to_fix_over = \"2h\"\ndecision = \"rollback\"\n\n[[policy.rule]]\nseverity = \"critical\"   # not shadowed: any time to fix\ndecision = \"consider_rollback\"\n\n[[policy.rule]]\nseverity = \"none\"\ndecision = \"forward_fix\"\n"
     );
     let errs = errors(&text);
-    let second = text
-        .lines()
-        .position(|l| l.contains("# shadowed"))
-        .unwrap_or(0);
+    // The error is on the rule's `[[policy.rule]]`, one line above.
+    let second = line_of(&text, "# shadowed") - 1;
     expect(
         &errs,
         "policy.rule[1]",
