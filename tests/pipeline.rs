@@ -718,7 +718,7 @@ async fn verify_polls_until_back_to_baseline_or_fails() {
             VerifyResult::NotYet("error rate 3x".into()),
             VerifyResult::NotYet("error rate 1.5x".into()),
         ],
-        VerifyResult::Healthy,
+        VerifyResult::Healthy("error_rate back within 2x".into()),
     );
     let mut deps = deps(&[]);
     deps.verifier = Some(fake.clone());

@@ -43,6 +43,13 @@ pub const COOLDOWN: Bounds = Bounds {
     max: Duration::from_secs(30 * 24 * 60 * 60),
 };
 
+/// `target.verify_timeout`: a round of checks takes seconds; a day is
+/// no longer a rollback being verified.
+pub const VERIFY_TIMEOUT: Bounds = Bounds {
+    min: SECOND,
+    max: DAY,
+};
+
 /// `target.time_to_fix` and `policy.rule.time_to_fix_over`.
 pub const TIME_TO_FIX: Bounds = COOLDOWN;
 

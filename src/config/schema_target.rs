@@ -31,6 +31,11 @@ pub struct TargetConfig {
     /// At most one automatic rollback per target in this time.
     #[serde(default = "defaults::cooldown", with = "humantime_serde")]
     pub cooldown: Duration,
+    /// How long rollguard's own verification of a rollback (the pipeline
+    /// has no `verify` step) waits for the target to be back to its
+    /// baseline; absent: ten ticks, between 30 s and 5 min.
+    #[serde(default, with = "humantime_serde")]
+    pub verify_timeout: Option<Duration>,
     /// False-alarm budget of one release's sequential tests, split evenly
     /// across them: the chance that a release no worse than its baseline is
     /// ever found worse, however long it is watched.

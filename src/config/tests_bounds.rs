@@ -6,7 +6,7 @@ use super::tests_parse::{BASE, errors, expect, line_of};
 #[test]
 fn durations_and_retries_beyond_their_bounds_are_errors() {
     let text = format!(
-        "[daemon]\nshutdown_grace = \"2h\"\n\n{BASE}interval = \"10ms\"\nbake_window = \"10000y\"\ncooldown = \"18446744073709551615s\"\ntime_to_fix = \"400d\"\n\n[[target.probe]]\nname = \"health\"\nurl = \"http://127.0.0.1:8080/health\"\ntimeout = \"1ns\"\n\n[[target.step]]\nphase = \"rollback\"\nkind = \"wait\"\nduration = \"2d\"\ntimeout = \"25h\"\nretries = 101\nbackoff = \"3h\"\n\n[[notifier]]\nname = \"pager\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9\"\nretries = 4294967295\n\n[[policy.rule]]\nseverity = \"high\"\ntime_to_fix_over = \"1000y\"\ndecision = \"rollback\"\n"
+        "[daemon]\nshutdown_grace = \"2h\"\n\n{BASE}interval = \"10ms\"\nbake_window = \"10000y\"\ncooldown = \"18446744073709551615s\"\ntime_to_fix = \"400d\"\nverify_timeout = \"500ms\"\n\n[[target.probe]]\nname = \"health\"\nurl = \"http://127.0.0.1:8080/health\"\ntimeout = \"1ns\"\n\n[[target.step]]\nphase = \"rollback\"\nkind = \"wait\"\nduration = \"2d\"\ntimeout = \"25h\"\nretries = 101\nbackoff = \"3h\"\n\n[[notifier]]\nname = \"pager\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9\"\nretries = 4294967295\n\n[[policy.rule]]\nseverity = \"high\"\ntime_to_fix_over = \"1000y\"\ndecision = \"rollback\"\n"
     );
     let errs = errors(&text);
     let cases = [
@@ -19,6 +19,7 @@ fn durations_and_retries_beyond_their_bounds_are_errors() {
             "at most 30days",
         ),
         ("target[0].time_to_fix", "400d", "at most 30days"),
+        ("target[0].verify_timeout", "500ms", "at least 1s"),
         ("target[0].probe[0].timeout", "1ns", "longer than zero"),
         ("target[0].step[0].duration", "\"2d\"", "at most 1day"),
         ("target[0].step[0].timeout", "25h", "at most 1day"),
@@ -36,7 +37,7 @@ fn durations_and_retries_beyond_their_bounds_are_errors() {
 #[test]
 fn the_largest_allowed_values_pass() {
     let text = format!(
-        "{BASE}interval = \"1h\"\nbake_window = \"7d\"\ncooldown = \"30d\"\n\n[[target.step]]\nphase = \"verify\"\nkind = \"verify\"\ntimeout = \"24h\"\nretries = 100\nbackoff = \"1h\"\n"
+        "{BASE}interval = \"1h\"\nbake_window = \"7d\"\ncooldown = \"30d\"\nverify_timeout = \"24h\"\n\n[[target.step]]\nphase = \"verify\"\nkind = \"verify\"\ntimeout = \"24h\"\nretries = 100\nbackoff = \"1h\"\n"
     );
     assert_eq!(errors(&text), Vec::new());
 }

@@ -43,6 +43,14 @@ pub(crate) fn target(i: usize, t: &TargetConfig, cx: &Context<'_>, problems: &mu
         problems,
     );
     bounded(t.cooldown, bounds::COOLDOWN, &at("cooldown"), problems);
+    if let Some(timeout) = t.verify_timeout {
+        bounded(
+            timeout,
+            bounds::VERIFY_TIMEOUT,
+            &at("verify_timeout"),
+            problems,
+        );
+    }
     if let crate::model::TimeToFix::Known(time_to_fix) = t.time_to_fix {
         bounded(
             time_to_fix,

@@ -76,6 +76,13 @@ impl ProcessGroup {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = killpg(group, Signal::SIGKILL);
+        // SIGKILL is delivered asynchronously: wait (briefly) until the
+        // group is gone, so that "stopped" means stopped when the restore
+        // steps run.
+        let deadline = tokio::time::Instant::now() + KILL_GRACE;
+        while group_alive(self.pgid) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         Leftover::Stopped
     }
 }
@@ -90,6 +97,11 @@ fn stat(pid: i32) -> Option<(u64, bool)> {
     // The state is field 3; the start time is field 22.
     let zombie = fields.next()? == "Z";
     Some((fields.nth(18)?.parse().ok()?, zombie))
+}
+
+/// Whether the group's leader is still a live (not zombie) process.
+fn group_alive(pgid: i32) -> bool {
+    start_time(pgid).is_some()
 }
 
 /// The start time of a live (not zombie) process.

@@ -39,6 +39,7 @@ pub mod policy;
 pub mod sequential;
 pub mod severity;
 pub mod stats;
+pub mod verification;
 
 #[cfg(test)]
 mod fixtures;
@@ -134,6 +135,21 @@ impl Judge {
     /// [`Judge::assess`] when no operator has overridden it.
     pub fn default_time_to_fix(&self) -> TimeToFix {
         self.time_to_fix
+    }
+
+    /// Each metric's error rate since the release, in config order: a
+    /// count metric's cumulative bad / total at its last tick with data;
+    /// `None` for other metrics and before any data. What a rollback's
+    /// verification measures the return from.
+    pub fn release_rates(&self) -> Vec<Option<f64>> {
+        self.metrics
+            .iter()
+            .zip(&self.sequential)
+            .map(|(metric, check)| {
+                let counts = check.last.filter(|_| metric.is_count())?;
+                (counts.total > 0.0).then(|| counts.bad / counts.total)
+            })
+            .collect()
     }
 
     /// Judges one tick. `data_impact` comes from the data checks (`none`

@@ -15,8 +15,9 @@ use tokio::time::Instant;
 /// What one verification round found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VerifyResult {
-    /// Probes pass and metrics are back to baseline.
-    Healthy,
+    /// Probes pass and metrics are back to baseline, with the evidence in
+    /// one line.
+    Healthy(String),
     /// Not yet back to baseline, and why.
     NotYet(String),
     /// Cannot tell (no data, monitoring down); never counts as healthy.
@@ -67,9 +68,9 @@ pub(super) async fn verify(
             }
         };
         match round {
-            Some(VerifyResult::Healthy) => {
+            Some(VerifyResult::Healthy(evidence)) => {
                 return Ok(Some(format!(
-                    "back to baseline after {} ({} rounds)",
+                    "back to baseline after {} ({} rounds): {evidence}",
                     humantime::format_duration(round_millis(started.elapsed())),
                     rounds + 1
                 )));

@@ -1,11 +1,12 @@
 //! Verifying a rollback: the target's probes and metrics, judged afresh
 //! from the moment the rollback began against the pre-release baseline,
-//! until every check passes.
+//! until they are back to it with the evidence
+//! [`crate::judge::verification`] asks for.
 
 use super::Setup;
 use super::bake::Bake;
 use crate::judge::Judge;
-use crate::model::Verdict;
+use crate::judge::verification::{Round, Verification};
 use crate::pipeline::{BoxFuture, Verifier, VerifyResult};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -21,7 +22,7 @@ pub(super) struct TargetVerifier {
     release_at: SystemTime,
     /// When verification began: the current window starts here.
     started: SystemTime,
-    judge: Mutex<Judge>,
+    judge: Mutex<(Judge, Verification)>,
     interval: Duration,
 }
 
@@ -78,7 +79,10 @@ impl TargetVerifier {
             previous: Some(bake.version.clone()),
             release_at: bake.started,
             started: setup.services.clock.now(),
-            judge: Mutex::new(Judge::new(&setup.target)),
+            judge: Mutex::new((
+                Judge::new(&setup.target),
+                Verification::new(&setup.target).with_release_rates(bake.judge.release_rates()),
+            )),
             interval: setup.target.interval.min(Duration::from_secs(5)),
             setup,
         }
@@ -93,42 +97,31 @@ impl TargetVerifier {
         };
         let observation =
             super::observe::observe(&self.state, &self.setup, &self.probes, &window, 0).await;
-        let assessment = self.judge.lock().unwrap_or_else(|e| e.into_inner()).assess(
+        let mut guard = self.judge.lock().unwrap_or_else(|e| e.into_inner());
+        let (judge, verification) = &mut *guard;
+        let assessment = judge.assess(
             &observation,
             crate::model::DataImpact::None,
             crate::model::TimeToFix::Known(Duration::ZERO),
         );
-        let unknown: Vec<&str> = assessment
-            .evidence
-            .iter()
-            .filter(|e| matches!(e.verdict, Verdict::NoData | Verdict::Error))
-            .map(|e| e.reason.as_str())
-            .collect();
-        let failing: Vec<&str> = assessment
-            .evidence
-            .iter()
-            .filter(|e| matches!(e.verdict, Verdict::Fail(_) | Verdict::Pending { .. }))
-            .map(|e| e.reason.as_str())
-            .collect();
-        if !failing.is_empty() {
-            VerifyResult::NotYet(failing.join("; "))
-        } else if !unknown.is_empty() {
-            VerifyResult::Unknown(unknown.join("; "))
-        } else {
-            VerifyResult::Healthy
+        match verification.round(&observation, &assessment) {
+            Round::Back(evidence) => VerifyResult::Healthy(evidence),
+            Round::NotYet(why) => VerifyResult::NotYet(why),
+            Round::Unknown(why) => VerifyResult::Unknown(why),
         }
     }
 
-    /// Checks until healthy or `timeout`; the last reason on failure.
+    /// Checks until back to baseline or `timeout`: the evidence on
+    /// success, the last reason on failure.
     pub(super) async fn verify_for(
         &self,
         timeout: Duration,
         stop: tokio::sync::watch::Receiver<bool>,
-    ) -> Result<(), Unverified> {
+    ) -> Result<String, Unverified> {
         let deadline = crate::time::deadline(tokio::time::Instant::now(), timeout);
         loop {
             let last = match self.check().await {
-                VerifyResult::Healthy => return Ok(()),
+                VerifyResult::Healthy(evidence) => return Ok(evidence),
                 VerifyResult::NotYet(why) | VerifyResult::Unknown(why) => why,
             };
             if *stop.borrow() {

@@ -144,7 +144,7 @@ pub(in crate::judge) struct SequentialCheck {
     /// A value metric's first bound: the tolerance beyond the baseline.
     pub(super) bound: Option<f64>,
     /// Cumulative counts at the previous tick with data.
-    pub(super) last: Option<Counts>,
+    pub(in crate::judge) last: Option<Counts>,
     /// Discounted recent `(events, bad)` of a count metric, deflated.
     pub(super) recent: (f64, f64),
     /// Last values of a value metric, or a count metric's per-tick rate

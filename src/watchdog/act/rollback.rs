@@ -28,7 +28,7 @@ impl Ending {
     /// run when the pipeline had no `verify` step that passed.
     fn of(
         outcome: &PipelineOutcome,
-        verification: Option<Result<(), Unverified>>,
+        verification: Option<Result<String, Unverified>>,
         lost_leadership: bool,
     ) -> Ending {
         let ending = |outcome, event, detail: &str| Ending {
@@ -42,8 +42,12 @@ impl Ending {
             "verified: probes and metrics are back to normal",
         );
         match (outcome, verification) {
-            (PipelineOutcome::Completed { verified: true, .. }, _)
-            | (PipelineOutcome::Completed { .. }, Some(Ok(()))) => verified,
+            (PipelineOutcome::Completed { verified: true, .. }, _) => verified,
+            (PipelineOutcome::Completed { .. }, Some(Ok(evidence))) => ending(
+                RollbackOutcome::Completed,
+                NotifyEvent::RollbackCompleted,
+                &format!("verified: back to the pre-release baseline ({evidence})"),
+            ),
             (PipelineOutcome::Completed { .. }, Some(Err(why))) => ending(
                 RollbackOutcome::Unverified,
                 NotifyEvent::RollbackFailed,
@@ -240,9 +244,12 @@ impl Actor<'_> {
     }
 
     /// How long the daemon verifies a rollback whose pipeline has no
-    /// verify step: ten ticks, between 30 s and 5 min.
+    /// verify step: `verify_timeout`, or ten ticks, between 30 s and 5 min.
     fn verify_timeout(&self) -> Duration {
-        (self.setup.target.interval * 10).clamp(Duration::from_secs(30), Duration::from_secs(300))
+        let target = &self.setup.target;
+        target.verify_timeout.unwrap_or_else(|| {
+            (target.interval * 10).clamp(Duration::from_secs(30), Duration::from_secs(300))
+        })
     }
 }
 
@@ -289,7 +296,7 @@ mod tests {
             ),
             (
                 completed(false),
-                Some(Ok(())),
+                Some(Ok("probe health passed 3 times in a row".to_owned())),
                 false,
                 O::Completed,
                 E::RollbackCompleted,
@@ -336,6 +343,15 @@ mod tests {
 
     #[test]
     fn endings_say_why() {
+        let ending = Ending::of(
+            &completed(false),
+            Some(Ok("error_rate: 2 errors in 5000 requests".to_owned())),
+            false,
+        );
+        assert_eq!(
+            ending.detail,
+            "verified: back to the pre-release baseline (error_rate: 2 errors in 5000 requests)"
+        );
         let ending = Ending::of(&completed(false), Some(Err(unverified())), false);
         assert_eq!(
             ending.detail,
