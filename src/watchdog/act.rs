@@ -9,6 +9,7 @@
 //! never calls into the loop.
 
 mod rollback;
+pub(super) use rollback::{Ending, verify_timeout};
 #[cfg(test)]
 mod tests;
 

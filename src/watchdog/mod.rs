@@ -16,6 +16,7 @@ mod gate;
 mod observe;
 mod outcome;
 mod recovery;
+mod resume_plan;
 mod step_hooks;
 mod supervise;
 mod target;

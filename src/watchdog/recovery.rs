@@ -1,9 +1,10 @@
 //! What a target's watchdog starts from: the journal read back after a
 //! restart. The rule is simple and strict: a rollback that was started is
 //! never started again. One that finished set the running version; one that
-//! was cut short by a crash gets its guaranteed (restore) steps that had not
-//! run yet, then is closed as interrupted and left to a human: its version
-//! change is never run a second time.
+//! was cut short by a crash goes on where that is safe (`resume_plan.rs`),
+//! or gets its guaranteed (restore) steps that had not run yet and is
+//! closed as interrupted and left to a human: its version change is never
+//! run a second time.
 
 use super::outcome::{RollbackOutcome, Trigger};
 use crate::config::TargetConfig;
@@ -47,6 +48,14 @@ pub struct Unfinished {
     /// Steps whose last attempt ended well: a guaranteed step among them is
     /// not run again after the restart.
     pub done_steps: Vec<String>,
+    /// Steps whose last attempt failed or timed out.
+    pub failed_steps: Vec<String>,
+    /// Steps a shutdown journaled as interrupted (cut short, like open
+    /// ones).
+    pub cut_steps: Vec<String>,
+    /// When the release being rolled back was seen: the baseline ends
+    /// there, for the verification of a resumed rollback.
+    pub release_at: Option<SystemTime>,
     /// The process groups that open steps had started, by step: what the
     /// dead daemon may have left running, stopped before anything else.
     pub processes: Vec<(String, ProcessGroup)>,
@@ -120,6 +129,12 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                         started_at: record.at_time().unwrap_or_else(SystemTime::now),
                         open_steps: Vec::new(),
                         done_steps: Vec::new(),
+                        failed_steps: Vec::new(),
+                        cut_steps: Vec::new(),
+                        release_at: open
+                            .as_ref()
+                            .filter(|o| &o.release_id == release_id)
+                            .map(|o| o.started),
                         processes: Vec::new(),
                     },
                     false,
@@ -128,6 +143,8 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
             Event::StepStarted { step, .. } => {
                 if let Some((unfinished, false)) = rollback.as_mut() {
                     unfinished.open_steps.push(step.clone());
+                    unfinished.failed_steps.retain(|s| s != step);
+                    unfinished.cut_steps.retain(|s| s != step);
                 }
             }
             Event::StepProcess { step, group, .. } => {
@@ -141,8 +158,12 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                     if let Some(i) = unfinished.open_steps.iter().position(|s| s == step) {
                         unfinished.open_steps.remove(i);
                     }
-                    if *outcome == StepOutcome::Ok {
-                        unfinished.done_steps.push(step.clone());
+                    match outcome {
+                        StepOutcome::Ok => unfinished.done_steps.push(step.clone()),
+                        StepOutcome::Failed | StepOutcome::TimedOut => {
+                            unfinished.failed_steps.push(step.clone());
+                        }
+                        StepOutcome::Interrupted => unfinished.cut_steps.push(step.clone()),
                     }
                 }
             }

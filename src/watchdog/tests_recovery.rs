@@ -145,6 +145,49 @@ fn a_rollback_cut_short_is_unfinished_with_its_open_steps() {
         "the drain's program ended with its step"
     );
     assert!(memory.open.expect("open").acted);
+    assert!(
+        unfinished.release_at.is_some(),
+        "the release's time is known"
+    );
+}
+
+#[test]
+fn failed_and_interrupted_steps_are_told_apart_and_a_retry_clears_them() {
+    let step = |name: &str| (name.to_owned(), "api-1".to_owned());
+    let started_step = |name: &str| {
+        let (step, release_id) = step(name);
+        Event::StepStarted {
+            release_id,
+            step,
+            attempt: 1,
+        }
+    };
+    let finished = |name: &str, outcome| {
+        let (step, release_id) = step(name);
+        Event::StepFinished {
+            release_id,
+            step,
+            outcome,
+            message: None,
+        }
+    };
+    let (_dir, journal) = journal(vec![
+        seen("v1", "v2", "api-1", false),
+        started("api-1"),
+        started_step("warm"),
+        finished("warm", StepOutcome::Failed),
+        // The retry of warm, cut short by a shutdown.
+        started_step("warm"),
+        finished("warm", StepOutcome::Interrupted),
+        started_step("notes"),
+        finished("notes", StepOutcome::TimedOut),
+    ]);
+    let unfinished = recover(&journal, &target("15m"), SystemTime::now())
+        .unfinished
+        .expect("unfinished");
+    assert_eq!(unfinished.failed_steps, vec!["notes".to_owned()]);
+    assert_eq!(unfinished.cut_steps, vec!["warm".to_owned()]);
+    assert!(unfinished.open_steps.is_empty());
 }
 
 #[tokio::test]

@@ -9,6 +9,8 @@
 //! so a step the first daemon left running never sees its go file: only
 //! the restart can end it.
 
+mod resume;
+
 use rollguard::journal::{Event, Record};
 use rollguard::model::{Decision, StepOutcome};
 use std::io::{Read, Write};

@@ -17,16 +17,16 @@ use std::time::Duration;
 
 /// How a rollback ended, as the journal, the metric and people hear it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Ending {
-    outcome: RollbackOutcome,
-    event: NotifyEvent,
-    detail: String,
+pub(in crate::watchdog) struct Ending {
+    pub outcome: RollbackOutcome,
+    pub event: NotifyEvent,
+    pub detail: String,
 }
 
 impl Ending {
     /// From the pipeline's outcome; `verification` is the daemon's own,
     /// run when the pipeline had no `verify` step that passed.
-    fn of(
+    pub(in crate::watchdog) fn of(
         outcome: &PipelineOutcome,
         verification: Option<Result<String, Unverified>>,
         lost_leadership: bool,
@@ -243,14 +243,17 @@ impl Actor<'_> {
             .announce(&ctx.restore_version, None, self.now())
     }
 
-    /// How long the daemon verifies a rollback whose pipeline has no
-    /// verify step: `verify_timeout`, or ten ticks, between 30 s and 5 min.
     fn verify_timeout(&self) -> Duration {
-        let target = &self.setup.target;
-        target.verify_timeout.unwrap_or_else(|| {
-            (target.interval * 10).clamp(Duration::from_secs(30), Duration::from_secs(300))
-        })
+        verify_timeout(&self.setup.target)
     }
+}
+
+/// How long the daemon verifies a rollback whose pipeline has no verify
+/// step: `verify_timeout`, or ten ticks, between 30 s and 5 min.
+pub(in crate::watchdog) fn verify_timeout(target: &crate::config::TargetConfig) -> Duration {
+    target.verify_timeout.unwrap_or_else(|| {
+        (target.interval * 10).clamp(Duration::from_secs(30), Duration::from_secs(300))
+    })
 }
 
 #[cfg(test)]
