@@ -1,6 +1,9 @@
 //! The CLI's side of the HTTP API (`rollguard status`, `rollguard reload`,
-//! and later announce and approve): one small client whose errors tell the
-//! operator what to do, and [`render_status`] for the terminal.
+//! announce, approve, ...): one small client whose errors tell the
+//! operator what to do, [`render_status`] for the terminal, and
+//! [`rollback`], the emergency rollback that asks before it acts.
+
+pub mod rollback;
 
 use serde::Serialize;
 use serde_json::Value;
