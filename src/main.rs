@@ -70,22 +70,25 @@ enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
-    /// Roll back the release running now, by hand: the runbook's emergency
-    /// rollback, through the daemon and its pipeline.
+    /// Roll back the running release by hand, after showing the plan and
+    /// asking.
     ///
-    /// Shows what will happen (from -> to, mode, every step in order, from
-    /// the daemon's dry run), asks "Proceed with rollback? (yes/no)" (only
-    /// `yes` in full proceeds), then follows the rollback step by step
-    /// until it ends. The daemon runs it: Ctrl-C stops the following, not
-    /// the rollback. The pause (kill switch) does not stop a rollback you
-    /// ask for, and it does not count for the cooldown; shadow mode never
-    /// changes anything (use --dry-run there).
-    #[command(
-        after_help = "Exit codes: 0 the rollback completed and the service is verified \
-        back to normal (or --dry-run showed the plan); 1 refused, cancelled at the prompt, \
-        not completed, or not followed to its end; 2 stdin is not a terminal and --yes was \
-        not given (nothing is sent)."
-    )]
+    /// The runbook's emergency rollback, through the daemon and its
+    /// pipeline. Shows what will happen (from -> to, mode, every step in
+    /// order, from the daemon's dry run), asks "Proceed with rollback?
+    /// (yes/no)" (only `yes` in full proceeds), then follows the rollback
+    /// step by step until it ends. The daemon runs it: Ctrl-C stops the
+    /// following, not the rollback. The pause (kill switch) does not stop a
+    /// rollback you ask for, and it does not count for the cooldown; in
+    /// shadow mode nothing is ever changed (--dry-run shows what would run).
+    #[command(after_help = "Examples:\n  \
+        rollguard rollback shop --dry-run        show what would run, change nothing\n  \
+        rollguard rollback shop                  show it, ask, roll back to the previous version\n  \
+        rollguard rollback shop --to v1.4.2 -y   roll back to v1.4.2 without asking\n\n\
+        Exit codes: 0 the rollback completed and the service is verified back to normal \
+        (or --dry-run showed the plan); 1 refused, cancelled at the prompt, not completed, \
+        or not followed to its end; 2 stdin is not a terminal and --yes was not given \
+        (nothing is sent).")]
     Rollback {
         /// The target's name.
         target: String,

@@ -136,7 +136,8 @@ async fn flow(client: &ApiClient, options: &Options, term: Terminal<'_>) -> Resu
     writeln!(
         out,
         "Rollback of {} started (release {release_id}, journal record {seq}). \
-         rollguard runs it in the daemon: Ctrl-C stops following it here, not the rollback.",
+         rollguard runs it in the daemon: Ctrl-C stops following it here, not the rollback. \
+         Times are UTC.",
         options.target
     )?;
     if let Some(eta) = started.get("estimated_completion").and_then(Value::as_str) {
@@ -166,7 +167,7 @@ async fn follow(
             _ = &mut interrupted => {
                 writeln!(
                     out,
-                    "\nStopped following. The rollback goes on in the daemon: see `rollguard status {target}` \
+                    "\nStopped following. The rollback goes on in the daemon: see `rollguard status` \
                      or GET /api/v1/events?target={target}&since={since}."
                 )?;
                 return Ok(EXIT_FAILED);
@@ -291,10 +292,10 @@ fn conclusion(target: &str, outcome: &str) -> String {
     match outcome {
         "completed" => format!("Rollback completed: {target} is verified back to normal."),
         "unverified" => format!(
-            "Rollback unverified: the pipeline ran but {target} is not verified back to normal; check it by hand (`rollguard status {target}`)."
+            "Rollback unverified: the pipeline ran but {target} is not verified back to normal; check it by hand (`rollguard status`)."
         ),
         "failed" => format!(
-            "Rollback failed: a step failed and the pipeline stopped; check {target} by hand (`rollguard status {target}` and the journal)."
+            "Rollback failed: a step failed and the pipeline stopped; check {target} by hand (`rollguard status` and the journal)."
         ),
         "interrupted" => format!(
             "Rollback interrupted: rollguard stopped or lost the leadership before the end; check which version of {target} runs."
@@ -323,12 +324,15 @@ pub fn render_plan(plan: &Value) -> String {
     } else {
         out.push_str("Steps, in order:\n");
         for (i, step) in steps.iter().enumerate() {
-            out.push_str(&format!(
-                "  {}. {}: {}\n",
-                i + 1,
-                text(&step["name"]),
-                text(&step["description"])
-            ));
+            let (name, description) = (text(&step["name"]), text(&step["description"]));
+            // An unnamed step is named for its kind, which its
+            // description already starts with.
+            let line = if description.starts_with(&format!("{name}:")) {
+                description
+            } else {
+                format!("{name}: {description}")
+            };
+            out.push_str(&format!("  {}. {line}\n", i + 1));
         }
     }
     let dry_runs = plan["dry_runs"].as_array().cloned().unwrap_or_default();
@@ -386,7 +390,7 @@ mod tests {
             "Rollback of shop: v2 -> v1 (mode enforce, release shop-1)\n\
              Steps, in order:\n  \
              1. record: command: record v2 v1\n  \
-             2. symlink_switch: symlink_switch: current -> releases/v1\n\
+             2. symlink_switch: current -> releases/v1\n\
              Server-side dry runs:\n  - the API server accepted it (dry run)\n\
              Note: automatic action is paused for shop; a rollback you ask for runs anyway.\n"
         );
