@@ -83,16 +83,11 @@ impl TargetLoop {
             &record.reasons.join("; "),
             now,
         );
-        let mut actor = Actor {
-            state: &self.state,
-            setup: &self.setup,
-            bake: &mut bake,
-            last_automatic_rollback: &mut self.last_automatic_rollback,
-            tracker: &mut self.tracker,
-            source: self.source.as_ref(),
-            stop: &self.stop,
-        };
-        let begun = match actor.begin(Trigger::Manual, &record, &ctx).await {
+        let begun = match self
+            .manual_actor(&mut bake)
+            .begin(Trigger::Manual, &record, &ctx)
+            .await
+        {
             Ok(begun) => begun,
             Err(error) => {
                 tracing::error!(target_name = %self.name(), %error, "Cannot journal the manual rollback; not starting it");
@@ -121,18 +116,23 @@ impl TargetLoop {
             open.rolled_back = true;
             open.approval = None;
         }
-        let mut actor = Actor {
+        let restored = self.manual_actor(&mut bake).carry_out(&ctx, record).await;
+        if let Some(change) = restored {
+            self.on_change(change).await;
+        }
+    }
+
+    /// The actor of a manual rollback: the loop's parts, and `bake`, the
+    /// release as the rollback sees it.
+    fn manual_actor<'a>(&'a mut self, bake: &'a mut Bake) -> Actor<'a> {
+        Actor {
             state: &self.state,
             setup: &self.setup,
-            bake: &mut bake,
+            bake,
             last_automatic_rollback: &mut self.last_automatic_rollback,
             tracker: &mut self.tracker,
             source: self.source.as_ref(),
             stop: &self.stop,
-        };
-        let restored = actor.carry_out(&ctx, record).await;
-        if let Some(change) = restored {
-            self.on_change(change).await;
         }
     }
 
