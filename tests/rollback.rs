@@ -244,3 +244,36 @@ async fn a_dry_run_changes_nothing_and_journals_no_rollback() {
     );
     rig.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_in_enforce_mode_sends_the_steps_dry_runs() {
+    let rig = Rig::start(Options {
+        precheck: true,
+        ..Options::default()
+    })
+    .await;
+    rig.deploy("v2").await;
+    let (status, plan) = rig.rollback(json!({"dry_run": true})).await;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["mode"], "enforce");
+    let answers = plan["dry_runs"].as_array().cloned().unwrap_or_default();
+    assert_eq!(answers.len(), 1, "{plan}");
+    assert!(
+        !answers[0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("would stop"),
+        "{plan}"
+    );
+    // To a version without a release directory: the precheck says no.
+    let (status, plan) = rig.rollback(json!({"dry_run": true, "to": "v9"})).await;
+    assert_eq!(status, 200, "{plan}");
+    let answer = plan["dry_runs"][0].as_str().unwrap_or_default();
+    assert!(
+        answer.contains("the precheck would stop the rollback"),
+        "{plan}"
+    );
+    assert_eq!(rig.running(), "v2");
+    assert!(rig.rollbacks().is_empty());
+    rig.stop().await;
+}

@@ -42,6 +42,10 @@ pub struct Options {
     pub mode: &'static str,
     /// Whether the pipeline waits for the `gate` file before its switch.
     pub gated: bool,
+    /// Whether the pipeline starts with a `precheck` step (the bad release
+    /// still runs, the release directory to bring back exists), which has
+    /// a dry run.
+    pub precheck: bool,
 }
 
 impl Default for Options {
@@ -49,6 +53,7 @@ impl Default for Options {
         Options {
             mode: "enforce",
             gated: false,
+            precheck: false,
         }
     }
 }
@@ -113,6 +118,11 @@ timeout = "10s"
             mode = options.mode,
             record = record.display(),
         );
+        if options.precheck {
+            config.push_str(
+                "\n[[target.step]]\nphase = \"precheck\"\nkind = \"precheck\"\ntarget = \"symlink_dir\"\ntimeout = \"5s\"\n",
+            );
+        }
         if options.gated {
             config.push_str(&format!(
                 "\n[[target.step]]\nphase = \"precheck\"\nkind = \"command\"\nname = \"gate\"\nargv = [\"{}\"]\ntimeout = \"30s\"\n",
