@@ -1,6 +1,9 @@
 //! The CLI's side of the HTTP API (`rollguard status`, `rollguard reload`,
-//! and later announce and approve): one small client whose errors tell the
-//! operator what to do, and [`render_status`] for the terminal.
+//! announce, approve, ...): one small client whose errors tell the
+//! operator what to do, [`render_status`] for the terminal, and
+//! [`rollback`], the emergency rollback that asks before it acts.
+
+pub mod rollback;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -244,6 +247,16 @@ pub fn render_status(status: &Value) -> String {
         if let Some(error) = t.get("version_error").and_then(Value::as_str) {
             out.push_str(&format!("{name}: cannot read its version: {error}\n"));
         }
+        if let Some(rollback) = t.get("rollback").filter(|r| !r.is_null()) {
+            out.push_str(&format!(
+                "{name}: rolling back from {} to {} ({}, release {}, started {})\n",
+                text(rollback.get("from")),
+                text(rollback.get("to")),
+                text(rollback.get("trigger")),
+                text(rollback.get("release_id")),
+                text(rollback.get("started_at")),
+            ));
+        }
         if let Some(failure) = t.get("watcher_failure").filter(|f| !f.is_null()) {
             let failures = failure.get("failures").and_then(Value::as_u64).unwrap_or(0);
             let state = match failure.get("down").and_then(Value::as_bool) {
@@ -299,6 +312,8 @@ mod tests {
                  "last_assessment": {"decision": "healthy"}, "ticks": 3},
                 {"name": "billing-worker", "mode": "enforce", "current_version": null,
                  "release": null, "last_assessment": null, "ticks": 0,
+                 "rollback": {"release_id": "billing-worker-1", "from": "v2", "to": "v1",
+                  "trigger": "manual", "started_at": "2026-12-04T01:02:03.000Z", "journal_seq": 7},
                  "version_error": "the version \"v2\\n\" is refused: it contains control characters",
                  "watcher_failure": {"failures": 2, "last_failure": "panic: overflow",
                   "last_failure_at": "2026-12-04T01:00:00Z", "down": false}}
@@ -310,6 +325,7 @@ mod tests {
             api             shadow   v1.3.0   v1.2.0 -> v1.3.0  healthy\n\
             billing-worker  enforce  -        -                 -\n\
             billing-worker: cannot read its version: the version \"v2\\n\" is refused: it contains control characters\n\
+            billing-worker: rolling back from v2 to v1 (manual, release billing-worker-1, started 2026-12-04T01:02:03.000Z)\n\
             billing-worker: its watcher stopped unexpectedly 2 time(s), last at 2026-12-04T01:00:00Z (panic: overflow); started again\n";
         assert_eq!(table, expected);
         assert_eq!(

@@ -70,6 +70,42 @@ enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Roll back the running release by hand, after showing the plan and
+    /// asking.
+    ///
+    /// The runbook's emergency rollback, through the daemon and its
+    /// pipeline. Shows what will happen (from -> to, mode, every step in
+    /// order, from the daemon's dry run), asks "Proceed with rollback?
+    /// (yes/no)" (only `yes` in full proceeds), then follows the rollback
+    /// step by step until it ends. The daemon runs it: Ctrl-C stops the
+    /// following, not the rollback. The pause (kill switch) does not stop a
+    /// rollback you ask for, and it does not count for the cooldown; in
+    /// shadow mode nothing is ever changed (--dry-run shows what would run).
+    #[command(after_help = "Examples:\n  \
+        rollguard rollback shop --dry-run        show what would run, change nothing\n  \
+        rollguard rollback shop                  show it, ask, roll back to the previous version\n  \
+        rollguard rollback shop --to v1.4.2 -y   roll back to v1.4.2 without asking\n\n\
+        Exit codes: 0 the rollback completed and the service is verified back to normal \
+        (or --dry-run showed the plan); 1 refused, cancelled at the prompt, not completed, \
+        or not followed to its end; 2 stdin is not a terminal and --yes was not given \
+        (nothing is sent).")]
+    Rollback {
+        /// The target's name.
+        target: String,
+        /// The version to bring back; by default the one that ran before
+        /// the running release.
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
+        /// Only show what would run; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask; roll back at once (for scripts, and when stdin is not
+        /// a terminal).
+        #[arg(long, short)]
+        yes: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Set a target's estimated time to fix forward (like 20m or 2h), which
     /// the decision matrix weighs from the next tick; "default" returns to
     /// the configured estimate.
@@ -265,6 +301,21 @@ fn main() -> ExitCode {
                 Ok(())
             })
         }
+        Command::Rollback {
+            target,
+            to,
+            dry_run,
+            yes,
+            api,
+        } => {
+            let options = client::rollback::Options {
+                target,
+                to,
+                dry_run,
+                yes,
+            };
+            rollback(&cli.config, &api, &options)
+        }
         Command::Pause { target, api } => pause(&cli.config, &api, target, true),
         Command::Resume { target, api } => pause(&cli.config, &api, target, false),
     }
@@ -445,6 +496,41 @@ fn pause(
         println!("{}", answer["status"].as_str().unwrap_or(verb));
         Ok(())
     })
+}
+
+/// `rollguard rollback`: refused at once without a terminal or `--yes`,
+/// else the dry run, the prompt and the rollback (`client::rollback`).
+fn rollback(
+    config: &std::path::Path,
+    api: &ApiArgs,
+    options: &client::rollback::Options,
+) -> ExitCode {
+    use std::io::IsTerminal;
+    let interactive = std::io::stdin().is_terminal();
+    if let Some(why) = client::rollback::refuse_without_terminal(options, interactive) {
+        eprintln!("rollguard rollback: {why}");
+        return ExitCode::from(client::rollback::EXIT_USAGE);
+    }
+    let outcome = (|| {
+        let client = api_client(config, api, true)?;
+        let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        let stdin = std::io::stdin();
+        let mut input = stdin.lock();
+        let mut out = std::io::stdout();
+        let term = client::rollback::Terminal {
+            interactive,
+            input: &mut input,
+            out: &mut out,
+        };
+        anyhow::Ok(runtime.block_on(client::rollback::run(&client, options, term)))
+    })();
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("rollguard rollback: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Runs `call` against the daemon's API and turns its outcome into an exit

@@ -39,6 +39,15 @@ pub enum TargetCommand {
         /// What happened, or why nothing did.
         reply: oneshot::Sender<Result<String, CommandError>>,
     },
+    /// A person asks for a rollback of the running release
+    /// (`rollguard rollback`), or only for what it would do.
+    Rollback {
+        /// What was asked.
+        request: RollbackRequest,
+        /// The plan (of a dry run, or of the rollback once journaled as
+        /// started), or why nothing runs.
+        reply: oneshot::Sender<Result<RollbackPlan, CommandError>>,
+    },
     /// An operator sets (or clears) the time-to-fix estimate.
     SetTimeToFix {
         /// The new estimate; `None` returns to the configured one.
@@ -46,6 +55,84 @@ pub enum TargetCommand {
         /// Confirmation.
         reply: oneshot::Sender<Result<String, CommandError>>,
     },
+}
+
+/// A person's rollback request (`POST /api/v1/targets/{name}/rollback`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RollbackRequest {
+    /// The version to bring back; the one before the running release
+    /// when absent.
+    pub to: Option<String>,
+    /// Only say what would run; change nothing, journal no rollback.
+    pub dry_run: bool,
+    /// The versions the person confirmed (from, to): refused when the
+    /// daemon would now roll back from or to another (a release came in
+    /// between the dry run and the answer).
+    pub expected: Option<(String, String)>,
+}
+
+/// One step of a rollback plan, in the order it runs.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PlannedStep {
+    /// Its name in the pipeline (and in the journal's step records).
+    pub name: String,
+    /// What it does, in one line.
+    pub description: String,
+}
+
+/// What a manual rollback does: the answer of a dry run, or of a rollback
+/// journaled as started (the pipeline then runs in the daemon; follow it
+/// in `GET /api/v1/events` after `journal_seq`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RollbackPlan {
+    /// The target.
+    pub target: String,
+    /// The release rolled back; `None` in a dry run when the running
+    /// version was not brought by a release rollguard saw (a new id is
+    /// given when it runs).
+    pub release_id: Option<String>,
+    /// The version running now, rolled back.
+    pub from: String,
+    /// The version brought back.
+    pub to: String,
+    /// The target's mode.
+    pub mode: Mode,
+    /// Whether automatic action is paused (a manual rollback runs anyway).
+    pub paused: bool,
+    /// Whether this is only a dry run: nothing ran, nothing was journaled.
+    pub dry_run: bool,
+    /// The steps, in the order they run.
+    pub steps: Vec<PlannedStep>,
+    /// What the servers said of each step's dry run (dry runs only).
+    pub dry_runs: Vec<String>,
+    /// A dry run's word on why running it would be refused now (shadow
+    /// mode, another replica leads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// The journal's seq of `rollback_started`, once started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_seq: Option<u64>,
+    /// By when the pipeline is over at the latest (RFC 3339), once started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_completion: Option<String>,
+}
+
+/// A rollback running now (any trigger), shown in the status; a manual
+/// rollback is refused while there is one.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RunningRollback {
+    /// The release rolled back.
+    pub release_id: String,
+    /// The version rolled back.
+    pub from: String,
+    /// The version brought back.
+    pub to: String,
+    /// `automatic`, `approved` or `manual`.
+    pub trigger: String,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// The journal's seq of its `rollback_started`.
+    pub journal_seq: u64,
 }
 
 /// Why a target's loop did not carry out a command, in words for the
@@ -91,6 +178,9 @@ pub struct TargetStatus {
     /// daemon started (and was started again), if so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watcher_failure: Option<WatcherFailure>,
+    /// The rollback running now, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RunningRollback>,
 }
 
 /// A target's watcher that ended while nobody asked it to stop.
@@ -269,6 +359,7 @@ impl State {
                 time_to_fix: None,
                 version_error: None,
                 watcher_failure: None,
+                rollback: None,
             });
         update(status);
     }

@@ -10,6 +10,7 @@
 //! | `POST /api/v1/reload` | token | re-read the configuration file |
 //! | `POST /api/v1/releases` | token | announce a release `{"target", "version", "previous_version"?}` |
 //! | `POST /api/v1/targets/{name}/approve` | token | approve the rollback waiting for a human |
+//! | `POST /api/v1/targets/{name}/rollback` | token | a person's rollback `{"to"?, "dry_run"?, "expected"?}` (see [`rollback`]) |
 //! | `POST /api/v1/targets/{name}/time-to-fix` | token | `{"time_to_fix": "20m"}` (or null) |
 //! | `POST /api/v1/pause`, `/api/v1/resume` | token | kill switch, `{"target"?}` |
 //!
@@ -23,7 +24,8 @@
 //! - `auth`: [`RequireToken`].
 //! - `body`: [`ApiJson`], JSON bodies within the limit.
 //! - `read`: the open endpoints; `events`: the journal query;
-//!   `control`: reload; `targets`: announce, approve, time to fix, pause.
+//!   `control`: reload; `targets`: announce, approve, time to fix, pause;
+//!   `rollback`: a person's rollback and its dry run.
 
 mod auth;
 mod body;
@@ -31,6 +33,7 @@ mod control;
 mod error;
 pub mod events;
 mod read;
+pub mod rollback;
 mod targets;
 
 pub use auth::RequireToken;
@@ -64,6 +67,7 @@ pub fn router(state: State) -> Router {
         .route("/api/v1/reload", post(control::reload))
         .route("/api/v1/releases", post(targets::announce))
         .route("/api/v1/targets/{name}/approve", post(targets::approve))
+        .route("/api/v1/targets/{name}/rollback", post(rollback::rollback))
         .route(
             "/api/v1/targets/{name}/time-to-fix",
             post(targets::time_to_fix),

@@ -161,11 +161,11 @@ async fn set_paused(
 }
 
 /// Sends a command to a target's watchdog and waits for its answer.
-async fn ask(
+pub(super) async fn ask<T>(
     state: &State,
     target: &str,
-    command: impl FnOnce(oneshot::Sender<Result<String, CommandError>>) -> TargetCommand,
-) -> Result<String, ApiError> {
+    command: impl FnOnce(oneshot::Sender<Result<T, CommandError>>) -> TargetCommand,
+) -> Result<T, ApiError> {
     let sender = state
         .commands(target)
         .ok_or_else(|| ApiError::not_found(format!("no target named {target}")))?;

@@ -133,7 +133,7 @@ pub enum Event {
         from: String,
         /// The version being brought back.
         to: String,
-        /// `automatic` or `approved`.
+        /// `automatic`, `approved` or `manual` (`rollguard rollback`).
         trigger: String,
     },
     /// A human's approval is awaited before a rollback.

@@ -17,7 +17,7 @@ pub mod tracker;
 mod version;
 pub mod version_url;
 
-pub use tracker::{ReleaseChange, ReleaseTracker, SeenBy};
+pub use tracker::{CurrentRelease, ReleaseChange, ReleaseTracker, SeenBy};
 pub use version::{MAX_VERSION_LEN, validate_version};
 
 use crate::config::ReleaseConfig;

@@ -85,6 +85,15 @@ struct ExpectedRollback {
     until: SystemTime,
 }
 
+/// The release that brought the running version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentRelease {
+    /// Its id.
+    pub id: String,
+    /// The version it replaced, if known.
+    pub previous: Option<String>,
+}
+
 /// One target's view of its versions over time.
 #[derive(Debug, Clone)]
 pub struct ReleaseTracker {
@@ -92,6 +101,10 @@ pub struct ReleaseTracker {
     target: String,
     /// The version running as last seen; `None` until the first sighting.
     current: Option<String>,
+    /// The release that brought `current`, when it was a release (not the
+    /// version running at start, nor rollguard's own rollback): its id and
+    /// the version before it, what a manual rollback brings back.
+    release: Option<CurrentRelease>,
     /// The rollback in flight, if any.
     expected_rollback: Option<ExpectedRollback>,
     /// How long an expected rollback stays expected.
@@ -108,6 +121,7 @@ impl ReleaseTracker {
         ReleaseTracker {
             target: target.to_owned(),
             current: None,
+            release: None,
             expected_rollback: None,
             rollback_expiry: DEFAULT_ROLLBACK_EXPIRY,
             last_id_ms: 0,
@@ -119,6 +133,27 @@ impl ReleaseTracker {
     pub fn with_current(mut self, version: &str) -> ReleaseTracker {
         self.current = Some(version.to_owned());
         self
+    }
+
+    /// Seeds the release that brought the running version (from the
+    /// journal, after a restart).
+    pub fn with_release(mut self, release: Option<CurrentRelease>) -> ReleaseTracker {
+        self.release = release;
+        self
+    }
+
+    /// The release that brought the running version, when the tracker saw
+    /// one (`None` for the version running at start and for a version
+    /// rollguard's own rollback brought back: going back from it is a
+    /// choice a person makes, not "the previous version").
+    pub fn release(&self) -> Option<&CurrentRelease> {
+        self.release.as_ref()
+    }
+
+    /// A fresh id, `<target>-<unix ms>`, for a rollback of a version that
+    /// no release brought (it was running at start).
+    pub fn new_id(&mut self, now: SystemTime) -> String {
+        self.next_id(now)
     }
 
     /// Sets how long an expected rollback stays expected.
@@ -156,6 +191,7 @@ impl ReleaseTracker {
     pub fn observe(&mut self, version: &str, now: SystemTime) -> Option<ReleaseChange> {
         if self.current.is_none() && self.expected_rollback(now).is_none() {
             self.current = Some(version.to_owned());
+            self.release = None;
             return Some(ReleaseChange::Initial {
                 version: version.to_owned(),
                 at: now,
@@ -199,6 +235,10 @@ impl ReleaseTracker {
         self.expected_rollback = None;
         self.current = Some(version.to_owned());
         let id = self.next_id(now);
+        self.release = (!is_rollback).then(|| CurrentRelease {
+            id: id.clone(),
+            previous: from.clone(),
+        });
         if is_rollback {
             ReleaseChange::Rollback {
                 id,
@@ -354,5 +394,18 @@ mod tests {
             .collect();
         assert_eq!(ids.len(), 3);
         assert!(ids[0] < ids[1] && ids[1] < ids[2], "{ids:?}");
+    }
+
+    #[test]
+    fn remembers_the_release_that_brought_the_running_version() {
+        let mut tracker = ReleaseTracker::new("api");
+        tracker.observe("v1", at(0));
+        assert_eq!(tracker.release(), None, "the version running at start");
+        tracker.observe("v2", at(10));
+        let release = tracker.release().cloned().expect("a release");
+        assert_eq!(release.previous.as_deref(), Some("v1"));
+        tracker.expect_rollback("v1", at(20));
+        tracker.observe("v1", at(30));
+        assert_eq!(tracker.release(), None, "rollguard's own rollback");
     }
 }

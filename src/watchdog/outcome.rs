@@ -9,6 +9,9 @@ pub enum Trigger {
     Automatic,
     /// A human's approval: does not.
     Approved,
+    /// A human asked for it (`rollguard rollback`): does not count for
+    /// the cooldown either.
+    Manual,
 }
 
 impl Trigger {
@@ -17,13 +20,14 @@ impl Trigger {
         match self {
             Trigger::Automatic => "automatic",
             Trigger::Approved => "approved",
+            Trigger::Manual => "manual",
         }
     }
 
     /// Reads the journal's word back; `None` for a word this build does
     /// not know.
     pub fn parse(word: &str) -> Option<Trigger> {
-        [Trigger::Automatic, Trigger::Approved]
+        [Trigger::Automatic, Trigger::Approved, Trigger::Manual]
             .into_iter()
             .find(|t| t.as_str() == word)
     }
@@ -88,7 +92,7 @@ mod tests {
         for outcome in RollbackOutcome::ALL {
             assert_eq!(RollbackOutcome::parse(outcome.as_str()), Some(outcome));
         }
-        for trigger in [Trigger::Automatic, Trigger::Approved] {
+        for trigger in [Trigger::Automatic, Trigger::Approved, Trigger::Manual] {
             assert_eq!(Trigger::parse(trigger.as_str()), Some(trigger));
         }
         // The words old journals hold.
@@ -98,6 +102,8 @@ mod tests {
         );
         assert_eq!(RollbackOutcome::parse("ok"), None);
         assert_eq!(Trigger::parse("automatic"), Some(Trigger::Automatic));
+        assert_eq!(Trigger::parse("approved"), Some(Trigger::Approved));
+        assert_eq!(Trigger::parse("manual"), Some(Trigger::Manual));
     }
 
     #[test]

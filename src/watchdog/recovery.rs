@@ -11,7 +11,7 @@ use crate::config::TargetConfig;
 use crate::exec::{Leftover, ProcessGroup};
 use crate::journal::{Event, Journal, Record};
 use crate::model::StepOutcome;
-use crate::release::ReleaseTracker;
+use crate::release::{CurrentRelease, ReleaseTracker};
 use std::time::{Duration, SystemTime};
 
 /// A release whose bake window was still open when the daemon stopped.
@@ -89,6 +89,7 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
     let mut time_to_fix = None;
     let mut rollback: Option<(Unfinished, bool)> = None;
     let mut expected: Option<String> = None;
+    let mut release: Option<CurrentRelease> = None;
     for record in &records {
         match &record.event {
             Event::ReleaseSeen {
@@ -100,6 +101,10 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
             } => {
                 current = Some(to.clone());
                 expected = None;
+                release = (!*by_rollguard).then(|| CurrentRelease {
+                    id: release_id.clone(),
+                    previous: from.clone(),
+                });
                 open = record.at_time().map(|at| OpenRelease {
                     release_id: release_id.clone(),
                     version: to.clone(),
@@ -200,7 +205,7 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
     let open = open.filter(|o| crate::time::later(o.started, target.bake_window) > now);
     let mut tracker = ReleaseTracker::new(&target.name);
     if let Some(version) = &current {
-        tracker = tracker.with_current(version);
+        tracker = tracker.with_current(version).with_release(release);
     }
     if let Some(restored) = &expected {
         tracker.expect_rollback(restored, now);

@@ -1,10 +1,11 @@
 //! The loop of one target: ticks, release detection (`target/releases.rs`),
 //! judgement, and the commands the API sends it (announce, approve, time to
-//! fix; `target/commands.rs`). Acting on a decision is the [`Actor`]'s,
-//! which borrows the parts of the loop it needs and hands back what the
-//! loop must take in.
+//! fix, a manual rollback; `target/commands.rs`, `target/manual.rs`).
+//! Acting on a decision is the [`Actor`]'s, which borrows the parts of the
+//! loop it needs and hands back what the loop must take in.
 
 mod commands;
+mod manual;
 mod releases;
 mod resume;
 
@@ -121,6 +122,9 @@ impl TargetLoop {
         };
         target.reconfigure(setup);
         let name = target.name().to_owned();
+        // A loop that starts runs no rollback (one that a failed run of
+        // the loop left shown is over).
+        target.state.update_target(&name, |s| s.rollback = None);
         if let Some(unfinished) = &memory.unfinished {
             target.resume_interrupted(unfinished).await;
         }

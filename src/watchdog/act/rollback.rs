@@ -9,11 +9,23 @@ use crate::model::DecisionRecord;
 use crate::notify::NotifyEvent;
 use crate::pipeline::{self, PipelineOutcome, RollbackContext};
 use crate::release::ReleaseChange;
+use crate::state::RunningRollback;
 use crate::watchdog::outcome::{RollbackOutcome, Trigger};
 use crate::watchdog::step_hooks::{StepHooks, escalation, timeline};
 use crate::watchdog::verifier::{TargetVerifier, Unverified};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A rollback journaled as started, as [`Actor::begin`] says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::watchdog) struct Begun {
+    /// The seq of its `rollback_started` record.
+    pub journal_seq: u64,
+    /// The steps that will run, one line each, in order.
+    pub steps: Vec<String>,
+    /// By when the pipeline is over at the latest.
+    pub estimated_completion: std::time::SystemTime,
+}
 
 /// How a rollback ended, as the journal, the metric and people hear it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,29 +98,11 @@ impl Actor<'_> {
         trigger: Trigger,
         record: DecisionRecord,
     ) -> Option<ReleaseChange> {
-        let ctx = self.begin(trigger, &record).await?;
-        let verifier = Arc::new(TargetVerifier::new(
-            self.setup.clone(),
-            self.state.clone(),
-            self.bake,
-        ));
-        let (outcome, ending) = self.run_pipeline(&ctx, &record, verifier).await;
-        self.finish(&ctx, &record, &outcome, ending).await
-    }
-
-    /// Journals the start (synced before anything runs, so that a crash
-    /// from here on is never followed by a second rollback), settles the
-    /// release and says what will run. `None` when nothing may run.
-    async fn begin(
-        &mut self,
-        trigger: Trigger,
-        record: &DecisionRecord,
-    ) -> Option<RollbackContext> {
         let name = self.name();
         let Some(ctx) = self.context(&record.reasons.join("; ")) else {
             tracing::error!(target_name = %name, "Cannot roll back: the previous version is unknown");
             let n = self
-                .notification(NotifyEvent::RollbackFailed, Some(record))
+                .notification(NotifyEvent::RollbackFailed, Some(&record))
                 .with_detail(
                     "the previous version is unknown, so there is nothing to roll back to"
                         .to_owned(),
@@ -117,16 +111,61 @@ impl Actor<'_> {
             self.bake.acted = true;
             return None;
         };
+        if let Err(error) = self.begin(trigger, &record, &ctx).await {
+            tracing::error!(target_name = %name, %error, "Cannot journal the rollback; not starting it");
+            return None;
+        }
+        self.carry_out(&ctx, record).await
+    }
+
+    /// Runs a rollback that [`Actor::begin`] journaled: the pipeline, the
+    /// verification, the end. Returns what [`Actor::rollback`] does.
+    pub(in crate::watchdog) async fn carry_out(
+        &mut self,
+        ctx: &RollbackContext,
+        record: DecisionRecord,
+    ) -> Option<ReleaseChange> {
+        let verifier = Arc::new(TargetVerifier::new(
+            self.setup.clone(),
+            self.state.clone(),
+            self.bake,
+        ));
+        let (outcome, ending) = self.run_pipeline(ctx, &record, verifier).await;
+        self.finish(ctx, &record, &outcome, ending).await
+    }
+
+    /// Journals the start of the rollback `ctx` (synced before anything
+    /// runs, so that a crash from here on is never followed by a second
+    /// rollback), settles the release, shows it in the status and says
+    /// what will run. Nothing may run when it fails.
+    pub(in crate::watchdog) async fn begin(
+        &mut self,
+        trigger: Trigger,
+        record: &DecisionRecord,
+        ctx: &RollbackContext,
+    ) -> Result<Begun, crate::journal::JournalError> {
+        let name = self.name();
         let started = Event::RollbackStarted {
             release_id: ctx.release_id.clone(),
             from: ctx.bad_version.clone(),
             to: ctx.restore_version.clone(),
             trigger: trigger.as_str().to_owned(),
         };
-        if let Err(error) = self.state.journal().append_async(Some(name), started).await {
-            tracing::error!(target_name = %name, %error, "Cannot journal the rollback; not starting it");
-            return None;
-        }
+        let journaled = self
+            .state
+            .journal()
+            .append_async(Some(name), started)
+            .await?;
+        self.state.update_target(name, |s| {
+            s.rollback = Some(RunningRollback {
+                release_id: ctx.release_id.clone(),
+                from: ctx.bad_version.clone(),
+                to: ctx.restore_version.clone(),
+                trigger: trigger.as_str().to_owned(),
+                started_at: journaled.at.clone(),
+                journal_seq: journaled.seq,
+            });
+        });
         self.bake.acted = true;
         self.bake.rolled_back = true;
         // A pending request is settled by this rollback: approving it later
@@ -137,7 +176,7 @@ impl Actor<'_> {
             *self.last_automatic_rollback = Some(now);
         }
         self.tracker.expect_rollback(&ctx.restore_version, now);
-        let preview = pipeline::preview(&self.setup.target.step, &ctx, &self.deps()).await;
+        let preview = pipeline::preview(&self.setup.target.step, ctx, &self.deps()).await;
         tracing::warn!(target_name = %name, from = %ctx.bad_version, to = %ctx.restore_version, trigger = trigger.as_str(), "Rolling back");
         let bound = pipeline::upper_bound(&self.setup.target.step, self.verify_timeout());
         let n = self
@@ -146,7 +185,11 @@ impl Actor<'_> {
         let eta = n.at + bound;
         let n = n.with_estimated_completion(eta);
         self.notify(n);
-        Some(ctx)
+        Ok(Begun {
+            journal_seq: journaled.seq,
+            steps: preview.steps,
+            estimated_completion: eta,
+        })
     }
 
     /// The pipeline, then the daemon's own verification when no `verify`
@@ -221,6 +264,7 @@ impl Actor<'_> {
         {
             tracing::error!(target_name = %name, %error, "Cannot journal the end of the rollback");
         }
+        self.state.update_target(name, |s| s.rollback = None);
         self.count_rollback(Counted::Ended(ending.outcome));
         tracing::info!(target_name = %name, outcome = ending.outcome.as_str(), detail = %ending.detail, "Rollback finished");
         let n = self

@@ -1,5 +1,5 @@
 //! The commands the API sends a target's loop: announce a release, approve
-//! the pending rollback, set the time to fix. Each answers the API with a
+//! the pending rollback, roll back by hand (`manual.rs`), set the time to fix. Each answers the API with a
 //! line for the person who asked.
 
 use super::TargetLoop;
@@ -73,6 +73,9 @@ impl TargetLoop {
                     let _ = reply.send(Err(error.command_error(self.name())));
                 }
             },
+            TargetCommand::Rollback { request, reply } => {
+                self.manual_rollback(request, reply).await;
+            }
             TargetCommand::SetTimeToFix { time_to_fix, reply } => {
                 let text = time_to_fix.map(|d| humantime::format_duration(d).to_string());
                 let event = Event::TimeToFixSet {
