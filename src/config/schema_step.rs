@@ -59,6 +59,8 @@ impl StepKind {
                 | StepKind::KubernetesSetImage
                 | StepKind::SwarmRollback
                 | StepKind::SwarmSetImage
+                | StepKind::BluegreenSwitch
+                | StepKind::ConfigRestore
         )
     }
 }
@@ -159,6 +161,10 @@ tagged_kinds! {
     /// The target still runs the bad release, and the rollback target
     /// exists (a release directory, a Kubernetes revision, a git tag).
     Precheck(super::PrecheckStep) = "precheck",
+    /// Flip blue-green to the other colour once it answers its probes.
+    BluegreenSwitch(super::BlueGreenSwitchStep) = "bluegreen_switch",
+    /// Bring back the previous version's configuration directory.
+    ConfigRestore(super::ConfigRestoreStep) = "config_restore",
 }
 
 impl StepAction {

@@ -9,6 +9,7 @@ use super::{PipelineDeps, RollbackContext, StepError, StepResult, rendered};
 use crate::config::HttpStep;
 use crate::http::{describe_error, read_body_limited};
 use crate::template;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Most bytes of a response body quoted in a failure message.
@@ -48,7 +49,18 @@ pub(super) async fn execute(
     ctx: &RollbackContext,
     deps: &PipelineDeps,
 ) -> StepResult {
-    let vars = ctx.vars();
+    send(step, timeout, &ctx.vars(), deps).await
+}
+
+/// Sends one request with `vars` rendered into its URL and body (a
+/// blue-green flip adds the colours to the step variables).
+pub(super) async fn send(
+    step: &HttpStep,
+    timeout: Duration,
+    vars: &BTreeMap<&'static str, String>,
+    deps: &PipelineDeps,
+) -> StepResult {
+    let vars = vars.clone();
     let url = match (&step.url, &step.url_env) {
         (Some(url), _) => rendered(url, template::render_url(url, &vars))?,
         (None, Some(var)) => deps.env.var(var).ok_or_else(|| {
