@@ -3,7 +3,8 @@
 //! release directory with a `current` link, a fake `systemctl` script, a
 //! fake `docker` (`swarm.rs`), a fake verifier, and the real journal;
 //! blue-green switches (`bluegreen.rs`) and configuration restores
-//! (`config_restore.rs`).
+//! (`config_restore.rs`), and the traffic recipes of config/example.toml
+//! (`recipes.rs`).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -37,6 +38,8 @@ mod fake_docker;
 mod kube_fake;
 #[path = "pipeline/precheck.rs"]
 mod precheck;
+#[path = "pipeline/recipes.rs"]
+mod recipes;
 #[path = "pipeline/swarm.rs"]
 mod swarm;
 #[path = "pipeline/swarm_cli.rs"]

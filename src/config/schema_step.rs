@@ -213,6 +213,11 @@ pub struct HttpStep {
     /// Headers whose values come from environment variables (tokens).
     #[serde(default)]
     pub headers_env: BTreeMap<String, String>,
+    /// File holding a token sent as `Authorization: Bearer <token>` (a
+    /// feature flag service's API token): read at each attempt, never
+    /// logged or described; `check` reads it too.
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
     /// Request body (templates allowed).
     #[serde(default)]
     pub body: Option<String>,

@@ -1,5 +1,6 @@
-//! The `bluegreen_switch` and `config_restore` step kinds: valid steps
-//! pass, and each mistake names its key path and line.
+//! The `bluegreen_switch` and `config_restore` step kinds, and an `http`
+//! step's `bearer_token_file`: valid steps pass, and each mistake names its
+//! key path and line.
 
 use super::tests_parse::{BASE, errors, expect, line_of};
 
@@ -228,4 +229,36 @@ fn config_restore_mistakes_name_their_key_and_line() {
         line_of(&unknown, "tarball"),
         "unknown variant `tarball`",
     );
+}
+
+#[test]
+fn an_http_bearer_token_file_is_read_by_check_and_excludes_an_authorization_header() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty-token");
+    std::fs::write(&empty, "  \n").expect("write");
+    let missing = dir.path().join("missing-token");
+    let text = format!(
+        "{BASE}\n[[target.step]]\nphase = \"traffic\"\nkind = \"http\"\nurl = \"http://127.0.0.1:1/flag\"\nbearer_token_file = {empty:?}\nheaders_env = {{ authorization = \"AUTH\" }}\n\n[[target.step]]\nphase = \"traffic\"\nkind = \"http\"\nurl = \"http://127.0.0.1:1/flag\"\nbearer_token_file = {missing:?}\n"
+    );
+    let errs = errors(&text);
+    let empty_line = line_of(&text, "empty-token");
+    expect(
+        &errs,
+        "target[0].step[0].bearer_token_file",
+        empty_line,
+        "is empty",
+    );
+    expect(
+        &errs,
+        "target[0].step[0].bearer_token_file",
+        empty_line,
+        "which `headers_env` sets too",
+    );
+    expect(
+        &errs,
+        "target[0].step[1].bearer_token_file",
+        line_of(&text, "missing-token"),
+        "cannot read",
+    );
+    assert_eq!(errs.len(), 3, "{errs:#?}");
 }

@@ -137,7 +137,7 @@ fn step(
                 check_env_name(name, &key(&format!("env.{name}")), problems);
             }
         }
-        StepAction::Http(http) => http_step(http, at, STEP_VARIABLES, problems),
+        StepAction::Http(http) => http_step(http, at, STEP_VARIABLES, env, problems),
         StepAction::SymlinkSwitch(switch) => {
             if switch.link.is_none() {
                 needs_from_release("link", ReleaseKind::Symlink, problems);
@@ -204,7 +204,13 @@ fn step(
 
 /// An `http` step at `at` (or a blue-green `flip_http`), whose templates
 /// may use `known`.
-pub(crate) fn http_step(http: &HttpStep, at: &str, known: &[&str], problems: &mut Problems) {
+pub(crate) fn http_step(
+    http: &HttpStep,
+    at: &str,
+    known: &[&str],
+    env: &dyn Environment,
+    problems: &mut Problems,
+) {
     let key = |k: &str| format!("{at}.{k}");
     let templated = |field: &str, text: &str, problems: &mut Problems| {
         for message in template::check(text, known) {
@@ -229,6 +235,19 @@ pub(crate) fn http_step(http: &HttpStep, at: &str, known: &[&str], problems: &mu
     }
     for (header, var) in &http.headers_env {
         check_env_name(var, &key(&format!("headers_env.{header}")), problems);
+    }
+    if let Some(path) = &http.bearer_token_file {
+        super::files::secret(path, &key("bearer_token_file"), env, problems);
+        if http
+            .headers_env
+            .keys()
+            .any(|h| h.eq_ignore_ascii_case("authorization"))
+        {
+            problems.push(
+                key("bearer_token_file"),
+                "sets the `Authorization` header, which `headers_env` sets too: give one",
+            );
+        }
     }
     if let Some(body) = &http.body {
         templated("body", body, problems);

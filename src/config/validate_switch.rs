@@ -120,7 +120,7 @@ pub(crate) fn bluegreen(
         );
     }
     if let Some(http) = &s.flip_http {
-        http_step(http, &key("flip_http"), &flip_known, problems);
+        http_step(http, &key("flip_http"), &flip_known, env, problems);
     }
     if let Some(argv) = &s.flip_argv {
         check_argv(argv, &key("flip_argv"), env, problems);

@@ -2,8 +2,9 @@
 //! service, a chat webhook) whose status says whether it worked.
 //!
 //! The URL is rendered from `url`, or read from the environment variable
-//! `url_env` when it holds a secret; header values always come from the
-//! environment (`headers_env`) and are never logged or described.
+//! `url_env` when it holds a secret; header values come from the
+//! environment (`headers_env`) or, for a bearer token, a file
+//! (`bearer_token_file`), and are never logged or described.
 
 use super::{PipelineDeps, RollbackContext, StepError, StepResult, rendered};
 use crate::config::HttpStep;
@@ -85,6 +86,22 @@ pub(super) async fn send(
         })?;
         has_content_type |= header.eq_ignore_ascii_case("content-type");
         request = request.header(header.as_str(), value);
+    }
+    if let Some(path) = &step.bearer_token_file {
+        let token = deps.env.read_file(path).map_err(|error| {
+            StepError::failed(format!(
+                "cannot read bearer_token_file {}: {error}",
+                path.display()
+            ))
+        })?;
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(StepError::permanent(format!(
+                "bearer_token_file {} is empty",
+                path.display()
+            )));
+        }
+        request = request.bearer_auth(token);
     }
     if let Some(body) = &step.body {
         // Values in a JSON body are escaped for JSON; any other body gets
