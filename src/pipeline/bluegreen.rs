@@ -147,7 +147,7 @@ pub(super) async fn dry_run(
         })
 }
 
-/// One line of what the step would do ([`describe`](super::describe)).
+/// One line of what the step would do ([`describe`](super::describe())).
 /// Reads the link of a switch by `link`; nothing else.
 pub fn describe(step: &BlueGreenSwitchStep, ctx: &RollbackContext) -> String {
     let service = service(step, ctx);

@@ -34,7 +34,10 @@ pub(super) async fn execute(
     timeout: Duration,
     ctx: &RollbackContext,
 ) -> StepResult {
-    let tag = tag(step, ctx)?;
+    let tag = tag(step, ctx).map_err(|error| StepError {
+        message: format!("{}; nothing was changed", error.message),
+        ..error
+    })?;
     match step.from {
         ConfigSource::GitTag => from_git(step, &tag, timeout).await,
         ConfigSource::ReleaseDir => {
@@ -51,7 +54,7 @@ pub fn tag(step: &ConfigRestoreStep, ctx: &RollbackContext) -> Result<String, St
     let tag = render(step.tag_template(), &ctx.vars())?;
     if tag.is_empty() || tag.starts_with('-') || tag.chars().any(char::is_control) {
         return Err(StepError::permanent(format!(
-            "tag {tag:?} is refused: it is empty, starts with `-` or holds control characters; nothing was changed"
+            "tag {tag:?} is refused: it is empty, starts with `-` or holds control characters"
         )));
     }
     Ok(tag)
@@ -59,8 +62,10 @@ pub fn tag(step: &ConfigRestoreStep, ctx: &RollbackContext) -> Result<String, St
 
 /// One line of what the step would do.
 pub fn describe(step: &ConfigRestoreStep, ctx: &RollbackContext) -> String {
-    let tag = tag(step, ctx)
-        .unwrap_or_else(|error| format!("{} ({})", step.tag_template(), error.message));
+    let tag = match tag(step, ctx) {
+        Ok(tag) => tag,
+        Err(error) => return format!("refused before anything changes: {}", error.message),
+    };
     let path = step.path.display();
     match step.from {
         ConfigSource::GitTag => format!(

@@ -206,7 +206,7 @@ mod tests {
             ),
             (
                 "phase = 'config'\nkind = 'config_restore'\nfrom = 'git_tag'\nrepo = '/srv/app'\npath = 'config'\ntag = '--upload-pack=x'",
-                "config_restore: config in /srv/app as tag --upload-pack=x (tag \"--upload-pack=x\" is refused: it is empty, starts with `-` or holds control characters; nothing was changed) has it (git checkout)",
+                "config_restore: refused before anything changes: tag \"--upload-pack=x\" is refused: it is empty, starts with `-` or holds control characters",
             ),
         ];
         for (text, expected) in cases {

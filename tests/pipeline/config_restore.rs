@@ -121,6 +121,7 @@ async fn hostile_tags_are_refused_and_change_nothing() {
             format!("v1;touch {}", marker.display()),
             "does not name a commit",
         ),
+        ("v1;rm -rf /".to_owned(), "does not name a commit"),
         ("v1 -- .".to_owned(), "does not name a commit"),
         ("v0".to_owned(), "does not name a commit"),
     ];
