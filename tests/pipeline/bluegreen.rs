@@ -327,3 +327,56 @@ async fn a_switch_by_http_sends_the_escaped_flip_and_checks_the_new_live_colour(
     assert_eq!(outcome.steps()[0].outcome, StepOutcome::Failed);
     assert_eq!(state.puts.lock().expect("puts lock").len(), 1);
 }
+
+#[tokio::test]
+async fn a_switch_by_programs_reads_and_sets_the_live_colour_through_argv() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("live-colour");
+    std::fs::write(&state, "green\n").expect("write");
+    let seen = dir.path().join("flip-args");
+    let live = super::script(dir.path(), "live", &format!("cat '{}'", state.display()));
+    // Writes the colour it is given to the state, and what it saw.
+    let flip = super::script(
+        dir.path(),
+        "flip",
+        &format!(
+            "printf '%s\\n' \"$1\" > '{}'\nprintf '%s|%s|%s|%s' \"$1\" \"$2\" \"$ROLLGUARD_COLOR\" \"$ROLLGUARD_LIVE_COLOR\" > '{}'",
+            state.display(),
+            seen.display()
+        ),
+    );
+    let (blue, green) = (colour(&[], 200).await, colour(&[], 200).await);
+    let steps = [step(&format!(
+        "phase = 'rollback'\nkind = 'bluegreen_switch'\nlive_argv = ['{}']\nflip_argv = ['{}', '{{{{color}}}}', 'from {{{{live_color}}}}']\nhealthy_probes = 1\n\
+         colors.blue.probe = [{{ name = 'health', url = '{}' }}]\n\
+         colors.green.probe = [{{ name = 'health', url = '{}' }}]",
+        live.display(),
+        flip.display(),
+        blue.url,
+        green.url
+    ))];
+
+    let outcome = run(&steps, &ctx("v2", "v1"), &deps(&[])).await;
+
+    assert!(
+        matches!(outcome, PipelineOutcome::Completed { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&state).expect("state"), "blue\n");
+    assert_eq!(
+        std::fs::read_to_string(&seen).expect("flip args"),
+        "blue|from green|blue|green"
+    );
+    assert_eq!(blue.hits.load(Ordering::SeqCst), 2);
+    assert_eq!(green.hits.load(Ordering::SeqCst), 0);
+
+    // A live colour that is neither: nothing is probed or flipped.
+    std::fs::write(&state, "purple\n").expect("write");
+    let outcome = run(&steps, &ctx("v2", "v1"), &deps(&[])).await;
+    assert!(
+        failure(&outcome).contains("the live colour is \"purple\", which is none of blue, green"),
+        "{outcome:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&state).expect("state"), "purple\n");
+    assert_eq!(blue.hits.load(Ordering::SeqCst), 2);
+}
