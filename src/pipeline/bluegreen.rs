@@ -49,6 +49,11 @@ pub(super) async fn execute(
         let live = live_color(step, ctx, deps, timeout).await?;
         let other = other_color(step, &live)?;
         if let Err(evidence) = rounds(step, &other, deps, &mut stop).await {
+            if *stop.borrow() {
+                return Err(StepError::interrupted(format!(
+                    "stopped before flipping {service} from {live} to {other}: rollguard is shutting down; nothing was changed"
+                )));
+            }
             return Err(StepError::failed(format!(
                 "refused to flip {service} from {live} to {other}: {evidence}; nothing was changed"
             )));

@@ -380,3 +380,40 @@ async fn a_switch_by_programs_reads_and_sets_the_live_colour_through_argv() {
     assert_eq!(std::fs::read_to_string(&state).expect("state"), "purple\n");
     assert_eq!(blue.hits.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn a_shutdown_between_rounds_stops_the_switch_before_the_flip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = layout(dir.path());
+    let (blue, green) = (colour(&[], 200).await, colour(&[], 200).await);
+    let steps = vec![step(&format!(
+        "phase = 'rollback'\nkind = 'bluegreen_switch'\nname = 'flip'\nlink = '{}'\nprobe_interval = '60s'\n\
+         colors.blue.path = 'blue'\ncolors.blue.probe = [{{ name = 'health', url = '{}' }}]\n\
+         colors.green.path = 'green'\ncolors.green.probe = [{{ name = 'health', url = '{}' }}]",
+        link.display(),
+        blue.url,
+        green.url
+    ))];
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let started = std::time::Instant::now();
+    let task = tokio::spawn(async move {
+        let hooks = super::RecordingHooks::default();
+        pipeline::run(&steps, &ctx("v2", "v1"), &deps(&[]), &hooks, stop).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop_tx.send(true).expect("pipeline listens");
+    let outcome = task.await.expect("pipeline task");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let PipelineOutcome::Interrupted { step, steps } = &outcome else {
+        panic!("expected interruption: {outcome:?}");
+    };
+    assert_eq!(step, "flip");
+    assert_eq!(steps[0].outcome, StepOutcome::Interrupted);
+    let message = steps[0].message.clone().unwrap_or_default();
+    assert!(
+        message.starts_with("stopped before flipping api from blue to green"),
+        "{message}"
+    );
+    assert_eq!(live(&link), "blue");
+    assert_eq!(green.hits.load(Ordering::SeqCst), 1);
+}
