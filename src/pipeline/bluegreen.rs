@@ -85,7 +85,10 @@ pub(super) async fn execute(
             .await
             .map_err(|error| error.message)?;
         if now_live != other {
-            return Err(format!("after the flip the live colour is {now_live}"));
+            return Err(format!(
+                "after the flip the live colour is {:?}",
+                shown(&now_live)
+            ));
         }
         round(colors(step, &other)?, deps).await
     })
@@ -216,6 +219,16 @@ fn service<'a>(step: &'a BlueGreenSwitchStep, ctx: &'a RollbackContext) -> &'a s
     step.service.as_deref().unwrap_or(&ctx.target)
 }
 
+/// A colour's name as another service answered it, cut for a message.
+fn shown(name: &str) -> String {
+    const MOST: usize = 64;
+    if name.chars().count() <= MOST {
+        name.to_owned()
+    } else {
+        format!("{}...", name.chars().take(MOST).collect::<String>())
+    }
+}
+
 /// "1 healthy probe", "3 healthy probes".
 fn plural(n: u32, what: &str) -> String {
     if n == 1 {
@@ -237,7 +250,8 @@ fn other_color(step: &BlueGreenSwitchStep, live: &str) -> Result<String, StepErr
     if !step.colors.contains_key(live) {
         let known: Vec<&str> = step.colors.keys().map(String::as_str).collect();
         return Err(StepError::failed(format!(
-            "the live colour is {live:?}, which is none of {}",
+            "the live colour is {:?}, which is none of {}",
+            shown(live),
             known.join(", ")
         )));
     }
@@ -293,4 +307,42 @@ async fn round(color: &ColorConfig, deps: &PipelineDeps) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> BlueGreenSwitchStep {
+        let step: StepConfig = toml::from_str(
+            "phase = 'rollback'\nkind = 'bluegreen_switch'\nlive_argv = ['/bin/true']\nflip_argv = ['/bin/true']\ncolors.blue.probe = []\ncolors.green.probe = []",
+        )
+        .expect("a valid step");
+        match step.action {
+            StepAction::BluegreenSwitch(s) => s,
+            other => panic!("not a switch: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_other_colour_is_the_one_not_live_and_odd_answers_are_cut() {
+        let step = pair();
+        assert_eq!(other_color(&step, "blue").expect("blue is known"), "green");
+        assert_eq!(other_color(&step, "green").expect("green is known"), "blue");
+        let long = "x".repeat(5000);
+        let error = other_color(&step, &long).expect_err("not a colour");
+        assert!(error.retryable);
+        assert!(error.message.len() < 200, "{}", error.message);
+        assert!(
+            error
+                .message
+                .ends_with("...\", which is none of blue, green")
+        );
+    }
+
+    #[test]
+    fn counts_read_as_words() {
+        assert_eq!(plural(1, "healthy probe"), "1 healthy probe");
+        assert_eq!(plural(3, "healthy probe round"), "3 healthy probe rounds");
+    }
 }

@@ -320,7 +320,9 @@ async fn a_switch_by_http_sends_the_escaped_flip_and_checks_the_new_live_colour(
     let outcome = run(&steps, &ctx("v2", "v1"), &deps(&[("LB_AUTH", "x")])).await;
     let message = failure(&outcome);
     assert!(
-        message.contains("but blue failed after the flip: after the flip the live colour is green"),
+        message.contains(
+            "but blue failed after the flip: after the flip the live colour is \"green\""
+        ),
         "{message}"
     );
     assert_eq!(outcome.steps()[0].attempts, 1);
