@@ -14,10 +14,11 @@
 //!   half of one, and a leftover copy is replaced on the next attempt.
 //!
 //! Restarting what reads the configuration is a `systemd_restart` step
-//! after this one.
+//! after this one. Shadow mode runs [`dry_run`]: the tag is resolved, or
+//! the previous release's directory looked at; nothing changes.
 
 use super::{RollbackContext, StepError, StepResult, render};
-use crate::config::{ConfigRestoreStep, ConfigSource, GIT};
+use crate::config::{ConfigRestoreStep, ConfigSource, GIT, StepAction, StepConfig};
 use crate::exec::{self, CommandSpec};
 use crate::release::symlink::names_a_directory;
 use std::io::ErrorKind;
@@ -88,17 +89,96 @@ fn shown(path: Option<&Path>) -> String {
 
 /// `git rev-parse` the tag, then check its commit's `path` out.
 async fn from_git(step: &ConfigRestoreStep, tag: &str, timeout: Duration) -> StepResult {
-    let repo = step
-        .repo
-        .as_deref()
-        .ok_or_else(|| StepError::permanent("`from = \"git_tag\"` needs `repo`"))?;
+    let repo = repo_of(step)?;
     let deadline = crate::time::deadline(Instant::now(), timeout);
-    let git = |args: &[&str]| {
-        let mut argv = vec![GIT.to_owned(), "-C".to_owned(), repo.display().to_string()];
-        argv.extend(args.iter().map(|a| (*a).to_owned()));
-        let left = deadline.saturating_duration_since(Instant::now());
-        exec::run(CommandSpec::new(argv, left))
+    let commit = resolve(repo, tag, deadline).await?;
+    let path = step.path.display().to_string();
+    let checkout = ["checkout", "--no-overlay", &commit, "--", &path];
+    let output = git(repo, &checkout, deadline)
+        .await
+        .map_err(|error| StepError::failed(format!("git checkout: {error}")))?;
+    let repo = repo.display();
+    if !output.success() {
+        return Err(StepError::failed(format!(
+            "git checkout {commit} -- {path} in {repo}: {}{}",
+            output.status_text(),
+            quoted(&output.stderr_tail(QUOTE_LIMIT))
+        )));
+    }
+    Ok(Some(format!(
+        "{path} in {repo} is now as tag {tag} (commit {commit}) has it"
+    )))
+}
+
+/// Shadow mode's dry run: the tag resolves to a commit, or the previous
+/// release's configuration directory exists; nothing is changed. `limit`
+/// bounds it.
+pub(super) async fn dry_run(
+    step: &StepConfig,
+    ctx: &RollbackContext,
+    limit: Duration,
+) -> Result<String, String> {
+    let StepAction::ConfigRestore(s) = &step.action else {
+        return Err("not a config_restore step".to_owned());
     };
+    let said = |text: String| format!("config_restore: {text} (dry run)");
+    let tag = tag(s, ctx).map_err(|error| said(error.message))?;
+    let path = s.path.display();
+    match s.from {
+        ConfigSource::GitTag => {
+            let repo = repo_of(s).map_err(|error| said(error.message))?;
+            let deadline = crate::time::deadline(Instant::now(), limit);
+            let commit = resolve(repo, &tag, deadline)
+                .await
+                .map_err(|error| said(error.message))?;
+            Ok(said(format!(
+                "tag {tag} is commit {commit} in {}: would check {path} out",
+                repo.display()
+            )))
+        }
+        ConfigSource::ReleaseDir => {
+            let plan = plan(s, &tag).map_err(|error| said(error.message))?;
+            match std::fs::metadata(&plan.source) {
+                Ok(meta) if meta.is_dir() => Ok(said(format!(
+                    "{} exists: would replace {} with a copy of it",
+                    plan.source.display(),
+                    plan.live.display()
+                ))),
+                Ok(_) => Err(said(format!(
+                    "{} is not a directory",
+                    plan.source.display()
+                ))),
+                Err(error) => Err(said(format!(
+                    "previous configuration {}: {error}",
+                    plan.source.display()
+                ))),
+            }
+        }
+    }
+}
+
+/// The `repo` of a `git_tag` restore.
+fn repo_of(step: &ConfigRestoreStep) -> Result<&Path, StepError> {
+    step.repo
+        .as_deref()
+        .ok_or_else(|| StepError::permanent("`from = \"git_tag\"` needs `repo`"))
+}
+
+/// `git -C REPO ARGS`, within what is left until `deadline`.
+async fn git(
+    repo: &Path,
+    args: &[&str],
+    deadline: Instant,
+) -> Result<exec::CommandOutput, exec::ExecError> {
+    let mut argv = vec![GIT.to_owned(), "-C".to_owned(), repo.display().to_string()];
+    argv.extend(args.iter().map(|a| (*a).to_owned()));
+    let left = deadline.saturating_duration_since(Instant::now());
+    exec::run(CommandSpec::new(argv, left)).await
+}
+
+/// The commit `tag` names in `repo`, through `git rev-parse --verify
+/// --end-of-options`, so that the tag can never be read as an option.
+async fn resolve(repo: &Path, tag: &str, deadline: Instant) -> Result<String, StepError> {
     let spec = format!("refs/tags/{tag}^{{commit}}");
     let verify = [
         "rev-parse",
@@ -107,13 +187,13 @@ async fn from_git(step: &ConfigRestoreStep, tag: &str, timeout: Duration) -> Ste
         "--end-of-options",
         &spec,
     ];
-    let output = git(&verify)
+    let output = git(repo, &verify, deadline)
         .await
         .map_err(|error| StepError::failed(format!("git rev-parse: {error}")))?;
-    let repo_shown = repo.display();
+    let repo = repo.display();
     if !output.success() {
         return Err(StepError::permanent(format!(
-            "tag {tag} does not name a commit in {repo_shown}; nothing was changed{}",
+            "tag {tag} does not name a commit in {repo}; nothing was changed{}",
             quoted(&output.stderr_tail(QUOTE_LIMIT))
         )));
     }
@@ -123,21 +203,7 @@ async fn from_git(step: &ConfigRestoreStep, tag: &str, timeout: Duration) -> Ste
             "git rev-parse answered {commit:?} for tag {tag}, not a commit id; nothing was changed"
         )));
     }
-    let path = step.path.display().to_string();
-    let checkout = ["checkout", "--no-overlay", &commit, "--", &path];
-    let output = git(&checkout)
-        .await
-        .map_err(|error| StepError::failed(format!("git checkout: {error}")))?;
-    if !output.success() {
-        return Err(StepError::failed(format!(
-            "git checkout {commit} -- {path} in {repo_shown}: {}{}",
-            output.status_text(),
-            quoted(&output.stderr_tail(QUOTE_LIMIT))
-        )));
-    }
-    Ok(Some(format!(
-        "{path} in {repo_shown} is now as tag {tag} (commit {commit}) has it"
-    )))
+    Ok(commit)
 }
 
 /// ": text", or nothing for no text.

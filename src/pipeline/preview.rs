@@ -5,7 +5,8 @@
 //! has one its server-side dry run, which changes nothing.
 
 use super::{
-    PipelineDeps, RollbackContext, bluegreen, describe, kubernetes, ordered, precheck, swarm,
+    PipelineDeps, RollbackContext, bluegreen, config_restore, describe, kubernetes, ordered,
+    precheck, swarm,
 };
 use crate::config::{StepConfig, StepKind};
 use crate::model::Mode;
@@ -42,7 +43,8 @@ impl Preview {
 /// `swarm_precheck` only reads, so it runs as it would), and `precheck`,
 /// which only reads (its Kubernetes check is a dry run) and runs too, and
 /// `bluegreen_switch`, whose live-colour lookup and probe rounds only read
-/// and run, without the flip.
+/// and run, without the flip, and `config_restore`, whose tag is resolved
+/// (or whose previous release directory is looked at) without a change.
 pub fn has_dry_run(step: &StepConfig) -> bool {
     matches!(
         step.kind(),
@@ -52,6 +54,7 @@ pub fn has_dry_run(step: &StepConfig) -> bool {
             | StepKind::SwarmRollback
             | StepKind::SwarmSetImage
             | StepKind::BluegreenSwitch
+            | StepKind::ConfigRestore
     )
 }
 
@@ -72,6 +75,9 @@ pub async fn preview(steps: &[StepConfig], ctx: &RollbackContext, deps: &Pipelin
                 }
                 StepKind::BluegreenSwitch => {
                     bluegreen::dry_run(step, ctx, deps, kubernetes::DRY_RUN_LIMIT).await
+                }
+                StepKind::ConfigRestore => {
+                    config_restore::dry_run(step, ctx, kubernetes::DRY_RUN_LIMIT).await
                 }
                 _ => kubernetes::dry_run(step, ctx, deps).await,
             };

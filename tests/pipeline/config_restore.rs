@@ -206,3 +206,62 @@ async fn a_release_dir_restore_swaps_in_a_whole_copy_of_the_previous_config() {
         assert_eq!(tree(&live), v1, "{missing}");
     }
 }
+
+#[tokio::test]
+async fn shadow_mode_resolves_the_tag_and_looks_at_the_release_without_a_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = repo(dir.path());
+    let live = releases(dir.path());
+    let steps = [
+        step(&format!(
+            "phase = 'config'\nkind = 'config_restore'\nname = 'git'\nfrom = 'git_tag'\nrepo = '{}'\npath = 'config'",
+            repo.display()
+        )),
+        step(&format!(
+            "phase = 'config'\nkind = 'config_restore'\nname = 'copy'\nfrom = 'release_dir'\nreleases_dir = '{}'\ndir = '{}'\npath = 'etc'",
+            dir.path().join("releases").display(),
+            live.display()
+        )),
+    ];
+    let (config_before, live_before) = (tree(&repo.join("config")), tree(&live));
+    let shadow = rollguard::pipeline::RollbackContext {
+        mode: rollguard::model::Mode::Shadow,
+        ..ctx("v2", "v1")
+    };
+
+    let preview = rollguard::pipeline::preview(&steps, &shadow, &deps(&[])).await;
+
+    assert_eq!(preview.dry_runs.len(), 2, "{:?}", preview.dry_runs);
+    assert!(
+        preview.dry_runs[0].starts_with("config_restore: tag v1 is commit "),
+        "{:?}",
+        preview.dry_runs
+    );
+    assert!(preview.dry_runs[0].ends_with(": would check config out (dry run)"));
+    assert_eq!(
+        preview.dry_runs[1],
+        format!(
+            "config_restore: {} exists: would replace {} with a copy of it (dry run)",
+            dir.path().join("releases/v1/etc").display(),
+            live.display()
+        )
+    );
+    assert_eq!(tree(&repo.join("config")), config_before);
+    assert_eq!(tree(&live), live_before);
+
+    let missing = rollguard::pipeline::RollbackContext {
+        restore_version: "v0".into(),
+        ..shadow
+    };
+    let preview = rollguard::pipeline::preview(&steps, &missing, &deps(&[])).await;
+    assert!(
+        preview.dry_runs[0].contains("tag v0 does not name a commit"),
+        "{:?}",
+        preview.dry_runs
+    );
+    assert!(
+        preview.dry_runs[1].contains("previous configuration"),
+        "{:?}",
+        preview.dry_runs
+    );
+}
