@@ -36,7 +36,9 @@
 //!   `release`'s symlink reading and `kubernetes`; the runner that asks its
 //!   hooks to journal a step before it acts; what each step would do in
 //!   shadow mode: the only place that knows what a mode means for a step).
-//!   `probe` and `pipeline` never import each other.
+//!   `probe` never imports `pipeline`; the pipeline uses only probe's
+//!   stateless `HealthProbe`, with which a `bluegreen_switch` probes a
+//!   colour before it flips to it.
 //! - [`state`]: what the running daemon knows, shared with the HTTP API.
 //! - [`watchdog`]: one supervised loop per target (release source, bake
 //!   window, judge, the pure mode gate, the pipeline), restarted from the

@@ -1,7 +1,10 @@
 //! The rollback pipeline against real parts: real child processes (scripts
 //! in a temporary directory), a real HTTP server on 127.0.0.1:0, a real
 //! release directory with a `current` link, a fake `systemctl` script, a
-//! fake `docker` (`swarm.rs`), a fake verifier, and the real journal.
+//! fake `docker` (`swarm.rs`), a fake verifier, and the real journal;
+//! blue-green switches (`bluegreen.rs`) and configuration restores
+//! (`config_restore.rs`), and the traffic recipes of config/example.toml
+//! (`recipes.rs`).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -24,6 +27,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+#[path = "pipeline/bluegreen.rs"]
+mod bluegreen;
+#[path = "pipeline/config_restore.rs"]
+mod config_restore;
 #[path = "common/fake_docker.rs"]
 mod fake_docker;
 #[path = "common/kube_fake/mod.rs"]
@@ -31,6 +38,8 @@ mod fake_docker;
 mod kube_fake;
 #[path = "pipeline/precheck.rs"]
 mod precheck;
+#[path = "pipeline/recipes.rs"]
+mod recipes;
 #[path = "pipeline/swarm.rs"]
 mod swarm;
 #[path = "pipeline/swarm_cli.rs"]

@@ -48,7 +48,7 @@ fn readable(
 }
 
 /// A file holding a secret: readable, and not empty once trimmed.
-fn secret(path: &Path, key: &str, env: &dyn Environment, problems: &mut Problems) {
+pub(crate) fn secret(path: &Path, key: &str, env: &dyn Environment, problems: &mut Problems) {
     if readable(path, key, env, problems).is_some_and(|text| text.trim().is_empty()) {
         problems.push(key, format!("{} is empty", path.display()));
     }

@@ -22,6 +22,7 @@ mod schema_precheck;
 mod schema_release;
 mod schema_step;
 mod schema_swarm;
+mod schema_switch;
 mod schema_target;
 mod sections;
 mod sections_tagged;
@@ -31,6 +32,7 @@ mod validate;
 mod validate_metric;
 mod validate_release;
 mod validate_step;
+mod validate_switch;
 mod validate_target;
 
 #[cfg(test)]
@@ -48,6 +50,8 @@ mod tests_parse;
 #[cfg(test)]
 mod tests_rules;
 #[cfg(test)]
+mod tests_switch;
+#[cfg(test)]
 mod tests_validate;
 
 pub use env::{Environment, MapEnvironment, ProcessEnvironment, find_program};
@@ -56,6 +60,7 @@ pub use schema_precheck::*;
 pub use schema_release::*;
 pub use schema_step::*;
 pub use schema_swarm::*;
+pub use schema_switch::*;
 pub use schema_target::*;
 
 use locate::Locator;

@@ -59,6 +59,8 @@ impl StepKind {
                 | StepKind::KubernetesSetImage
                 | StepKind::SwarmRollback
                 | StepKind::SwarmSetImage
+                | StepKind::BluegreenSwitch
+                | StepKind::ConfigRestore
         )
     }
 }
@@ -159,6 +161,10 @@ tagged_kinds! {
     /// The target still runs the bad release, and the rollback target
     /// exists (a release directory, a Kubernetes revision, a git tag).
     Precheck(super::PrecheckStep) = "precheck",
+    /// Flip blue-green to the other colour once it answers its probes.
+    BluegreenSwitch(super::BlueGreenSwitchStep) = "bluegreen_switch",
+    /// Bring back the previous version's configuration directory.
+    ConfigRestore(super::ConfigRestoreStep) = "config_restore",
 }
 
 impl StepAction {
@@ -207,6 +213,11 @@ pub struct HttpStep {
     /// Headers whose values come from environment variables (tokens).
     #[serde(default)]
     pub headers_env: BTreeMap<String, String>,
+    /// File holding a token sent as `Authorization: Bearer <token>` (a
+    /// feature flag service's API token): read at each attempt, never
+    /// logged or described; `check` reads it too.
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
     /// Request body (templates allowed).
     #[serde(default)]
     pub body: Option<String>,

@@ -6,10 +6,11 @@ use super::tests_parse::{BASE, errors, expect, line_of};
 use super::*;
 
 /// The secret files config/example.toml names, as an install would have them.
-const EXAMPLE_FILES: [&str; 3] = [
+const EXAMPLE_FILES: [&str; 4] = [
     "/etc/rollguard/api-token",
     "/etc/rollguard/prometheus-token",
     "/etc/rollguard/incident-hook-url",
+    "/etc/rollguard/flags-token",
 ];
 
 /// A plain Debian machine's `PATH`, with a `docker` in front of it (the
@@ -62,7 +63,8 @@ fn the_example_s_secret_files_are_read_by_check() {
         [
             "daemon.api_token_file",
             "prometheus.bearer_token_file",
-            "notifier[1].url_file"
+            "notifier[1].url_file",
+            "target[3].step[0].bearer_token_file"
         ],
         "{errors:#?}"
     );

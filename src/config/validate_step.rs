@@ -11,7 +11,8 @@ use super::validate::{check_argv, check_env_name, check_statuses, check_url, uni
 use super::validate_release::{check_docker, check_service};
 use super::validate_target::check_method;
 use super::{
-    OnFailure, PrecheckStep, PrecheckTarget, ReleaseKind, StepAction, StepConfig, StepKind,
+    HttpStep, OnFailure, PrecheckStep, PrecheckTarget, ReleaseKind, StepAction, StepConfig,
+    StepKind,
 };
 use crate::template::{self, STEP_VARIABLES};
 
@@ -136,36 +137,7 @@ fn step(
                 check_env_name(name, &key(&format!("env.{name}")), problems);
             }
         }
-        StepAction::Http(http) => {
-            match (&http.url, &http.url_env) {
-                (None, None) => {
-                    problems.push(key("kind"), "step kind `http` needs `url` or `url_env`");
-                }
-                (Some(_), Some(_)) => {
-                    problems.push(key("url_env"), "give either `url` or `url_env`, not both");
-                }
-                _ => {}
-            }
-            if let Some(url) = &http.url {
-                templated("url", url, problems);
-                check_url(url, &key("url"), problems);
-            }
-            if let Some(var) = &http.url_env {
-                check_env_name(var, &key("url_env"), problems);
-            }
-            for (header, var) in &http.headers_env {
-                check_env_name(var, &key(&format!("headers_env.{header}")), problems);
-            }
-            if let Some(body) = &http.body {
-                templated("body", body, problems);
-            }
-            if let Some(method) = &http.method {
-                check_method(method, &key("method"), problems);
-            }
-            if let Some(statuses) = &http.expect_status {
-                check_statuses(statuses, &key("expect_status"), problems);
-            }
-        }
+        StepAction::Http(http) => http_step(http, at, STEP_VARIABLES, env, problems),
         StepAction::SymlinkSwitch(switch) => {
             if switch.link.is_none() {
                 needs_from_release("link", ReleaseKind::Symlink, problems);
@@ -209,6 +181,12 @@ fn step(
                 );
             }
         }
+        StepAction::BluegreenSwitch(switch) => {
+            super::validate_switch::bluegreen(switch, at, env, problems);
+        }
+        StepAction::ConfigRestore(restore) => {
+            super::validate_switch::config_restore(restore, at, problems);
+        }
         StepAction::SystemdRestart(_)
         | StepAction::Verify(_)
         | StepAction::KubernetesUndo(_)
@@ -221,6 +199,64 @@ fn step(
                 needs_from_release(k, ReleaseKind::Kubernetes, problems);
             }
         }
+    }
+}
+
+/// An `http` step at `at` (or a blue-green `flip_http`), whose templates
+/// may use `known`.
+pub(crate) fn http_step(
+    http: &HttpStep,
+    at: &str,
+    known: &[&str],
+    env: &dyn Environment,
+    problems: &mut Problems,
+) {
+    let key = |k: &str| format!("{at}.{k}");
+    let templated = |field: &str, text: &str, problems: &mut Problems| {
+        for message in template::check(text, known) {
+            problems.push(key(field), message.to_string());
+        }
+    };
+    match (&http.url, &http.url_env) {
+        (None, None) => {
+            problems.push(key("kind"), "step kind `http` needs `url` or `url_env`");
+        }
+        (Some(_), Some(_)) => {
+            problems.push(key("url_env"), "give either `url` or `url_env`, not both");
+        }
+        _ => {}
+    }
+    if let Some(url) = &http.url {
+        templated("url", url, problems);
+        check_url(url, &key("url"), problems);
+    }
+    if let Some(var) = &http.url_env {
+        check_env_name(var, &key("url_env"), problems);
+    }
+    for (header, var) in &http.headers_env {
+        check_env_name(var, &key(&format!("headers_env.{header}")), problems);
+    }
+    if let Some(path) = &http.bearer_token_file {
+        super::files::secret(path, &key("bearer_token_file"), env, problems);
+        if http
+            .headers_env
+            .keys()
+            .any(|h| h.eq_ignore_ascii_case("authorization"))
+        {
+            problems.push(
+                key("bearer_token_file"),
+                "sets the `Authorization` header, which `headers_env` sets too: give one",
+            );
+        }
+    }
+    if let Some(body) = &http.body {
+        templated("body", body, problems);
+    }
+    if let Some(method) = &http.method {
+        check_method(method, &key("method"), problems);
+    }
+    if let Some(statuses) = &http.expect_status {
+        check_statuses(statuses, &key("expect_status"), problems);
     }
 }
 

@@ -220,7 +220,7 @@ fn migrations_dir(dir: &Path, path: &str, release: ReleaseKind, problems: &mut P
 }
 
 /// `[[target.probe]]`.
-fn probe(p: &ProbeConfig, at: &str, problems: &mut Problems) {
+pub(crate) fn probe(p: &ProbeConfig, at: &str, problems: &mut Problems) {
     check_url(&p.url, &format!("{at}.url"), problems);
     check_method(&p.method, &format!("{at}.method"), problems);
     check_statuses(&p.expect_status, &format!("{at}.expect_status"), problems);

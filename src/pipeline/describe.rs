@@ -1,7 +1,9 @@
 //! What a step would do, in one line: what shadow mode reports instead of
 //! running it, and what the incident timeline shows.
 
-use super::{RollbackContext, command, http, kubernetes, precheck, swarm, symlink};
+use super::{
+    RollbackContext, bluegreen, command, config_restore, http, kubernetes, precheck, swarm, symlink,
+};
 use crate::config::{StepAction, StepConfig};
 
 /// Exactly what `step` would do for `ctx`, rendered: "command:
@@ -60,6 +62,8 @@ pub fn describe(step: &StepConfig, ctx: &RollbackContext) -> String {
         StepAction::SwarmPrecheck(_)
         | StepAction::SwarmRollback(_)
         | StepAction::SwarmSetImage(_) => swarm::describe(step, ctx).unwrap_or_default(),
+        StepAction::BluegreenSwitch(s) => bluegreen::describe(s, ctx),
+        StepAction::ConfigRestore(s) => config_restore::describe(s, ctx),
     };
     format!("{kind}: {what}")
 }
@@ -179,5 +183,34 @@ mod tests {
         let mut verify = step("phase = 'verify'\nkind = 'verify'");
         verify.common.timeout = Duration::from_secs(90);
         assert!(describe(&verify, &ctx()).ends_with("at most 1m 30s"));
+    }
+
+    #[test]
+    fn bluegreen_and_config_restore_descriptions_are_rendered() {
+        let cases = [
+            (
+                "phase = 'rollback'\nkind = 'bluegreen_switch'\nlive_url = 'http://lb/{{target}}/active'\nflip_http = { method = 'put', url = 'http://lb/active' }\ncolors.blue.probe = [{ name = 'h', url = 'http://b/health' }]\ncolors.green.probe = [{ name = 'h', url = 'http://g/health' }]",
+                "bluegreen_switch: flip api from the live colour (as GET http://lb/api/active says) to the other of blue (http://b/health) and green (http://g/health) after 3 healthy probes, by PUT http://lb/active",
+            ),
+            (
+                "phase = 'rollback'\nkind = 'bluegreen_switch'\nservice = 'shop'\nhealthy_probes = 1\nlive_argv = ['/usr/bin/lb', 'live']\nflip_argv = ['/usr/bin/lb', 'set', '{{color}}']\ncolors.blue.probe = [{ name = 'h', url = 'http://b/health' }]\ncolors.green.probe = [{ name = 'h', url = 'http://g/health' }]",
+                "bluegreen_switch: flip shop from the live colour (as /usr/bin/lb live says) to the other of blue (http://b/health) and green (http://g/health) after 1 healthy probe, by running /usr/bin/lb set {{color}}",
+            ),
+            (
+                "phase = 'config'\nkind = 'config_restore'\nfrom = 'git_tag'\nrepo = '/srv/app'\npath = 'config'",
+                "config_restore: config in /srv/app as tag v1.3.2 has it (git checkout)",
+            ),
+            (
+                "phase = 'config'\nkind = 'config_restore'\nfrom = 'release_dir'\nreleases_dir = '/srv/app/releases'\ndir = '/etc/app'\npath = 'etc'",
+                "config_restore: /etc/app ← /srv/app/releases/v1.3.2/etc (copied beside it, then swapped)",
+            ),
+            (
+                "phase = 'config'\nkind = 'config_restore'\nfrom = 'git_tag'\nrepo = '/srv/app'\npath = 'config'\ntag = '--upload-pack=x'",
+                "config_restore: refused before anything changes: tag \"--upload-pack=x\" is refused: it is empty, starts with `-` or holds control characters",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(describe(&step(text), &ctx()), expected);
+        }
     }
 }

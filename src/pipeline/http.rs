@@ -2,13 +2,15 @@
 //! service, a chat webhook) whose status says whether it worked.
 //!
 //! The URL is rendered from `url`, or read from the environment variable
-//! `url_env` when it holds a secret; header values always come from the
-//! environment (`headers_env`) and are never logged or described.
+//! `url_env` when it holds a secret; header values come from the
+//! environment (`headers_env`) or, for a bearer token, a file
+//! (`bearer_token_file`), and are never logged or described.
 
 use super::{PipelineDeps, RollbackContext, StepError, StepResult, rendered};
 use crate::config::HttpStep;
 use crate::http::{describe_error, read_body_limited};
 use crate::template;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Most bytes of a response body quoted in a failure message.
@@ -48,7 +50,18 @@ pub(super) async fn execute(
     ctx: &RollbackContext,
     deps: &PipelineDeps,
 ) -> StepResult {
-    let vars = ctx.vars();
+    send(step, timeout, &ctx.vars(), deps).await
+}
+
+/// Sends one request with `vars` rendered into its URL and body (a
+/// blue-green flip adds the colours to the step variables).
+pub(super) async fn send(
+    step: &HttpStep,
+    timeout: Duration,
+    vars: &BTreeMap<&'static str, String>,
+    deps: &PipelineDeps,
+) -> StepResult {
+    let vars = vars.clone();
     let url = match (&step.url, &step.url_env) {
         (Some(url), _) => rendered(url, template::render_url(url, &vars))?,
         (None, Some(var)) => deps.env.var(var).ok_or_else(|| {
@@ -73,6 +86,22 @@ pub(super) async fn execute(
         })?;
         has_content_type |= header.eq_ignore_ascii_case("content-type");
         request = request.header(header.as_str(), value);
+    }
+    if let Some(path) = &step.bearer_token_file {
+        let token = deps.env.read_file(path).map_err(|error| {
+            StepError::failed(format!(
+                "cannot read bearer_token_file {}: {error}",
+                path.display()
+            ))
+        })?;
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(StepError::permanent(format!(
+                "bearer_token_file {} is empty",
+                path.display()
+            )));
+        }
+        request = request.bearer_auth(token);
     }
     if let Some(body) = &step.body {
         // Values in a JSON body are escaped for JSON; any other body gets

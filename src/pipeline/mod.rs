@@ -13,11 +13,15 @@
 //! shadow mode sends) and [`swarm`] (`swarm_rollback`, `swarm_set_image`,
 //! and the contract with `docker` they keep; `swarm_precheck` in
 //! `swarm_precheck.rs`) and `precheck.rs` (`precheck`, the safety checks of
-//! the other targets). The runner is in
+//! the other targets), [`bluegreen`] (`bluegreen_switch`: probe the other
+//! colour, refuse an unhealthy one, flip) and [`config_restore`] (the
+//! previous version's configuration directory). The runner is in
 //! `runner.rs`, the journal hooks in `hooks.rs`, descriptions in
 //! `describe.rs`, previews in `preview.rs`.
 
+pub mod bluegreen;
 pub mod command;
+pub mod config_restore;
 mod describe;
 mod hooks;
 pub mod http;

@@ -4,7 +4,10 @@
 //! every mode describes the steps; shadow mode also sends each step that
 //! has one its server-side dry run, which changes nothing.
 
-use super::{PipelineDeps, RollbackContext, describe, kubernetes, ordered, precheck, swarm};
+use super::{
+    PipelineDeps, RollbackContext, bluegreen, config_restore, describe, kubernetes, ordered,
+    precheck, swarm,
+};
 use crate::config::{StepConfig, StepKind};
 use crate::model::Mode;
 
@@ -38,7 +41,10 @@ impl Preview {
 /// whose PATCH the API server checks with `?dryRun=All`, and the `swarm_*`
 /// steps, whose service is inspected (Docker has no dry run of an update;
 /// `swarm_precheck` only reads, so it runs as it would), and `precheck`,
-/// which only reads (its Kubernetes check is a dry run) and runs too.
+/// which only reads (its Kubernetes check is a dry run) and runs too, and
+/// `bluegreen_switch`, whose live-colour lookup and probe rounds only read
+/// and run, without the flip, and `config_restore`, whose tag is resolved
+/// (or whose previous release directory is looked at) without a change.
 pub fn has_dry_run(step: &StepConfig) -> bool {
     matches!(
         step.kind(),
@@ -47,6 +53,8 @@ pub fn has_dry_run(step: &StepConfig) -> bool {
             | StepKind::SwarmPrecheck
             | StepKind::SwarmRollback
             | StepKind::SwarmSetImage
+            | StepKind::BluegreenSwitch
+            | StepKind::ConfigRestore
     )
 }
 
@@ -64,6 +72,12 @@ pub async fn preview(steps: &[StepConfig], ctx: &RollbackContext, deps: &Pipelin
                 }
                 StepKind::Precheck => {
                     precheck::dry_run(step, ctx, deps, kubernetes::DRY_RUN_LIMIT).await
+                }
+                StepKind::BluegreenSwitch => {
+                    bluegreen::dry_run(step, ctx, deps, kubernetes::DRY_RUN_LIMIT).await
+                }
+                StepKind::ConfigRestore => {
+                    config_restore::dry_run(step, ctx, kubernetes::DRY_RUN_LIMIT).await
                 }
                 _ => kubernetes::dry_run(step, ctx, deps).await,
             };

@@ -4,8 +4,8 @@
 
 use super::{
     PipelineDeps, PipelineHooks, PipelineOutcome, RollbackContext, StepError, StepReport,
-    StepResult, command, describe, http, kubernetes, ordered, precheck, step_name, stopped, swarm,
-    swarm_precheck, symlink, systemd, wait,
+    StepResult, bluegreen, command, config_restore, describe, http, kubernetes, ordered, precheck,
+    step_name, stopped, swarm, swarm_precheck, symlink, systemd, wait,
 };
 use crate::config::bounds::STEP_BACKOFF;
 use crate::config::{OnFailure, StepAction, StepConfig};
@@ -318,6 +318,8 @@ async fn attempt_once(
             StepAction::SwarmPrecheck(s) => swarm_precheck::check(s, timeout, ctx).await,
             StepAction::SwarmRollback(s) => swarm::rollback(s, timeout, deps).await,
             StepAction::SwarmSetImage(s) => swarm::set_image(s, timeout, ctx, deps).await,
+            StepAction::BluegreenSwitch(s) => bluegreen::execute(s, timeout, ctx, deps, stop).await,
+            StepAction::ConfigRestore(s) => config_restore::execute(s, timeout, ctx).await,
         }
     };
     match tokio::time::timeout(limit, attempt).await {

@@ -5,7 +5,8 @@
 //!
 //! - It never started (the daemon died between two steps): go on from it.
 //! - It was running, and only reads or waits (`wait`, `verify`,
-//!   `precheck`, `swarm_precheck`, `kubernetes_rollout_status`), or has
+//!   `precheck`, `swarm_precheck`, `kubernetes_rollout_status`) or writes
+//!   the same again (`config_restore`), or has
 //!   `retries` (its author declared it safe to repeat): run it again and
 //!   go on.
 //! - It was running and changes the running version: never run it again.
@@ -58,11 +59,14 @@ pub struct Progress<'a> {
     pub failed: &'a [String],
 }
 
-/// Kinds that only read or wait, and so may run again after a crash.
+/// Kinds that only read or wait, or whose work is idempotent
+/// (`config_restore` writes the same directory again), and so may run
+/// again after a crash.
 fn repeatable_kind(kind: StepKind) -> bool {
     matches!(
         kind,
-        StepKind::Wait
+        StepKind::ConfigRestore
+            | StepKind::Wait
             | StepKind::Verify
             | StepKind::Precheck
             | StepKind::SwarmPrecheck
@@ -110,7 +114,7 @@ pub fn plan(steps: &[StepConfig], progress: Progress<'_>) -> Plan {
                 why: format!("rollguard stopped between steps; going on from {name}"),
             };
         }
-        if step.kind().changes_version() {
+        if step.kind().changes_version() && !repeatable_kind(step.kind()) {
             return Plan::IfRestored {
                 step: name.clone(),
                 from: i + 1,
@@ -122,7 +126,7 @@ pub fn plan(steps: &[StepConfig], progress: Progress<'_>) -> Plan {
                 why: format!(
                     "step {name} was cut short; it is safe to repeat ({}), so it runs again",
                     if repeatable_kind(step.kind()) {
-                        "it only reads or waits"
+                        "it only reads, waits or writes the same again"
                     } else {
                         "it has retries"
                     }
