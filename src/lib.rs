@@ -37,6 +37,8 @@
 //!   hooks to journal a step before it acts; what each step would do in
 //!   shadow mode: the only place that knows what a mode means for a step).
 //!   `probe` and `pipeline` never import each other.
+//! - [`report`]: incident reports and status messages, pure over journal
+//!   records (and their files under `<state_dir>/reports/`).
 //! - [`state`]: what the running daemon knows, shared with the HTTP API.
 //! - [`watchdog`]: one supervised loop per target (release source, bake
 //!   window, judge, the pure mode gate, the pipeline), restarted from the
@@ -78,6 +80,7 @@ pub mod numeric;
 pub mod pipeline;
 pub mod probe;
 pub mod release;
+pub mod report;
 pub mod state;
 pub mod telemetry;
 pub mod template;

@@ -218,5 +218,7 @@ impl TargetLoop {
         {
             tracing::error!(target_name = %self.name(), %error, "Cannot journal the end of the bake window");
         }
+        let (journal, metrics) = (self.state.journal(), self.state.metrics());
+        crate::report::on_incident(journal, metrics, &self.setup.target, &bake.release_id).await;
     }
 }

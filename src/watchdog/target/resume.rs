@@ -46,6 +46,13 @@ impl TargetLoop {
         if let Err(error) = recovery::close_rollback(journal, &name, unfinished).await {
             tracing::error!(target_name = %name, %error, "Cannot journal the interrupted rollback");
         }
+        let status_message = crate::report::on_incident(
+            journal,
+            self.state.metrics(),
+            &self.setup.target,
+            &unfinished.release_id,
+        )
+        .await;
         let running = if unfinished.open_steps.is_empty() {
             "none".to_owned()
         } else {
@@ -68,7 +75,8 @@ impl TargetLoop {
                 detail.clone()
             } else {
                 format!("{detail}\nrestore steps run on restart:\n{restored}")
-            });
+            })
+            .with_status_message(status_message);
         self.notify(n);
         if let Some(escalated) = escalation(&outcome, &detail) {
             tracing::error!(target_name = %name, detail = %escalated, "A restore step failed");
