@@ -105,7 +105,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
     let _ = writeln!(
         out,
         "---\n\n_Written by rollguard {} at {} UTC from journal records {} to {}. \
-         `rollguard report {} --release {}` writes it again with what was journaled since._",
+         `rollguard report {} --release {}` prints it again with what was journaled since._",
         env!("CARGO_PKG_VERSION"),
         utc(Some(input.generated_at)),
         i.seqs.0,
