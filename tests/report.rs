@@ -210,6 +210,42 @@ async fn a_rollback_writes_its_report_and_rollguard_report_prints_it() {
     daemon.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_mode_reports_what_it_would_have_rolled_back_when_it_would() {
+    let world = World::start().await;
+    let setup = TargetSetup {
+        mode: "shadow",
+        ..TargetSetup::enforce(world.steps())
+    };
+    let daemon = world.start_daemon(&world.config(&setup)).await;
+    world.deploy(BAD);
+    let release_id = daemon.wait_release(BAD).await;
+    let reports_dir = world.root().join("state/reports");
+    // Written when shadow mode would roll back, long before the 60 s bake
+    // window closes.
+    let (path, text) = wait_report(&reports_dir, &release_id, "# Incident").await;
+    assert!(
+        daemon
+            .find(|e| matches!(e, Event::BakeFinished { .. }))
+            .is_empty()
+    );
+    for line in [
+        format!("# Incident: {TARGET} {BAD} would have been rolled back (shadow mode)"),
+        "- **Outcome:** would\\_roll\\_back (shadow mode: rollguard would have rolled back; nothing was changed)".to_owned(),
+        "- **Trigger:** none: no rollback ran".to_owned(),
+        "- **Mode:** shadow".to_owned(),
+        format!("We identified a problem with the latest release of {TARGET} ({BAD}) at "),
+        format!("- Nothing was changed (shadow mode): {BAD} still runs"),
+        "| Decision | rollback (severity ".to_owned(),
+    ] {
+        assert!(text.contains(&line), "no {line:?} in {}:\n{text}", path.display());
+    }
+    assert!(!text.contains("## Pipeline"), "{text}");
+    assert_eq!(world.running(), BAD, "shadow mode changed nothing");
+    assert_eq!(daemon.rollbacks_started(), 0);
+    daemon.stop().await;
+}
+
 #[test]
 fn rollguard_report_says_when_the_journal_holds_no_incident() {
     let dir = tempfile::tempdir().expect("tempdir");

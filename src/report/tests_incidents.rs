@@ -5,6 +5,7 @@ use super::tests::{Records, assessment, completed, decision, report_of, seen};
 use super::*;
 use crate::journal::Event;
 use crate::model::{Decision, Mode, Severity};
+use std::path::Path;
 
 #[test]
 fn shadow_mode_and_an_unapproved_rollback_are_incidents_and_healthy_releases_are_not() {
@@ -192,4 +193,87 @@ fn the_report_command_picks_by_target_and_release_and_says_when_there_is_nothing
         select(healthy, &[], &query(None, None, true), now).expect("text"),
         "No incidents of any target in the journal.\n"
     );
+}
+
+#[test]
+fn a_rollback_still_running_is_in_progress() {
+    let records = completed();
+    let running = &records[..10];
+    let incident = incidents(running).remove(0);
+    assert_eq!(incident.outcome_word(), "in_progress");
+    assert_eq!(incident.restored_at(), None);
+    assert_eq!(
+        status_message(&incident, None),
+        "We identified a problem with the latest release of shop (v2) at 03:12 UTC and are rolling it back to v1."
+    );
+    let text = report_of(running, &[]).1;
+    assert!(
+        text.contains("- The rollback has not finished: watch it"),
+        "{text}"
+    );
+    assert!(!text.contains("Rollback took"), "{text}");
+}
+
+/// Journals `records`' events about `shop` into a journal in `dir`.
+fn journal_in(dir: &Path, records: &[Record]) -> Journal {
+    let (journal, _) = Journal::open(dir).expect("opens");
+    for record in records {
+        journal
+            .append(record.target.as_deref(), record.event.clone())
+            .expect("appends");
+    }
+    journal
+}
+
+fn target() -> TargetConfig {
+    toml::from_str(
+        "name = \"shop\"\nrelease = { kind = \"symlink\", path = \"/srv/current\" }\nstatus_message = \"{{target}}: {{outcome}}\"\n",
+    )
+    .expect("target")
+}
+
+fn reports_counted(metrics: &Metrics, result: &str) -> u64 {
+    metrics
+        .reports
+        .get_or_create(&ResultLabels {
+            result: result.to_owned(),
+        })
+        .get()
+}
+
+#[tokio::test]
+async fn the_daemon_s_hook_writes_counts_and_gives_the_status_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = journal_in(dir.path(), &completed());
+    let metrics = Metrics::new();
+    let message = on_incident(&journal, &metrics, &target(), "shop-1").await;
+    assert_eq!(message.as_deref(), Some("shop: completed"));
+    assert_eq!(reports_counted(&metrics, "ok"), 1);
+    let files = std::fs::read_dir(dir.path().join("reports"))
+        .expect("reports dir")
+        .count();
+    assert_eq!(files, 1);
+    // Not an incident: nothing written, nothing counted.
+    assert_eq!(
+        on_incident(&journal, &metrics, &target(), "shop-2").await,
+        None
+    );
+    assert_eq!(reports_counted(&metrics, "ok"), 1);
+    assert_eq!(reports_counted(&metrics, "error"), 0);
+}
+
+#[tokio::test]
+async fn a_report_that_cannot_be_written_is_counted_and_the_message_still_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = journal_in(dir.path(), &completed());
+    std::fs::write(
+        dir.path().join("reports"),
+        "a file where the directory goes",
+    )
+    .expect("writes");
+    let metrics = Metrics::new();
+    let message = on_incident(&journal, &metrics, &target(), "shop-1").await;
+    assert_eq!(message.as_deref(), Some("shop: completed"));
+    assert_eq!(reports_counted(&metrics, "error"), 1);
+    assert_eq!(reports_counted(&metrics, "ok"), 0);
 }
