@@ -26,6 +26,7 @@ mod collect;
 mod evidence;
 mod incident;
 mod markdown;
+mod remains;
 mod render;
 mod select;
 mod status;

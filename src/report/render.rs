@@ -1,6 +1,6 @@
 //! An incident as Markdown: title, summary, status message, timeline,
-//! pipeline, the decision's evidence, and what remains for humans. Every
-//! value from outside goes through [`escape`].
+//! pipeline, the decision's evidence (`evidence.rs`), and what remains for
+//! humans (`remains.rs`). Every value from outside goes through [`escape`].
 
 use super::evidence;
 use super::incident::{Incident, IncidentKind, StepRun};
@@ -52,6 +52,13 @@ fn took(duration: Option<Duration>) -> String {
     }
 }
 
+/// Whether the decision acted on was taken in shadow mode.
+pub(super) fn shadow(incident: &Incident) -> bool {
+    incident
+        .decision()
+        .is_some_and(|d| d.mode == crate::model::Mode::Shadow)
+}
+
 /// What the outcome means, in a sentence.
 fn meaning(incident: &Incident) -> String {
     let word = incident.outcome_word();
@@ -68,6 +75,9 @@ fn meaning(incident: &Incident) -> String {
             "the rollback has not finished (or rollguard stopped during it and has not started again)"
         }
         "would_roll_back" => "shadow mode: rollguard would have rolled back; nothing was changed",
+        _ if shadow(incident) => {
+            "shadow mode: rollguard would have asked for approval to roll back; nothing was changed"
+        }
         _ if incident.approval_requested.is_some() => {
             "a rollback was asked for approval and none ran"
         }
@@ -101,7 +111,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
     timeline(&mut out, i);
     pipeline(&mut out, i, input.restore_steps);
     evidence::section(&mut out, i);
-    remains(&mut out, i, input.restore_steps);
+    super::remains::section(&mut out, i, input.restore_steps);
     let _ = writeln!(
         out,
         "---\n\n_Written by rollguard {} at {} UTC from journal records {} to {}. \
@@ -280,7 +290,7 @@ fn timeline(out: &mut String, i: &Incident) {
 }
 
 /// `": message"`, escaped, or nothing.
-fn message(step: &StepRun) -> String {
+pub(super) fn message(step: &StepRun) -> String {
     step.message
         .as_deref()
         .map(|m| format!(": {}", escape(m)))
@@ -319,81 +329,6 @@ fn pipeline(out: &mut String, i: &Incident, restore_steps: &[String]) {
     }
     if run.steps.is_empty() {
         let _ = writeln!(out, "| | no step was journaled | | | | | | |");
-    }
-    out.push('\n');
-}
-
-fn remains(out: &mut String, i: &Incident, restore_steps: &[String]) {
-    let mut todo: Vec<String> = Vec::new();
-    let version = escape(&i.version);
-    let previous = escape(
-        i.previous_version
-            .as_deref()
-            .unwrap_or("the previous version"),
-    );
-    if let Some(run) = &i.rollback {
-        // Each step's last attempt: an earlier one that failed was retried.
-        let mut last: Vec<&StepRun> = Vec::new();
-        for step in &run.steps {
-            last.retain(|s| s.name != step.name);
-            last.push(step);
-        }
-        for step in last {
-            let restore = restore_steps.contains(&step.name);
-            let kind = if restore { "Restore step" } else { "Step" };
-            match step.outcome {
-                Some(crate::model::StepOutcome::Ok) => {}
-                Some(outcome) => todo.push(format!(
-                    "{kind} {} ended {outcome}{}: {}",
-                    escape(&step.name),
-                    message(step),
-                    if restore {
-                        "the service may be left as the rollback left it (drained, paused); put it back by hand"
-                    } else {
-                        "check what it did and finish its work by hand"
-                    }
-                )),
-                None => todo.push(format!(
-                    "{kind} {} started and was never journaled as finished: check what it did",
-                    escape(&step.name)
-                )),
-            }
-        }
-        match run.outcome() {
-            Some("completed") => {}
-            Some("unverified") => todo.push(format!(
-                "{previous} runs but rollguard could not verify the service back to normal: check it by hand"
-            )),
-            Some(_) => todo.push(format!(
-                "The rollback did not finish: check which version runs; {version} may still be running, roll back by hand if it is"
-            )),
-            None => todo.push(
-                "The rollback has not finished: watch it (`rollguard status`) and read this report again".to_owned(),
-            ),
-        }
-    } else if i.kind == IncidentKind::WouldHaveRolledBack {
-        todo.push(format!(
-            "Nothing was changed (shadow mode): {version} still runs. Roll back by hand, or fix forward"
-        ));
-    } else {
-        todo.push(format!(
-            "No rollback ran: {version} still runs. Approve it (`rollguard approve {}`) while the bake window lasts, roll back by hand, or fix forward",
-            escape(&i.target)
-        ));
-    }
-    for n in i.notifications.iter().filter(|n| !n.ok) {
-        todo.push(format!(
-            "Notification {} to {} was not delivered: tell people another way",
-            escape(&n.event),
-            escape(&n.notifier)
-        ));
-    }
-    todo.push(format!(
-        "Fix forward: find and fix the cause in {version} before releasing it again; the post-mortem starts from the evidence above"
-    ));
-    let _ = writeln!(out, "## What remains for humans\n");
-    for item in todo {
-        let _ = writeln!(out, "- {item}");
     }
     out.push('\n');
 }

@@ -70,6 +70,22 @@ fn shadow_mode_and_an_unapproved_rollback_are_incidents_and_healthy_releases_are
         "{considered}"
     );
     assert!(incidents(&j.records[4..6]).is_empty());
+    // Shadow mode asks nobody: it says it would have.
+    let mut shadow = Records::new();
+    shadow.at(0, seen("shop-6", "v1", "v2", false)).at(
+        1_000,
+        decision("shop-6", Decision::ConsiderRollback, Mode::Shadow),
+    );
+    let text = report_of(&shadow.records, &[]).1;
+    assert!(
+        text.contains("would have asked for approval to roll back; nothing was changed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Nothing was changed (shadow mode): v2 still runs"),
+        "{text}"
+    );
+    assert!(!text.contains("rollguard approve"), "{text}");
 }
 
 #[test]
