@@ -21,7 +21,11 @@ struct Draft {
     source: Option<String>,
     released_at: Option<SystemTime>,
     first_failing: Option<(Option<SystemTime>, Severity)>,
-    last_assessment: Option<serde_json::Value>,
+    /// Where in the records the last assessment is: evidence is copied
+    /// only for the decision acted on, not for every decision.
+    last_assessment: Option<usize>,
+    /// For each of `decisions`, where its assessment is.
+    assessments: Vec<Option<usize>>,
     decisions: Vec<DecisionEntry>,
     approval_requested: Option<(Option<SystemTime>, String)>,
     approved_at: Option<SystemTime>,
@@ -33,8 +37,9 @@ struct Draft {
 }
 
 impl Draft {
-    /// The incident, when the release is one.
-    fn finish(self) -> Option<Incident> {
+    /// The incident, when the release is one; `records` are those the
+    /// draft was made from.
+    fn finish(mut self, records: &[Record]) -> Option<Incident> {
         if self.by_rollguard {
             return None;
         }
@@ -58,6 +63,12 @@ impl Draft {
                 }
             }
         };
+        if let Some(i) = acted_on
+            && let Some(Some(at)) = self.assessments.get(i)
+            && let Some(Event::Assessment { evidence, .. }) = records.get(*at).map(|r| &r.event)
+        {
+            self.decisions[i].assessment = Some(evidence.clone());
+        }
         Some(Incident {
             version: self.version.unwrap_or_else(|| "unknown".to_owned()),
             target: self.target,
@@ -90,7 +101,7 @@ pub fn incidents(records: &[Record]) -> Vec<Incident> {
     // Per target: the release a notification is about (the last seen that
     // is not rollguard's own).
     let mut current: BTreeMap<String, String> = BTreeMap::new();
-    for record in records {
+    for (index, record) in records.iter().enumerate() {
         let Some(target) = record.target.clone() else {
             continue;
         };
@@ -134,7 +145,7 @@ pub fn incidents(records: &[Record]) -> Vec<Incident> {
                 ..Draft::default()
             });
         draft.seqs.1 = record.seq;
-        take(draft, record, at);
+        take(draft, record, index, at);
         if let Event::ReleaseSeen {
             by_rollguard: false,
             ..
@@ -143,13 +154,16 @@ pub fn incidents(records: &[Record]) -> Vec<Incident> {
             current.insert(target, release_id);
         }
     }
-    let mut found: Vec<Incident> = drafts.into_values().filter_map(Draft::finish).collect();
+    let mut found: Vec<Incident> = drafts
+        .into_values()
+        .filter_map(|draft| draft.finish(records))
+        .collect();
     found.sort_by_key(|i| i.seqs.0);
     found
 }
 
 /// Adds what `record` says to the release's draft.
-fn take(draft: &mut Draft, record: &Record, at: Option<SystemTime>) {
+fn take(draft: &mut Draft, record: &Record, index: usize, at: Option<SystemTime>) {
     match &record.event {
         Event::ReleaseSeen {
             from,
@@ -164,13 +178,11 @@ fn take(draft: &mut Draft, record: &Record, at: Option<SystemTime>) {
             draft.source = Some(source.clone());
             draft.released_at = at;
         }
-        Event::Assessment {
-            severity, evidence, ..
-        } => {
+        Event::Assessment { severity, .. } => {
             if *severity > Severity::None && draft.first_failing.is_none() {
                 draft.first_failing = Some((at, *severity));
             }
-            draft.last_assessment = Some(evidence.clone());
+            draft.last_assessment = Some(index);
         }
         Event::DecisionMade {
             decision,
@@ -179,16 +191,19 @@ fn take(draft: &mut Draft, record: &Record, at: Option<SystemTime>) {
             reasons,
             mode,
             ..
-        } => draft.decisions.push(DecisionEntry {
-            seq: record.seq,
-            at,
-            decision: *decision,
-            severity: *severity,
-            rule: rule.clone(),
-            reasons: reasons.clone(),
-            mode: *mode,
-            assessment: draft.last_assessment.clone(),
-        }),
+        } => {
+            draft.decisions.push(DecisionEntry {
+                seq: record.seq,
+                at,
+                decision: *decision,
+                severity: *severity,
+                rule: rule.clone(),
+                reasons: reasons.clone(),
+                mode: *mode,
+                assessment: None,
+            });
+            draft.assessments.push(draft.last_assessment);
+        }
         Event::ApprovalRequested { expires_at, .. } => {
             draft.approval_requested = Some((at, expires_at.clone()));
         }

@@ -35,7 +35,8 @@ pub struct DecisionEntry {
     /// The target's mode then.
     pub mode: Mode,
     /// The assessment journaled just before it (the same tick): the
-    /// evidence, as the journal holds it.
+    /// evidence, as the journal holds it. Filled for the decision acted on
+    /// only (a release may have hundreds of decisions).
     pub assessment: Option<serde_json::Value>,
 }
 

@@ -45,7 +45,7 @@ pub use select::{Query, SelectError, select};
 pub use status::{status_message, variables as status_variables};
 
 use crate::config::TargetConfig;
-use crate::journal::{Journal, Record};
+use crate::journal::{Event, Journal, Record};
 use crate::metrics::{Metrics, ResultLabels};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -127,7 +127,7 @@ pub fn write_for_release(
     release_id: &str,
     now: SystemTime,
 ) -> Option<Written> {
-    let incident = incidents(records)
+    let incident = incidents(since_release(records, release_id))
         .into_iter()
         .find(|i| i.target == target.name && i.release_id == release_id)?;
     let dir = state_dir.join("reports");
@@ -138,6 +138,25 @@ pub fn write_for_release(
         file: write_atomically(&dir, &path, text.as_bytes()).map(|()| path),
     })
 }
+
+/// Whether `record` is the sighting of release `release_id`.
+fn is_release_seen(record: &Record, release_id: &str) -> bool {
+    matches!(&record.event, Event::ReleaseSeen { release_id: id, .. } if id == release_id)
+}
+
+/// The records from the sighting of `release_id` on (all of them when it
+/// is not among them): everything about a release comes after it, so that
+/// a report reads only its own part of years of journal.
+fn since_release<'a>(records: &'a [Record], release_id: &str) -> &'a [Record] {
+    match records.iter().rposition(|r| is_release_seen(r, release_id)) {
+        Some(start) => &records[start..],
+        None => records,
+    }
+}
+
+/// How many of a target's latest records the daemon's hook reads first;
+/// a release whose sighting is older than those reads them all.
+const RECENT_RECORDS: usize = 10_000;
 
 /// Writes `bytes` to a temporary file in `dir`, syncs it and renames it to
 /// `path`, so a reader sees the old report or the new one, never half.
@@ -174,7 +193,10 @@ pub async fn on_incident(
     let (journal, target, id) = (journal.clone(), target.clone(), release_id.to_owned());
     let name = target.name.clone();
     let written = tokio::task::spawn_blocking(move || {
-        let records = journal.query(Some(&target.name), crate::journal::Since::All, usize::MAX);
+        let mut records = journal.recent(Some(&target.name), RECENT_RECORDS);
+        if !records.iter().any(|r| is_release_seen(r, &id)) {
+            records = journal.query(Some(&target.name), crate::journal::Since::All, usize::MAX);
+        }
         write_for_release(&state_dir, &records, &target, &id, SystemTime::now())
     })
     .await;

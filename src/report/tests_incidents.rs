@@ -293,3 +293,47 @@ async fn a_report_that_cannot_be_written_is_counted_and_the_message_still_given(
     assert_eq!(reports_counted(&metrics, "error"), 1);
     assert_eq!(reports_counted(&metrics, "ok"), 0);
 }
+
+#[test]
+fn evidence_is_kept_for_the_decision_acted_on_and_a_report_reads_from_its_release_on() {
+    let incident = incidents(&completed()).remove(0);
+    let kept: Vec<bool> = incident
+        .decisions
+        .iter()
+        .map(|d| d.assessment.is_some())
+        .collect();
+    assert_eq!(kept, [false, true]);
+    assert_eq!(incident.acted_on, Some(1));
+
+    // A second bad release after the first: its report starts at its own
+    // sighting, not at the first record of the journal.
+    let mut records = completed();
+    let mut later = Records::new();
+    later.at(30_000, seen("shop-3", "v1", "v5", false)).at(
+        31_000,
+        decision("shop-3", Decision::ConsiderRollback, Mode::Enforce),
+    );
+    let offset = records.len() as u64;
+    let first = offset + 1;
+    for mut record in later.records {
+        record.seq += offset;
+        records.push(record);
+    }
+    // Only its own part of the journal is read.
+    assert_eq!(since_release(&records, "shop-3")[0].seq, first);
+    assert_eq!(since_release(&records, "shop-1").len(), records.len());
+    assert_eq!(since_release(&records, "shop-9").len(), records.len());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let written = write_for_release(dir.path(), &records, &target(), "shop-3", SystemTime::now())
+        .expect("an incident");
+    let text = std::fs::read_to_string(written.file.expect("written")).expect("reads");
+    assert!(
+        text.contains(&format!("from journal records {first} to {}", first + 1)),
+        "{text}"
+    );
+    assert!(
+        text.starts_with("# Incident: shop v5 rollback considered"),
+        "{text}"
+    );
+    assert_eq!(written.status_message, "shop: considered");
+}
