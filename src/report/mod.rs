@@ -6,7 +6,7 @@
 //!   rollback started, or that a decision said to roll back in shadow mode
 //!   ("would have rolled back"), or to consider rolling back while no
 //!   rollback ran. rollguard's own releases never are.
-//! - [`render`] writes one as Markdown (pure), [`status_message`] its
+//! - [`render()`] writes one as Markdown (pure), [`status_message`] its
 //!   status page text.
 //! - [`write_for_release`] writes the file (temporary file, then rename),
 //!   named `<target>-<YYYYMMDDTHHMMSSZ>-<release id>.md` after the
