@@ -39,6 +39,8 @@
 //!   `probe` never imports `pipeline`; the pipeline uses only probe's
 //!   stateless `HealthProbe`, with which a `bluegreen_switch` probes a
 //!   colour before it flips to it.
+//! - [`report`]: incident reports and status messages, pure over journal
+//!   records (and their files under `<state_dir>/reports/`).
 //! - [`state`]: what the running daemon knows, shared with the HTTP API.
 //! - [`watchdog`]: one supervised loop per target (release source, bake
 //!   window, judge, the pure mode gate, the pipeline), restarted from the
@@ -80,6 +82,7 @@ pub mod numeric;
 pub mod pipeline;
 pub mod probe;
 pub mod release;
+pub mod report;
 pub mod state;
 pub mod telemetry;
 pub mod template;

@@ -176,6 +176,25 @@ enum Command {
         #[arg(long, value_name = "VERSION", requires = "release_at")]
         previous: Option<String>,
     },
+    /// Print the incident report (Markdown) of TARGET's latest incident (a
+    /// rollback, or a release a decision said to roll back), or of one
+    /// release, or list the incidents. Reads the journal in daemon.state_dir
+    /// only: no daemon needed, nothing changed, safe beside a running one.
+    Report {
+        /// The target's name; any target when absent.
+        target: Option<String>,
+        /// The incident of this release id (as in the journal and the
+        /// notifications).
+        #[arg(long, value_name = "ID")]
+        release: Option<String>,
+        /// List the incidents, one line each, instead of a report.
+        #[arg(long)]
+        list: bool,
+        /// Read the journal in this directory instead of daemon.state_dir
+        /// (a copy, on another machine); --config is then optional.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
     /// Print rollguard's version.
     Version,
 }
@@ -316,6 +335,12 @@ fn main() -> ExitCode {
             };
             rollback(&cli.config, &api, &options)
         }
+        Command::Report {
+            target,
+            release,
+            list,
+            state_dir,
+        } => incident_report(&cli.config, state_dir, target, release, list),
         Command::Pause { target, api } => pause(&cli.config, &api, target, true),
         Command::Resume { target, api } => pause(&cli.config, &api, target, false),
     }
@@ -452,6 +477,53 @@ fn backtest_past(
             ))
         });
     report(vec![judged], format)
+}
+
+/// `rollguard report`: reads the journal (never opens it for writing) and
+/// prints a report or the list.
+fn incident_report(
+    config_path: &std::path::Path,
+    state_dir: Option<PathBuf>,
+    target: Option<String>,
+    release: Option<String>,
+    list: bool,
+) -> ExitCode {
+    let (state_dir, targets) = match state_dir {
+        // A copied journal needs no configuration; with one, its targets'
+        // status messages and restore steps are used.
+        Some(dir) => (
+            dir,
+            config::load(config_path)
+                .map(|c| c.targets)
+                .unwrap_or_default(),
+        ),
+        None => match load(config_path) {
+            Ok(config) => (config.daemon.state_dir, config.targets),
+            Err(code) => return code,
+        },
+    };
+    let records = match rollguard::journal::read_only(&state_dir) {
+        Ok(records) => records,
+        Err(error) => {
+            eprintln!("rollguard report: cannot read the journal: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let query = rollguard::report::Query {
+        target: target.as_deref(),
+        release: release.as_deref(),
+        list,
+    };
+    match rollguard::report::select(&records, &targets, &query, std::time::SystemTime::now()) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("rollguard report: {error}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
 }
 
 fn demo(mode: DemoMode, keep: bool) -> ExitCode {

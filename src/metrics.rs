@@ -93,6 +93,8 @@ pub struct Metrics {
     pub notifications: Family<NotificationLabels, Counter>,
     /// Target watchers that ended unexpectedly and were started again.
     pub watcher_failures: Family<TargetLabels, Counter>,
+    /// `rollguard_reports_total`: incident reports written, by result.
+    pub reports: Family<ResultLabels, Counter>,
     /// Targets currently watched.
     pub targets: Gauge,
     /// 1 while this replica leads (and so acts), 0 otherwise.
@@ -167,6 +169,12 @@ impl Metrics {
             "Target watchers that ended unexpectedly (a panic) and were started again",
             watcher_failures.clone(),
         );
+        let reports = Family::default();
+        registry.register(
+            "reports",
+            "Incident reports written under state_dir/reports, by result",
+            reports.clone(),
+        );
         let targets = Gauge::default();
         registry.register("targets", "Targets currently watched", targets.clone());
         let leader = Gauge::default();
@@ -187,6 +195,7 @@ impl Metrics {
             journal_writes,
             notifications,
             watcher_failures,
+            reports,
             targets,
             leader,
         }

@@ -28,6 +28,23 @@ pub const STEP_VARIABLES: &[&str] = &[
     "timestamp",
 ];
 
+/// Variables a target's `status_message` may use: `outcome` is how the
+/// incident ended (`completed`, `unverified`, `failed`, `interrupted`,
+/// `in_progress`, `would_roll_back`, `considered`); `detected_at` and
+/// `restored_at` are times like `03:12 UTC` (`restored_at` is empty when
+/// the previous version was not brought back); `date` is the day of the
+/// detection, `2026-12-04`.
+pub const STATUS_VARIABLES: &[&str] = &[
+    "target",
+    "version",
+    "previous_version",
+    "release_id",
+    "outcome",
+    "detected_at",
+    "restored_at",
+    "date",
+];
+
 /// Variables a data check's argv may use.
 pub const DATA_CHECK_VARIABLES: &[&str] = &["target", "version", "previous_version", "release_id"];
 

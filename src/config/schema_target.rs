@@ -49,6 +49,14 @@ pub struct TargetConfig {
     /// the webhook JSON. Absent: not mentioned.
     #[serde(default)]
     pub status_channel: Option<String>,
+    /// The short plain-text message for a status page about an incident
+    /// of this target, in the incident report and in the webhook JSON of
+    /// `rollback_completed`, `rollback_failed` and `rollback_interrupted`
+    /// (`status_message`). A template over
+    /// [`STATUS_VARIABLES`](crate::template::STATUS_VARIABLES); absent: a
+    /// built-in message for each outcome.
+    #[serde(default)]
+    pub status_message: Option<String>,
     /// How a new release is seen.
     pub release: ReleaseConfig,
     /// HTTP health probes.

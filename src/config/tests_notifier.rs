@@ -1,5 +1,6 @@
 //! Tests of who hears what: a notifier's `events` (names checked with their
-//! key path and line, each kind's default) and a target's `status_channel`.
+//! key path and line, each kind's default) and a target's `status_channel`
+//! and `status_message`.
 
 use super::tests_parse::{BASE, errors, expect, line_of};
 use super::*;
@@ -93,6 +94,49 @@ fn a_target_names_its_status_channel_and_an_empty_one_is_refused() {
         &errors(&empty),
         "target[0].status_channel",
         line_of(&empty, "status_channel"),
+        "must not be empty",
+    );
+}
+
+#[test]
+fn a_status_message_template_is_checked_with_its_path_and_line() {
+    let with = |message: &str| {
+        BASE.replace(
+            "notify = [\"ops\"]\n",
+            &format!("notify = [\"ops\"]\nstatus_message = {message:?}\n"),
+        )
+    };
+    let good =
+        with("{{target}} {{version}} rolled back to {{previous_version}} at {{restored_at}}");
+    assert_eq!(errors(&good), Vec::new());
+    let config: Config = toml::from_str(&good).expect("parses");
+    assert!(config.targets[0].status_message.is_some());
+
+    let unknown = with("{{target}} is {{mood}}");
+    expect(
+        &errors(&unknown),
+        "target[0].status_message",
+        line_of(&unknown, "status_message"),
+        "unknown template variable `{{mood}}`",
+    );
+    expect(
+        &errors(&unknown),
+        "target[0].status_message",
+        line_of(&unknown, "status_message"),
+        "detected_at",
+    );
+    let unclosed = with("back at {{restored_at");
+    expect(
+        &errors(&unclosed),
+        "target[0].status_message",
+        line_of(&unclosed, "status_message"),
+        "never closed",
+    );
+    let empty = with(" ");
+    expect(
+        &errors(&empty),
+        "target[0].status_message",
+        line_of(&empty, "status_message"),
         "must not be empty",
     );
 }

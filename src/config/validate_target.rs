@@ -83,6 +83,17 @@ pub(crate) fn target(i: usize, t: &TargetConfig, cx: &Context<'_>, problems: &mu
             "must not be empty: name a channel or a URL, or remove the key",
         );
     }
+    if let Some(message) = &t.status_message {
+        if message.trim().is_empty() {
+            problems.push(
+                at("status_message"),
+                "must not be empty: write a message, or remove the key for the default one",
+            );
+        }
+        for error in template::check(message, template::STATUS_VARIABLES) {
+            problems.push(at("status_message"), error.to_string());
+        }
+    }
     for (k, name) in t.notify.iter().enumerate() {
         if !cx.notifier_names.contains(name) {
             problems.push(

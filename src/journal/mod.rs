@@ -369,6 +369,17 @@ impl Journal {
     }
 }
 
+/// Reads the journal in `state_dir` without opening it for writing: no
+/// lock, no repair, nothing created or changed, so it is safe beside a
+/// running daemon (`rollguard report`). Damaged lines are left out as
+/// [`Journal::open`] would leave them; a torn tail is ignored. Fails when
+/// the file cannot be read (a missing file included).
+pub fn read_only(state_dir: &Path) -> Result<Vec<Record>, JournalError> {
+    let path = state_dir.join("journal.jsonl");
+    let bytes = std::fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
+    Ok(format::scan(&bytes).records)
+}
+
 /// Takes the exclusive advisory lock and writes our pid into the lock file,
 /// so the error a second daemon gets names the first one.
 fn take_lock(path: &Path) -> Result<File, JournalError> {
@@ -686,6 +697,28 @@ mod tests {
         assert!(journal.query(None, Since::Time(future), 10).is_empty());
         let past = SystemTime::now() - Duration::from_secs(3600);
         assert_eq!(journal.query(None, Since::Time(past), 10).len(), 7);
+    }
+
+    #[test]
+    fn read_only_reads_beside_the_writer_and_changes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(matches!(
+            read_only(dir.path()),
+            Err(JournalError::Io { .. })
+        ));
+        let (journal, _) = Journal::open(dir.path()).expect("opens");
+        journal.append(Some("web"), started(1)).expect("appends");
+        let mut bytes = journal_bytes(dir.path());
+        bytes.extend_from_slice(b"0000");
+        std::fs::write(dir.path().join("journal.jsonl"), &bytes).expect("writes");
+        let lock = std::fs::read(dir.path().join("journal.lock")).expect("lock file");
+        assert_eq!(read_only(dir.path()).expect("reads"), journal.records());
+        assert_eq!(journal_bytes(dir.path()), bytes, "the torn tail is left");
+        assert_eq!(
+            std::fs::read(dir.path().join("journal.lock")).expect("lock file"),
+            lock
+        );
+        assert!(torn_files(dir.path()).is_empty());
     }
 
     #[tokio::test]

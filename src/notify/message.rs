@@ -131,6 +131,10 @@ pub struct Notification {
     /// (`rollback_started`: the pipeline's time limits summed), if known.
     #[serde(serialize_with = "rfc3339_opt")]
     pub estimated_completion: Option<SystemTime>,
+    /// The short plain-text message for a status page (the target's
+    /// `status_message`), on `rollback_completed`, `rollback_failed` and
+    /// `rollback_interrupted`, as in the incident report.
+    pub status_message: Option<String>,
 }
 
 fn rfc3339<S: Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
@@ -165,6 +169,7 @@ impl Notification {
             impact: None,
             status_channel: None,
             estimated_completion: None,
+            status_message: None,
         }
     }
 
@@ -238,6 +243,12 @@ impl Notification {
         self
     }
 
+    /// Sets the status page message; `None` leaves it unsaid.
+    pub fn with_status_message(mut self, status_message: Option<String>) -> Self {
+        self.status_message = status_message;
+        self
+    }
+
     /// Sets where people follow the incident; `None` leaves it unsaid.
     pub fn with_status_channel(mut self, status_channel: Option<String>) -> Self {
         self.status_channel = status_channel;
@@ -266,7 +277,7 @@ impl Notification {
 /// The keys of every [`webhook_payload`], present even when null: the
 /// contract receivers rely on (docs/configuration.md lists them too, under
 /// `[[notifier]]`).
-pub const WEBHOOK_FIELDS: [&str; 18] = [
+pub const WEBHOOK_FIELDS: [&str; 19] = [
     "event",
     "target",
     "release_id",
@@ -283,6 +294,7 @@ pub const WEBHOOK_FIELDS: [&str; 18] = [
     "impact",
     "status_channel",
     "estimated_completion",
+    "status_message",
     "headline",
     "text",
 ];

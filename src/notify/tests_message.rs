@@ -70,3 +70,19 @@ fn template_variables_follow_the_step_meaning() {
     known.sort_unstable();
     assert_eq!(names, known);
 }
+
+#[test]
+fn the_webhook_fields_are_all_documented() {
+    let docs = include_str!("../../docs/configuration.md");
+    let start = docs
+        .find("The webhook JSON always has these keys")
+        .expect("the paragraph listing the webhook keys");
+    let paragraph = &docs[start..];
+    let paragraph = &paragraph[..paragraph.find("\n\n").unwrap_or(paragraph.len())];
+    for key in WEBHOOK_FIELDS {
+        assert!(
+            paragraph.contains(&format!("`{key}`")),
+            "{key} is not in docs/configuration.md's list: {paragraph}"
+        );
+    }
+}

@@ -208,6 +208,7 @@ impl<'a> Actor<'a> {
         self.bake.acted = true;
         let preview = self.preview().await;
         self.count_rollback(Counted::Shadowed);
+        self.incident_report().await;
         tracing::warn!(target_name = %self.name(), steps = ?preview.steps, dry_runs = ?preview.dry_runs, "Shadow mode: would roll back now");
         let n = self
             .notification(NotifyEvent::WouldRollback, Some(record))
@@ -308,6 +309,14 @@ impl<'a> Actor<'a> {
             reason,
             self.now(),
         ))
+    }
+
+    /// Writes the incident report of this release (see [`crate::report`]);
+    /// its status message, for the notification.
+    async fn incident_report(&self) -> Option<String> {
+        let (journal, metrics) = (self.state.journal(), self.state.metrics());
+        crate::report::on_incident(journal, metrics, &self.setup.target, &self.bake.release_id)
+            .await
     }
 
     fn count_rollback(&self, counted: Counted) {

@@ -80,5 +80,20 @@ fn kill_nine_inside_a_step_with_retries_resumes_the_pipeline_after_it() {
         notifications.contains("resumed after a restart (step warm was cut short; it is safe to repeat (it has retries), so it runs again)"),
         "{notifications}"
     );
+    let completed = notifications
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|n| n["event"] == "rollback_completed")
+        .expect("a rollback_completed notification");
+    assert!(
+        completed["status_message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{completed}"
+    );
+    let reports: Vec<_> = std::fs::read_dir(host.path("state/reports"))
+        .map(|dir| dir.flatten().collect())
+        .unwrap_or_default();
+    assert_eq!(reports.len(), 1, "the resumed rollback's incident report");
     kill_nine(daemon);
 }

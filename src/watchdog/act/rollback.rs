@@ -267,9 +267,11 @@ impl Actor<'_> {
         self.state.update_target(name, |s| s.rollback = None);
         self.count_rollback(Counted::Ended(ending.outcome));
         tracing::info!(target_name = %name, outcome = ending.outcome.as_str(), detail = %ending.detail, "Rollback finished");
+        let status_message = self.incident_report().await;
         let n = self
             .notification(ending.event, Some(record))
-            .with_detail(format!("{}\n{}", ending.detail, timeline(outcome)));
+            .with_detail(format!("{}\n{}", ending.detail, timeline(outcome)))
+            .with_status_message(status_message);
         self.notify(n);
         if let Some(detail) = escalation(outcome, &ending.detail) {
             tracing::error!(target_name = %name, %detail, "A restore step failed");

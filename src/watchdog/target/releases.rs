@@ -218,5 +218,12 @@ impl TargetLoop {
         {
             tracing::error!(target_name = %self.name(), %error, "Cannot journal the end of the bake window");
         }
+        // A follower's journal holds decisions but not the leader's
+        // rollback: it would report a rollback that never ran.
+        if self.state.is_leader() {
+            let (journal, metrics) = (self.state.journal(), self.state.metrics());
+            crate::report::on_incident(journal, metrics, &self.setup.target, &bake.release_id)
+                .await;
+        }
     }
 }

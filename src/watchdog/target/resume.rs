@@ -70,6 +70,13 @@ impl TargetLoop {
         if let Err(error) = recovery::close_rollback(journal, &name, unfinished).await {
             tracing::error!(target_name = %name, %error, "Cannot journal the interrupted rollback");
         }
+        let status_message = crate::report::on_incident(
+            journal,
+            self.state.metrics(),
+            &self.setup.target,
+            &unfinished.release_id,
+        )
+        .await;
         let running = if unfinished.open_steps.is_empty() {
             "none".to_owned()
         } else {
@@ -95,7 +102,8 @@ impl TargetLoop {
                 detail.clone()
             } else {
                 format!("{detail}\nrestore steps run on restart:\n{restored}")
-            });
+            })
+            .with_status_message(status_message);
         self.notify(n);
         if let Some(escalated) = escalation(&outcome, &detail) {
             tracing::error!(target_name = %name, detail = %escalated, "A restore step failed");
@@ -214,15 +222,23 @@ impl TargetLoop {
             tracing::error!(target_name = %name, %error, "Cannot journal the end of the resumed rollback");
         }
         tracing::info!(target_name = %name, outcome = ending.outcome.as_str(), detail = %ending.detail, "The resumed rollback ended");
+        let status_message = crate::report::on_incident(
+            self.state.journal(),
+            self.state.metrics(),
+            &self.setup.target,
+            &unfinished.release_id,
+        )
+        .await;
         let steps_run = timeline(&outcome);
         let detail = format!("resumed after a restart ({why}); {}", ending.detail);
-        let n =
-            self.notification_of(ending.event, unfinished)
-                .with_detail(if steps_run.is_empty() {
-                    detail.clone()
-                } else {
-                    format!("{detail}\n{steps_run}")
-                });
+        let n = self
+            .notification_of(ending.event, unfinished)
+            .with_detail(if steps_run.is_empty() {
+                detail.clone()
+            } else {
+                format!("{detail}\n{steps_run}")
+            })
+            .with_status_message(status_message);
         self.notify(n);
         if let Some(escalated) = escalation(&outcome, &detail) {
             tracing::error!(target_name = %name, detail = %escalated, "A restore step failed");
