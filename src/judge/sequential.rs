@@ -34,7 +34,7 @@ pub use levels::{DEFAULT_RATE_LEVELS, RateLevel, default_levels};
 
 use super::Streak;
 use super::severity::{num, read_metric};
-use crate::config::{MetricConfig, OnNoData};
+use crate::config::{BaselineKind, MetricConfig, OnNoData};
 use crate::model::{CheckEvidence, CheckKind, MetricSample, Severity, Statistic, Verdict};
 
 /// Standard errors of the bounds that set a count metric's severity: the
@@ -142,11 +142,16 @@ pub(in crate::judge) fn judge(
     evidence.threshold = reading.threshold;
     evidence.ratio = reading.ratio;
     let mut reading = reading;
+    let canary = metric.is_count() && metric.baseline == BaselineKind::Canary;
     if let (true, Some(so_far)) = (metric.is_count(), check.last) {
         // The value read is a lower bound, not the rate itself: say so,
         // with what was counted.
+        let stable = match check.stable_last.filter(|_| canary) {
+            Some(s) => format!("; the stable version: {} of {}", num(s.bad), num(s.total)),
+            None => String::new(),
+        };
         reading.text = format!(
-            "{} (the rate's 90% lower bound; {} of {} requests failed since the release)",
+            "{} (the rate's 90% lower bound; {} of {} requests failed since the release{stable})",
             reading.text,
             num(so_far.bad),
             num(so_far.total)
@@ -163,18 +168,38 @@ pub(in crate::judge) fn judge(
             evidence.threshold = burn.threshold;
         }
     }
+    // A canary's null has no absolute floor (the split cannot test one):
+    // the floor is a condition beside the test.
+    let short = canary
+        .then(|| below_floor(metric, check))
+        .flatten()
+        .filter(|_| reading.severity > Severity::None);
+    if let Some(short) = &short {
+        reading.text = format!("{}; {short}", reading.text);
+        reading.severity = Severity::None;
+    }
     let e = format!(
         "e-value {} of {} against ≤ {}",
         num(test.e_value()),
         num(test.threshold()),
         null_text(metric, check, test.null_rate())
     );
+    let than = if canary {
+        "the stable version"
+    } else {
+        "before the release"
+    };
     if reading.severity == Severity::None {
         check.pending = 0;
         evidence.verdict = Verdict::Pass;
+        let why = if short.is_some() {
+            "but by too little"
+        } else {
+            "but below every level"
+        };
         evidence.reason = if test.rejected {
             format!(
-                "{}; worse than before the release ({e}), but below every level: not worth acting on",
+                "{}; worse than {than} ({e}), {why}: not worth acting on",
                 reading.text
             )
         } else {
@@ -187,7 +212,7 @@ pub(in crate::judge) fn judge(
         check.pending = 0;
         evidence.verdict = Verdict::Fail(reading.severity);
         evidence.reason = format!(
-            "{}; significantly worse than before the release ({e}) → {}",
+            "{}; significantly worse than {than} ({e}) → {}",
             reading.text, reading.severity
         );
     } else {
@@ -210,16 +235,33 @@ fn take_tick(
     check: &mut SequentialCheck,
 ) -> TickData {
     if metric.is_count() {
-        let Some(counts) = sample.counts else {
+        let canary = metric.baseline == BaselineKind::Canary;
+        // A canary's tick counts only with the stable's beside it: both
+        // versions' increments then span the same ticks, and what moves
+        // both together cancels in the split.
+        let (Some(counts), stable) = (sample.counts, sample.stable_counts) else {
             return TickData {
                 value: recent_rate(check),
                 proven: None,
                 any: false,
             };
         };
+        if canary && stable.is_none() {
+            return TickData {
+                value: recent_rate(check),
+                proven: None,
+                any: false,
+            };
+        }
         let new = check.increment(counts);
         let dispersion = check.test.as_ref().map_or(1.0, Tests::dispersion);
-        if let Some(test) = &mut check.test {
+        if let Some(stable) = stable.filter(|_| canary) {
+            let new_stable = check.increment_stable(stable);
+            if let Some(test) = &mut check.test {
+                test.update_split(Some(new), Some(new_stable));
+            }
+            check.follow_stable(metric);
+        } else if let Some(test) = &mut check.test {
             test.update_counts(new.total, new.bad);
         }
         check.recent = (
@@ -410,6 +452,28 @@ fn null_text(metric: &MetricConfig, check: &SequentialCheck, null: f64) -> Strin
         Some(bound) if !metric.is_count() => {
             format!("{}% of ticks beyond {}", num(null * 100.0), num(bound))
         }
+        _ if metric.baseline == BaselineKind::Canary => format!(
+            "{}, {}× the stable's rate",
+            num(null),
+            num(1.0 + metric.tolerance)
+        ),
         _ => num(null),
     }
+}
+
+/// A canary whose rate since the release is not `min_increase` above the
+/// stable's (on both best estimates): in words, why that is not worth
+/// acting on; `None` when it is above the floor.
+fn below_floor(metric: &MetricConfig, check: &SequentialCheck) -> Option<String> {
+    let canary = check.last.and_then(|c| c.rate())?;
+    let stable = check.baseline?;
+    let floor = metric.min_increase();
+    (canary < stable + floor).then(|| {
+        format!(
+            "the canary's rate since the release, {}, is less than min_increase {} above the stable's {}",
+            num(canary),
+            num(floor),
+            num(stable)
+        )
+    })
 }
