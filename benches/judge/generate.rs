@@ -323,6 +323,7 @@ fn sample(profile: &Profile, effect: &Effect, rng: &mut Rng, buf: &mut Vec<f64>)
         p50_ms: p50,
         p99_ms: p99,
         health: Some(if effect.healthy { 1.0 } else { 0.0 }),
+        ..Sample::default()
     }
 }
 
