@@ -23,13 +23,17 @@
 //! passes again. Before the test rejects, a reading above `none` is
 //! `pending`.
 
+mod burn;
 mod check;
 mod estimate;
+mod fast;
 mod levels;
 
+use burn::budget_burn;
 pub(in crate::judge) use check::SequentialCheck;
 use check::Tests;
 use estimate::best_estimate;
+use fast::fast_path;
 pub use levels::{DEFAULT_RATE_LEVELS, RateLevel, default_levels};
 
 use super::Streak;
@@ -333,100 +337,6 @@ fn recent_rate(check: &SequentialCheck) -> Option<f64> {
             .max(since.unwrap_or(0.0))
             .max(per_tick.unwrap_or(0.0))
     })
-}
-
-/// What the error budget says of a count metric's reading.
-struct Burn {
-    /// The severity its burn rate reaches (`none` below every level).
-    severity: Severity,
-    /// The error rate at which the burn reaches that level.
-    threshold: Option<f64>,
-    /// In words.
-    text: String,
-}
-
-/// With an `slo`: how fast the increase of `rate` (a lower bound) over the
-/// baseline burns the error budget, and the severity that reaches by the
-/// metric's burn levels. The baseline's own burn is left out: it was there
-/// before the release, and rolling back would not stop it. Without a
-/// baseline (`baseline = "none"`), the whole rate counts.
-fn budget_burn(metric: &MetricConfig, rate: f64, baseline: Option<f64>) -> Option<Burn> {
-    let slo = metric.slo.filter(|_| metric.is_count())?;
-    let budget = 1.0 - slo;
-    if !(budget > 0.0 && budget < 1.0) {
-        return None;
-    }
-    let base = baseline.filter(|b| b.is_finite()).unwrap_or(0.0);
-    let burn = (rate - base).max(0.0) / budget;
-    let reached = metric
-        .burn_levels()
-        .into_iter()
-        .find(|&(_, level)| burn >= level);
-    let (severity, threshold, level) = match reached {
-        Some((severity, level)) => (
-            severity,
-            Some(base + level * budget),
-            format!(" (≥ {severity} at {}×)", num(level)),
-        ),
-        None => (Severity::None, None, String::new()),
-    };
-    let what = if baseline.is_some() {
-        "the increase over the baseline"
-    } else {
-        "the error rate"
-    };
-    Some(Burn {
-        severity,
-        threshold,
-        text: format!(
-            "{what} burns the error budget of SLO {}% at {}×{level}",
-            num(slo * 100.0),
-            num(burn)
-        ),
-    })
-}
-
-/// The fast path of a count metric: this tick's errors alone prove the
-/// critical level, `confirm` ticks in a row.
-fn fast_path(
-    metric: &MetricConfig,
-    check: &mut SequentialCheck,
-    tick: &TickData,
-    evidence: &mut CheckEvidence,
-) -> Option<CheckEvidence> {
-    let critical = check
-        .reading
-        .as_ref()
-        .and_then(|r| r.thresholds.critical)
-        .or(metric.thresholds.critical)?;
-    let baseline_below = check.baseline.is_none_or(|b| b < critical);
-    let Some((rate, lower, total)) = tick
-        .proven
-        .filter(|(_, lower, _)| *lower >= critical && baseline_below)
-    else {
-        check.fast = Streak::default();
-        return None;
-    };
-    let needed = metric.confirm.max(FAST_PATH_TICKS);
-    check.fast.push(Severity::Critical, needed);
-    if check.fast.count < needed {
-        return None;
-    }
-    let mut out = evidence.clone();
-    out.verdict = Verdict::Fail(Severity::Critical);
-    out.breached_severity = Severity::Critical;
-    out.threshold = Some(critical);
-    out.streak = check.fast.count;
-    out.reason = format!(
-        "{} {} over {} requests this tick, at least {} with 99% confidence ≥ critical {}, {} ticks in a row: the fast path → critical",
-        metric.name,
-        num(rate),
-        num(total),
-        num(lower),
-        num(critical),
-        check.fast.count
-    );
-    Some(out)
 }
 
 /// No data, as `on_no_data` says.
