@@ -347,15 +347,17 @@ fn sample(profile: &Profile, effect: &Effect, rng: &mut Rng, buf: &mut Vec<f64>)
     // Traffic itself varies a little from tick to tick (CV 10 %).
     let traffic = profile.requests_per_tick * rng.gamma(100.0) / 100.0;
     let k = profile.dispersion_shape;
-    let shared = rng.gamma(k) / k;
     let mut stable = (None, None);
+    // The draws in the order they had before the canary classes, so that a
+    // seed gives the other classes the releases it always gave them.
     let (requests, errors) = match effect.canary {
         None => {
             let requests = rng.poisson(traffic);
-            let rate = (effect.error_rate * shared).min(1.0);
+            let rate = (effect.error_rate * rng.gamma(k) / k).min(1.0);
             (requests, rng.binomial(requests, rate))
         }
         Some((share, stable_rate)) => {
+            let shared = rng.gamma(k) / k;
             let mut version = |requests: f64, rate: f64| {
                 let requests = rng.poisson(requests);
                 let own = rng.gamma(100.0) / 100.0;
