@@ -20,7 +20,7 @@ pub mod replay;
 
 use crate::config::PolicyRule;
 use crate::judge::{self, Judge};
-use crate::model::{Counts, DataImpact, Decision, DecisionRecord, Severity, TimeToFix};
+use crate::model::{DataImpact, Decision, DecisionRecord, Severity, TimeToFix};
 use checks::ReplayChecks;
 pub use replay::{Replay, ReplayError, Sample};
 use serde::Serialize;
@@ -90,10 +90,7 @@ pub fn run(replay: &Replay, settings: &Settings) -> Result<Outcome, String> {
     let end = replay.samples.len().min(start.saturating_add(ticks));
 
     let mut outcome = Tracker::new(&replay.name);
-    let mut so_far = Counts {
-        total: 0.0,
-        bad: 0.0,
-    };
+    let mut so_far = checks::SoFar::default();
     for (index, sample) in replay.samples.iter().enumerate().take(end).skip(start) {
         let obs = checks.observe(sample, (index - start) as u64, &mut so_far);
         let assessment = judge.assess(&obs, DataImpact::None, settings.time_to_fix);
@@ -220,5 +217,7 @@ pub fn render_table(outcomes: &[Outcome]) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_canary;
 #[cfg(test)]
 mod tests_sim;

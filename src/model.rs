@@ -216,6 +216,11 @@ pub struct MetricSample {
     /// the counts queries answered with no data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counts: Option<Counts>,
+    /// With `baseline = "canary"`: the stable version's events over the
+    /// same window, cumulative like `counts`. `None` when its queries
+    /// answered with no data (or the metric has no canary baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_counts: Option<Counts>,
     /// A count metric's baseline, one entry per baseline tick, oldest first:
     /// the sequential test needs the tick-to-tick spread, not just the sum.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -236,6 +241,7 @@ impl MetricSample {
             baseline: None,
             error: None,
             counts: None,
+            stable_counts: None,
             baseline_counts: Vec::new(),
             baseline_series: Vec::new(),
         }

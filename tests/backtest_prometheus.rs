@@ -53,6 +53,7 @@ fn recorded(error_factor: f64, breaks_at: usize) -> Replay {
                 p50_ms: None,
                 p99_ms: Some((200.0 * (0.8 + 0.4 * noise.next()) * 1000.0).round() / 1000.0),
                 health: None,
+                ..Sample::default()
             }
         })
         .collect();

@@ -121,6 +121,16 @@ enum Plan {
     },
     /// The error rate after the release.
     ErrorStep(f64),
+    /// After the release a canary serves `share` of the traffic at
+    /// `error_rate`, beside the stable version at the base rate; both share
+    /// the per-tick overdispersion and the drift (what moves a service's
+    /// errors moves both versions'), and each has its own too (CV 10 %).
+    Canary {
+        /// The canary's share of the requests.
+        share: f64,
+        /// Its mean error rate.
+        error_rate: f64,
+    },
     /// Latency multiplied after the release.
     LatencyStep(f64),
     /// Health fails after the release.
@@ -137,8 +147,11 @@ enum Plan {
 /// The true state of one tick.
 #[derive(Debug, Clone, Copy)]
 struct Effect {
-    /// Mean error rate.
+    /// Mean error rate (the canary's, in a canary release).
     error_rate: f64,
+    /// In a canary release: the canary's share of the requests, and the
+    /// stable version's mean error rate.
+    canary: Option<(f64, f64)>,
     /// Latency multiplier.
     latency_factor: f64,
     /// Whether the health endpoint answers.
@@ -178,26 +191,45 @@ pub fn release(
             error_drift = keep * error_drift + fresh * rng.normal();
             latency_drift = keep * latency_drift + fresh * rng.normal();
             effect.error_rate *= error_drift.exp();
+            if let Some((_, stable)) = &mut effect.canary {
+                *stable *= error_drift.exp();
+            }
             effect.latency_factor *= latency_drift.exp();
             sample(&profile, &effect, rng, &mut latencies)
         })
         .collect();
-    let (expected, detectable) = judge_label(scenario, &plan, &profile, BAKE_TICKS);
-    let (_, detectable_early) = judge_label(scenario, &plan, &profile, EARLY_TICKS);
+    // What the label's oracles see over a window: the release's requests
+    // against the baseline's, which for a canary are the canary's share
+    // against the stable's over the same window.
+    let seen = |window: usize| match plan {
+        Plan::Canary { share, .. } => Profile {
+            requests_per_tick: profile.requests_per_tick * share,
+            baseline_ticks: ((1.0 - share) / share * window as f64).round().max(1.0) as usize,
+            ..profile
+        },
+        _ => profile,
+    };
+    let (bake, early) = (seen(BAKE_TICKS), seen(EARLY_TICKS));
+    let (expected, detectable) = judge_label(scenario, &plan, &bake, BAKE_TICKS);
+    let (_, detectable_early) = judge_label(scenario, &plan, &early, EARLY_TICKS);
     let early_power =
-        (scenario.label() == Label::Regression).then(|| oracle_power(&plan, &profile, EARLY_TICKS));
+        (scenario.label() == Label::Regression).then(|| oracle_power(&plan, &early, EARLY_TICKS));
     let replay = Replay {
         name,
         interval_seconds: Some(TICK_SECONDS),
         release_index: baseline_ticks,
         samples,
     };
-    let errors = matches!(plan, Plan::ErrorStep(_) | Plan::SlowBurn { .. });
+    let errors = scenario.label() == Label::Regression
+        && matches!(
+            plan,
+            Plan::ErrorStep(_) | Plan::SlowBurn { .. } | Plan::Canary { .. }
+        );
     Release {
         scenario,
-        oracle: (errors && detectable).then(|| oracle_catches(&profile, &replay, BAKE_TICKS)),
-        oracle_early: errors.then(|| oracle_catches(&profile, &replay, EARLY_TICKS)),
-        known_rate_early: errors.then(|| known_rate_catches(&profile, &replay, EARLY_TICKS)),
+        oracle: (errors && detectable).then(|| oracle_catches(&bake, &replay, BAKE_TICKS)),
+        oracle_early: errors.then(|| oracle_catches(&early, &replay, EARLY_TICKS)),
+        known_rate_early: errors.then(|| known_rate_catches(&early, &replay, EARLY_TICKS)),
         replay,
         expected,
         should: should(&plan, &profile),
@@ -251,6 +283,14 @@ fn plan(scenario: Scenario, profile: &Profile, rng: &mut Rng) -> Plan {
             ramp: rng.int_between(18, 60),
             target: (12.0 * b).max(b + 0.06).min(0.95),
         },
+        Scenario::CanarySteady => Plan::Canary {
+            share: rng.between(0.1, 0.5),
+            error_rate: b,
+        },
+        Scenario::CanaryErrors3 => Plan::Canary {
+            share: rng.between(0.1, 0.5),
+            error_rate: (3.0 * b).max(b + 0.015),
+        },
     }
 }
 
@@ -258,6 +298,7 @@ fn plan(scenario: Scenario, profile: &Profile, rng: &mut Rng) -> Plan {
 fn effect(plan: &Plan, profile: &Profile, bake: Option<usize>, rng: &mut Rng) -> Effect {
     let mut e = Effect {
         error_rate: profile.error_rate,
+        canary: None,
         latency_factor: 1.0,
         healthy: true,
         missing: false,
@@ -281,6 +322,10 @@ fn effect(plan: &Plan, profile: &Profile, bake: Option<usize>, rng: &mut Rng) ->
             }
         }
         Plan::ErrorStep(rate) => e.error_rate = rate,
+        Plan::Canary { share, error_rate } => {
+            e.canary = Some((share, e.error_rate));
+            e.error_rate = error_rate;
+        }
         Plan::LatencyStep(factor) => e.latency_factor = factor,
         Plan::HealthDown => e.healthy = false,
         Plan::SlowBurn { ramp, target } => e.error_rate = burn_rate(profile, j, ramp, target),
@@ -301,10 +346,31 @@ fn sample(profile: &Profile, effect: &Effect, rng: &mut Rng, buf: &mut Vec<f64>)
     }
     // Traffic itself varies a little from tick to tick (CV 10 %).
     let traffic = profile.requests_per_tick * rng.gamma(100.0) / 100.0;
-    let requests = rng.poisson(traffic);
     let k = profile.dispersion_shape;
-    let rate = (effect.error_rate * rng.gamma(k) / k).min(1.0);
-    let errors = rng.binomial(requests, rate);
+    let mut stable = (None, None);
+    // The draws in the order they had before the canary classes, so that a
+    // seed gives the other classes the releases it always gave them.
+    let (requests, errors) = match effect.canary {
+        None => {
+            let requests = rng.poisson(traffic);
+            let rate = (effect.error_rate * rng.gamma(k) / k).min(1.0);
+            (requests, rng.binomial(requests, rate))
+        }
+        Some((share, stable_rate)) => {
+            let shared = rng.gamma(k) / k;
+            let mut version = |requests: f64, rate: f64| {
+                let requests = rng.poisson(requests);
+                let own = rng.gamma(100.0) / 100.0;
+                (
+                    requests,
+                    rng.binomial(requests, (rate * shared * own).min(1.0)),
+                )
+            };
+            let (n, e) = version(traffic * (1.0 - share), stable_rate);
+            stable = (Some(n as f64), Some(e as f64));
+            version(traffic * share, effect.error_rate)
+        }
+    };
     let (p50, p99) = if requests == 0 {
         (None, None)
     } else {
@@ -323,6 +389,8 @@ fn sample(profile: &Profile, effect: &Effect, rng: &mut Rng, buf: &mut Vec<f64>)
         p50_ms: p50,
         p99_ms: p99,
         health: Some(if effect.healthy { 1.0 } else { 0.0 }),
+        stable_requests: stable.0,
+        stable_errors: stable.1,
     }
 }
 

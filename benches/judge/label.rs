@@ -35,6 +35,12 @@
 //!   does not change that spread).
 //! - A failed health endpoint is always detectable: probes do not depend
 //!   on traffic.
+//! - A canary's error regression is labelled as an error step seen on the
+//!   canary's share of the traffic, against a baseline of the stable's
+//!   requests over the same window (`generate::release` passes that
+//!   profile in); its shared overdispersion is counted as noise, which
+//!   the conditional test does not pay for (the label errs on the side of
+//!   fewer detectable ones).
 
 use super::{Plan, Profile, Scenario, burn_rate};
 use crate::generate::{Label, Should};
@@ -136,9 +142,24 @@ pub(super) fn oracle_catches(profile: &Profile, replay: &Replay, window: usize) 
             .filter_map(Sample::counts)
             .fold((0.0, 0.0), |(n, k), (dn, dk)| (n + dn, k + dk))
     };
-    let (n_b, k_b) = sum(replay.baseline());
     let after = &replay.samples[replay.release_index..];
-    let (n, k) = sum(&after[..after.len().min(window)]);
+    let window_samples = &after[..after.len().min(window)];
+    // A canary's baseline is the stable beside it over the same window.
+    let stable: Vec<Sample> = window_samples
+        .iter()
+        .filter(|s| s.stable_counts().is_some())
+        .map(|s| Sample {
+            requests: s.stable_requests,
+            errors: s.stable_errors,
+            ..Sample::default()
+        })
+        .collect();
+    let (n_b, k_b) = if stable.is_empty() {
+        sum(replay.baseline())
+    } else {
+        sum(&stable)
+    };
+    let (n, k) = sum(window_samples);
     if n_b <= 0.0 {
         return false;
     }
@@ -204,7 +225,10 @@ pub(super) fn judge_label(
             && beyond_tolerance(factor) >= (Z_ALPHA + Z_POWER) * median_shift_sd(profile, window)
     };
     match *plan {
-        Plan::ErrorStep(rate) => (
+        Plan::ErrorStep(rate)
+        | Plan::Canary {
+            error_rate: rate, ..
+        } => (
             level(&ERROR_LEVELS, b, rate),
             errors_detectable(ticks * lambda * (rate - b), ticks * tick_variance(rate)),
         ),
@@ -282,7 +306,10 @@ pub(super) fn oracle_power(plan: &Plan, profile: &Profile, window: usize) -> f64
         regressed.sf(c)
     };
     match *plan {
-        Plan::ErrorStep(rate) => errors(window as f64 * profile.requests_per_tick * rate),
+        Plan::ErrorStep(rate)
+        | Plan::Canary {
+            error_rate: rate, ..
+        } => errors(window as f64 * profile.requests_per_tick * rate),
         Plan::SlowBurn { ramp, target } => errors(burn_errors(profile, window, ramp, target)),
         Plan::LatencyStep(factor) => {
             if window as f64 * profile.requests_per_tick < 1.0 {
@@ -313,7 +340,10 @@ pub(super) fn should(plan: &Plan, profile: &Profile) -> Should {
         }
     };
     match *plan {
-        Plan::ErrorStep(rate) => errors(rate),
+        Plan::ErrorStep(rate)
+        | Plan::Canary {
+            error_rate: rate, ..
+        } => errors(rate),
         Plan::SlowBurn { target, .. } => errors(target),
         Plan::LatencyStep(factor) if factor >= 2.0 => Should::Act,
         Plan::LatencyStep(factor) if factor >= 1.5 => Should::Report,

@@ -81,11 +81,18 @@ pub enum Scenario {
     SlowBurn4,
     /// Error rate climbing linearly over 3–10 min to max(×12, +6 pts): act.
     SlowBurn,
+    /// A canary (10–50 % of the traffic) beside the stable version, as
+    /// good as it.
+    CanarySteady,
+    /// A canary at max(×3, +1.5 pts) of the stable's rate: act.
+    CanaryErrors3,
 }
 
 impl Scenario {
     /// Every class, in report order.
-    pub const ALL: [Scenario; 20] = [
+    /// The canary classes come last, so that the other classes' seeds (by
+    /// their index here) stay what they were.
+    pub const ALL: [Scenario; 22] = [
         Scenario::Steady,
         Scenario::ScrapeGaps,
         Scenario::Outage,
@@ -106,6 +113,8 @@ impl Scenario {
         Scenario::HealthDown,
         Scenario::SlowBurn4,
         Scenario::SlowBurn,
+        Scenario::CanarySteady,
+        Scenario::CanaryErrors3,
     ];
 
     /// The class's name in reports.
@@ -131,15 +140,19 @@ impl Scenario {
             Scenario::HealthDown => "regr/health_down",
             Scenario::SlowBurn4 => "regr/slow_burn_x4",
             Scenario::SlowBurn => "regr/slow_burn",
+            Scenario::CanarySteady => "good/canary",
+            Scenario::CanaryErrors3 => "regr/canary_x3",
         }
     }
 
     /// The class's label.
     pub fn label(self) -> Label {
         match self {
-            Scenario::Steady | Scenario::ScrapeGaps | Scenario::Outage | Scenario::Spike => {
-                Label::Good
-            }
+            Scenario::Steady
+            | Scenario::ScrapeGaps
+            | Scenario::Outage
+            | Scenario::Spike
+            | Scenario::CanarySteady => Label::Good,
             Scenario::MinorErrors | Scenario::MinorLatency => Label::Minor,
             _ => Label::Regression,
         }

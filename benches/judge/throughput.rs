@@ -8,10 +8,10 @@
 //! ready observations, and `observe + assess + decide`.
 
 use crate::generate::{BAKE_TICKS, Release};
-use rollguard::backtest::checks::ReplayChecks;
+use rollguard::backtest::checks::{ReplayChecks, SoFar};
 use rollguard::config::PolicyRule;
 use rollguard::judge::{self, Judge};
-use rollguard::model::{Counts, DataImpact, Observation, TimeToFix};
+use rollguard::model::{DataImpact, Observation, TimeToFix};
 use serde::Serialize;
 use std::hint::black_box;
 use std::time::Instant;
@@ -36,12 +36,6 @@ pub struct Throughput {
     pub observe_p90_ms: f64,
 }
 
-/// No events yet.
-const NO_COUNTS: Counts = Counts {
-    total: 0.0,
-    bad: 0.0,
-};
-
 /// Times `releases.len()` targets tick by tick over their bake windows.
 pub fn measure(
     releases: &[&Release],
@@ -55,7 +49,7 @@ pub fn measure(
     let mut judges: Vec<Judge> = checks.iter().map(|c| Judge::new(&c.target)).collect();
     // observations[tick][target]; `so_far`: each target's counts since
     // its release, as the daemon's queries return them.
-    let mut so_far = vec![NO_COUNTS; releases.len()];
+    let mut so_far = vec![SoFar::default(); releases.len()];
     let observations: Vec<Vec<Observation>> = (0..BAKE_TICKS)
         .map(|tick| {
             releases
@@ -83,7 +77,7 @@ pub fn measure(
             assess.push(start.elapsed().as_secs_f64() * 1e3);
         }
         judges.iter_mut().for_each(Judge::reset);
-        let mut so_far = vec![NO_COUNTS; releases.len()];
+        let mut so_far = vec![SoFar::default(); releases.len()];
         for tick in 0..BAKE_TICKS {
             let start = Instant::now();
             let targets = judges.iter_mut().zip(releases).zip(&checks);

@@ -6,7 +6,7 @@
 //! | check | from | judged by |
 //! |---|---|---|
 //! | `health` | `health` | below 1 is a failed probe; 3 in a row → critical |
-//! | `error_rate` | `requests`, `errors` | the sequential error-rate test against the baseline; severity from [`DEFAULT_RATE_LEVELS`] (low at ×2 or +0.5 points, medium at ×3 or +1 point, high at ×5 and +2 points, critical at ×10 and +5 points); the fast path at the critical level |
+//! | `error_rate` | `requests`, `errors` (and `stable_requests`, `stable_errors` for a canary) | the sequential error-rate test against the baseline, or a canary's against the stable's counts tick by tick; severity from [`DEFAULT_RATE_LEVELS`] (low at ×2 or +0.5 points, medium at ×3 or +1 point, high at ×5 and +2 points, critical at ×10 and +5 points); the fast path at the critical level |
 //! | `p99_latency` | `p99_ms` | the sequential test of ticks above 1.25 × the baseline median; severity from [`P99_LEVELS`], their absolute floors read on the pooled p99 where ticks hold a few requests each (`p99_scale`) |
 //!
 //! A check is only configured when the replay has data for it somewhere, so
@@ -51,6 +51,9 @@ pub struct ReplayChecks {
     health: bool,
     /// Whether the replay has request counts anywhere.
     errors: bool,
+    /// Whether the replay has the stable version's counts anywhere: a
+    /// canary release, its error rate judged against the stable's.
+    canary: bool,
     /// Whether the replay has a p99 anywhere.
     p99: bool,
 }
@@ -72,6 +75,7 @@ impl ReplayChecks {
         let floor_factor = p99_baseline.map_or(1.0, |median| median / p99_scale(baseline, median));
         let health = replay.samples.iter().any(|s| s.health().is_some());
         let errors = replay.samples.iter().any(|s| s.counts().is_some());
+        let canary = replay.samples.iter().any(|s| s.stable_counts().is_some());
         let p99 = replay.samples.iter().any(|s| s.p99().is_some());
 
         let mut toml = format!(
@@ -90,6 +94,12 @@ impl ReplayChecks {
                 "[[metric]]\nname = \"error_rate\"\nerrors_query = \"replay:errors\"\n\
                  total_query = \"replay:requests\"\nmin_increase = 0.0002\n",
             );
+            if canary {
+                toml.push_str(
+                    "baseline = \"canary\"\nstable_errors_query = \"replay:stable_errors\"\n\
+                     stable_total_query = \"replay:stable_requests\"\n",
+                );
+            }
         }
         if p99 {
             let thresholds: Vec<String> = levels(&P99_LEVELS, p99_baseline, floor_factor)
@@ -111,6 +121,7 @@ impl ReplayChecks {
             baseline_p99,
             health,
             errors,
+            canary,
             p99,
         })
     }
@@ -119,7 +130,7 @@ impl ReplayChecks {
     /// the release. `so_far` holds the counts since the release, as the
     /// daemon's `{{window}}` queries return them; it is updated. The
     /// baselines go with the first tick only: the judge keeps them.
-    pub fn observe(&self, sample: &Sample, tick: u64, so_far: &mut Counts) -> Observation {
+    pub fn observe(&self, sample: &Sample, tick: u64, so_far: &mut SoFar) -> Observation {
         let mut obs = Observation {
             tick,
             ..Observation::default()
@@ -138,13 +149,20 @@ impl ReplayChecks {
         if self.errors {
             let mut m = MetricSample::named("error_rate");
             if let Some((n, k)) = sample.counts() {
-                so_far.total += n;
-                so_far.bad += k;
-                m.counts = Some(*so_far);
+                so_far.canary.total += n;
+                so_far.canary.bad += k;
+                m.counts = Some(so_far.canary);
             }
             m.value = m.counts.and_then(|c| c.rate());
             m.baseline = self.error_baseline;
-            if tick == 0 {
+            if self.canary {
+                if let Some((n, k)) = sample.stable_counts() {
+                    so_far.stable.total += n;
+                    so_far.stable.bad += k;
+                    m.stable_counts = Some(so_far.stable);
+                }
+                m.baseline = m.stable_counts.and_then(|c| c.rate());
+            } else if tick == 0 {
                 m.baseline_counts.clone_from(&self.baseline_counts);
             }
             obs.metrics.push(m);
@@ -159,6 +177,31 @@ impl ReplayChecks {
             obs.metrics.push(m);
         }
         obs
+    }
+}
+
+/// A release's counts since it began, as the daemon's `{{window}}`
+/// queries return them: the release's (the canary's), and the stable
+/// version's beside it in a canary replay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SoFar {
+    /// The release's requests and errors.
+    pub canary: Counts,
+    /// The stable version's, in a canary replay.
+    pub stable: Counts,
+}
+
+impl Default for SoFar {
+    /// Nothing counted yet.
+    fn default() -> SoFar {
+        let zero = Counts {
+            total: 0.0,
+            bad: 0.0,
+        };
+        SoFar {
+            canary: zero,
+            stable: zero,
+        }
     }
 }
 

@@ -41,6 +41,15 @@ pub struct Sample {
     /// probe.
     #[serde(default)]
     pub health: Option<f64>,
+    /// A canary release: the stable version's requests during the tick,
+    /// served beside the canary's `requests`. With them anywhere, the
+    /// error rate is judged against the stable's, tick by tick, and the
+    /// samples before `release_index` are not its baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_requests: Option<f64>,
+    /// Of the stable's requests, those that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_errors: Option<f64>,
 }
 
 impl Sample {
@@ -50,6 +59,16 @@ impl Sample {
         let (n, k) = (self.requests?, self.errors?);
         let sane = n.is_finite() && k.is_finite() && n >= 0.0 && k >= 0.0 && k <= n;
         sane.then_some((n, k))
+    }
+
+    /// The stable version's `(requests, errors)`, as [`Sample::counts`].
+    pub fn stable_counts(&self) -> Option<(f64, f64)> {
+        Sample {
+            requests: self.stable_requests,
+            errors: self.stable_errors,
+            ..Sample::default()
+        }
+        .counts()
     }
 
     /// The p99 latency when it is a usable number.

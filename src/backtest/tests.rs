@@ -10,6 +10,7 @@ fn ok(requests: f64, errors: f64) -> Sample {
         p50_ms: Some(40.0),
         p99_ms: Some(180.0),
         health: Some(1.0),
+        ..Sample::default()
     }
 }
 

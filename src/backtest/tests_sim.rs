@@ -64,6 +64,7 @@ fn sample(seed: u64, index: usize, s: &Scenario, err: f64, lat: f64, ar: &mut f6
         p50_ms: Some(s.p99 / 4.0 * lat),
         p99_ms: Some(s.p99 * lat * (sigma * *ar * 0.87).exp()),
         health: Some(1.0),
+        ..Sample::default()
     }
 }
 
@@ -259,10 +260,7 @@ fn decisions(replay: &Replay) -> Vec<(Decision, Severity)> {
     let settings = settings();
     let checks = ReplayChecks::for_replay(replay, settings.time_to_fix).expect("checks");
     let mut judge = Judge::new(&checks.target);
-    let mut so_far = Counts {
-        total: 0.0,
-        bad: 0.0,
-    };
+    let mut so_far = crate::backtest::checks::SoFar::default();
     replay.samples[replay.release_index..]
         .iter()
         .enumerate()

@@ -38,6 +38,8 @@ mod validate_target;
 #[cfg(test)]
 mod tests_bounds;
 #[cfg(test)]
+mod tests_canary;
+#[cfg(test)]
 mod tests_database;
 #[cfg(test)]
 mod tests_files;

@@ -159,6 +159,16 @@ pub struct MetricConfig {
     /// beside the new one.
     #[serde(default)]
     pub stable_query: Option<String>,
+    /// baseline = "canary", count metrics: the stable version's bad events
+    /// over `{{window}}`, as `errors_query` counts the canary's. Each
+    /// tick's errors are split between the two by their requests
+    /// (docs/judge.md, "Canary against stable").
+    #[serde(default)]
+    pub stable_errors_query: Option<String>,
+    /// baseline = "canary", count metrics: the stable version's events over
+    /// `{{window}}`, as `total_query` counts the canary's.
+    #[serde(default)]
+    pub stable_total_query: Option<String>,
     /// baseline = "pre_release": how much time before the release is normal.
     #[serde(default = "defaults::baseline_window", with = "humantime_serde")]
     pub baseline_window: Duration,

@@ -306,7 +306,7 @@ fn count_and_sequential_metrics_are_checked() {
     let text = format!(
         "{BASE}\n[[target.metric]]\nname = \"half\"\nerrors_query = \"e\"   # alone\n\n\
          [[target.metric]]\nname = \"both\"\nquery = \"q\"   # as well\nerrors_query = \"e\"\ntotal_query = \"t\"\n\n\
-         [[target.metric]]\nname = \"canary\"\nerrors_query = \"e\"\ntotal_query = \"t\"\nbaseline = \"canary\"   # counts\nstable_query = \"s\"\n\n\
+         [[target.metric]]\nname = \"canary\"\nerrors_query = \"e\"\ntotal_query = \"t\"\nbaseline = \"canary\"   # counts\nstable_query = \"s\"\nstable_errors_query = 'e{{{{nope}}}}'\n\n\
          [[target.metric]]\nname = \"fails\"\nerrors_query = \"e\"\ntotal_query = \"t\"\non_no_data = \"fail\"   # counts\ntolerance = -1.0   # negative\n\n\
          [[target.metric]]\nname = \"latency\"\nquery = \"q\"\ntest = \"sequential\"   # no baseline\nbaseline = \"none\"\nthresholds = {{ high = 1.0 }}\n\n\
          [[target.metric]]\nname = \"fine\"\nerrors_query = 'x{{{{window}}}}'\ntotal_query = 'y{{{{window}}}}'\n"
@@ -331,11 +331,25 @@ fn count_and_sequential_metrics_are_checked() {
         line_of(&text, "# as well"),
         "remove `query`",
     );
+    // A canary count metric: the stable's counts, not `stable_query`;
+    // each missing query named, each template checked.
     expect(
         &errs,
         "target[0].metric[2].baseline",
         line_of(&text, "\"canary\"   # counts"),
-        "not supported for them yet",
+        "needs `stable_total_query`",
+    );
+    expect(
+        &errs,
+        "target[0].metric[2].stable_query",
+        line_of(&text, "stable_query = \"s\""),
+        "not `stable_query`",
+    );
+    expect(
+        &errs,
+        "target[0].metric[2].stable_errors_query",
+        line_of(&text, "stable_errors_query"),
+        "nope",
     );
     expect(
         &errs,

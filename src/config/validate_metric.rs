@@ -10,21 +10,7 @@ use crate::template::{self, QUERY_VARIABLES};
 pub(crate) fn metric(m: &MetricConfig, at: &str, problems: &mut Problems) {
     let key = |k: &str| format!("{at}.{k}");
     queries(m, at, problems);
-    if let Some(stable) = &m.stable_query {
-        for message in template::check(stable, QUERY_VARIABLES) {
-            problems.push(key("stable_query"), message.to_string());
-        }
-    }
-    match (m.baseline, &m.stable_query) {
-        (BaselineKind::Canary, None) => {
-            problems.push(key("baseline"), "baseline `canary` needs `stable_query`");
-        }
-        (BaselineKind::PreRelease | BaselineKind::None, Some(_)) => problems.push(
-            key("stable_query"),
-            "`stable_query` is only used with baseline `canary`",
-        ),
-        _ => {}
-    }
+    stable(m, at, problems);
     sequential(m, at, problems);
     budget(m, at, problems);
     let levels = m.thresholds.levels();
@@ -122,6 +108,63 @@ fn queries(m: &MetricConfig, at: &str, problems: &mut Problems) {
     }
 }
 
+/// The stable version's queries of `baseline = "canary"`: `stable_query`
+/// for a value metric, `stable_errors_query` and `stable_total_query` for a
+/// count metric; none of them with another baseline.
+fn stable(m: &MetricConfig, at: &str, problems: &mut Problems) {
+    let key = |k: &str| format!("{at}.{k}");
+    let stable = [
+        ("stable_query", m.stable_query.as_ref()),
+        ("stable_errors_query", m.stable_errors_query.as_ref()),
+        ("stable_total_query", m.stable_total_query.as_ref()),
+    ];
+    for (name, text) in stable {
+        for message in text
+            .map(|t| template::check(t, QUERY_VARIABLES))
+            .unwrap_or_default()
+        {
+            problems.push(key(name), message.to_string());
+        }
+    }
+    if m.baseline != BaselineKind::Canary {
+        for (name, _) in stable.iter().filter(|(_, text)| text.is_some()) {
+            problems.push(
+                key(name),
+                format!("`{name}` is only used with baseline `canary`"),
+            );
+        }
+        return;
+    }
+    if !m.is_count() {
+        if m.stable_query.is_none() {
+            problems.push(key("baseline"), "baseline `canary` needs `stable_query`");
+        }
+        for name in ["stable_errors_query", "stable_total_query"] {
+            if stable.iter().any(|(n, text)| *n == name && text.is_some()) {
+                problems.push(
+                    key(name),
+                    format!("`{name}` is for count metrics (`errors_query` and `total_query`); a value metric's stable version is `stable_query`"),
+                );
+            }
+        }
+        return;
+    }
+    if m.stable_query.is_some() {
+        problems.push(
+            key("stable_query"),
+            "a count metric's stable version is counted by `stable_errors_query` and `stable_total_query`, not `stable_query`",
+        );
+    }
+    for (name, text) in &stable[1..] {
+        if text.is_none() {
+            problems.push(
+                key("baseline"),
+                format!("baseline `canary` of a count metric needs `{name}` (the stable version's counts, as `errors_query` and `total_query` count the canary's)"),
+            );
+        }
+    }
+}
+
 /// `slo` and `burn_thresholds`: a count metric's error budget.
 fn budget(m: &MetricConfig, at: &str, problems: &mut Problems) {
     let key = |k: &str| format!("{at}.{k}");
@@ -172,12 +215,6 @@ fn sequential(m: &MetricConfig, at: &str, problems: &mut Problems) {
             problems.push(
                 key("test"),
                 "count metrics are always judged by the sequential test; remove `test`",
-            );
-        }
-        if m.baseline == BaselineKind::Canary {
-            problems.push(
-                key("baseline"),
-                "count metrics compare with the time before the release (`pre_release`) or with their thresholds (`none`); `canary` is not supported for them yet",
             );
         }
         if m.direction == Direction::Decrease {

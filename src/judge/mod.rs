@@ -46,6 +46,8 @@ mod fixtures;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_canary;
+#[cfg(test)]
 mod tests_policy;
 #[cfg(test)]
 mod tests_profile;

@@ -23,18 +23,22 @@
 //! passes again. Before the test rejects, a reading above `none` is
 //! `pending`.
 
+mod burn;
 mod check;
 mod estimate;
+mod fast;
 mod levels;
 
+use burn::budget_burn;
 pub(in crate::judge) use check::SequentialCheck;
 use check::Tests;
 use estimate::best_estimate;
+use fast::fast_path;
 pub use levels::{DEFAULT_RATE_LEVELS, RateLevel, default_levels};
 
 use super::Streak;
 use super::severity::{num, read_metric};
-use crate::config::{MetricConfig, OnNoData};
+use crate::config::{BaselineKind, MetricConfig, OnNoData};
 use crate::model::{CheckEvidence, CheckKind, MetricSample, Severity, Statistic, Verdict};
 
 /// Standard errors of the bounds that set a count metric's severity: the
@@ -142,11 +146,16 @@ pub(in crate::judge) fn judge(
     evidence.threshold = reading.threshold;
     evidence.ratio = reading.ratio;
     let mut reading = reading;
+    let canary = metric.is_count() && metric.baseline == BaselineKind::Canary;
     if let (true, Some(so_far)) = (metric.is_count(), check.last) {
         // The value read is a lower bound, not the rate itself: say so,
         // with what was counted.
+        let stable = match check.stable_last.filter(|_| canary) {
+            Some(s) => format!("; the stable version: {} of {}", num(s.bad), num(s.total)),
+            None => String::new(),
+        };
         reading.text = format!(
-            "{} (the rate's 90% lower bound; {} of {} requests failed since the release)",
+            "{} (the rate's 90% lower bound; {} of {} requests failed since the release{stable})",
             reading.text,
             num(so_far.bad),
             num(so_far.total)
@@ -163,18 +172,38 @@ pub(in crate::judge) fn judge(
             evidence.threshold = burn.threshold;
         }
     }
+    // A canary's null has no absolute floor (the split cannot test one):
+    // the floor is a condition beside the test.
+    let short = canary
+        .then(|| below_floor(metric, check))
+        .flatten()
+        .filter(|_| reading.severity > Severity::None);
+    if let Some(short) = &short {
+        reading.text = format!("{}; {short}", reading.text);
+        reading.severity = Severity::None;
+    }
     let e = format!(
         "e-value {} of {} against ≤ {}",
         num(test.e_value()),
         num(test.threshold()),
         null_text(metric, check, test.null_rate())
     );
+    let than = if canary {
+        "the stable version"
+    } else {
+        "before the release"
+    };
     if reading.severity == Severity::None {
         check.pending = 0;
         evidence.verdict = Verdict::Pass;
+        let why = if short.is_some() {
+            "but by too little"
+        } else {
+            "but below every level"
+        };
         evidence.reason = if test.rejected {
             format!(
-                "{}; worse than before the release ({e}), but below every level: not worth acting on",
+                "{}; worse than {than} ({e}), {why}: not worth acting on",
                 reading.text
             )
         } else {
@@ -187,7 +216,7 @@ pub(in crate::judge) fn judge(
         check.pending = 0;
         evidence.verdict = Verdict::Fail(reading.severity);
         evidence.reason = format!(
-            "{}; significantly worse than before the release ({e}) → {}",
+            "{}; significantly worse than {than} ({e}) → {}",
             reading.text, reading.severity
         );
     } else {
@@ -210,16 +239,33 @@ fn take_tick(
     check: &mut SequentialCheck,
 ) -> TickData {
     if metric.is_count() {
-        let Some(counts) = sample.counts else {
+        let canary = metric.baseline == BaselineKind::Canary;
+        // A canary's tick counts only with the stable's beside it: both
+        // versions' increments then span the same ticks, and what moves
+        // both together cancels in the split.
+        let (Some(counts), stable) = (sample.counts, sample.stable_counts) else {
             return TickData {
                 value: recent_rate(check),
                 proven: None,
                 any: false,
             };
         };
+        if canary && stable.is_none() {
+            return TickData {
+                value: recent_rate(check),
+                proven: None,
+                any: false,
+            };
+        }
         let new = check.increment(counts);
         let dispersion = check.test.as_ref().map_or(1.0, Tests::dispersion);
-        if let Some(test) = &mut check.test {
+        if let Some(stable) = stable.filter(|_| canary) {
+            let new_stable = check.increment_stable(stable);
+            if let Some(test) = &mut check.test {
+                test.update_split(Some(new), Some(new_stable));
+            }
+            check.follow_stable(metric);
+        } else if let Some(test) = &mut check.test {
             test.update_counts(new.total, new.bad);
         }
         check.recent = (
@@ -293,100 +339,6 @@ fn recent_rate(check: &SequentialCheck) -> Option<f64> {
     })
 }
 
-/// What the error budget says of a count metric's reading.
-struct Burn {
-    /// The severity its burn rate reaches (`none` below every level).
-    severity: Severity,
-    /// The error rate at which the burn reaches that level.
-    threshold: Option<f64>,
-    /// In words.
-    text: String,
-}
-
-/// With an `slo`: how fast the increase of `rate` (a lower bound) over the
-/// baseline burns the error budget, and the severity that reaches by the
-/// metric's burn levels. The baseline's own burn is left out: it was there
-/// before the release, and rolling back would not stop it. Without a
-/// baseline (`baseline = "none"`), the whole rate counts.
-fn budget_burn(metric: &MetricConfig, rate: f64, baseline: Option<f64>) -> Option<Burn> {
-    let slo = metric.slo.filter(|_| metric.is_count())?;
-    let budget = 1.0 - slo;
-    if !(budget > 0.0 && budget < 1.0) {
-        return None;
-    }
-    let base = baseline.filter(|b| b.is_finite()).unwrap_or(0.0);
-    let burn = (rate - base).max(0.0) / budget;
-    let reached = metric
-        .burn_levels()
-        .into_iter()
-        .find(|&(_, level)| burn >= level);
-    let (severity, threshold, level) = match reached {
-        Some((severity, level)) => (
-            severity,
-            Some(base + level * budget),
-            format!(" (≥ {severity} at {}×)", num(level)),
-        ),
-        None => (Severity::None, None, String::new()),
-    };
-    let what = if baseline.is_some() {
-        "the increase over the baseline"
-    } else {
-        "the error rate"
-    };
-    Some(Burn {
-        severity,
-        threshold,
-        text: format!(
-            "{what} burns the error budget of SLO {}% at {}×{level}",
-            num(slo * 100.0),
-            num(burn)
-        ),
-    })
-}
-
-/// The fast path of a count metric: this tick's errors alone prove the
-/// critical level, `confirm` ticks in a row.
-fn fast_path(
-    metric: &MetricConfig,
-    check: &mut SequentialCheck,
-    tick: &TickData,
-    evidence: &mut CheckEvidence,
-) -> Option<CheckEvidence> {
-    let critical = check
-        .reading
-        .as_ref()
-        .and_then(|r| r.thresholds.critical)
-        .or(metric.thresholds.critical)?;
-    let baseline_below = check.baseline.is_none_or(|b| b < critical);
-    let Some((rate, lower, total)) = tick
-        .proven
-        .filter(|(_, lower, _)| *lower >= critical && baseline_below)
-    else {
-        check.fast = Streak::default();
-        return None;
-    };
-    let needed = metric.confirm.max(FAST_PATH_TICKS);
-    check.fast.push(Severity::Critical, needed);
-    if check.fast.count < needed {
-        return None;
-    }
-    let mut out = evidence.clone();
-    out.verdict = Verdict::Fail(Severity::Critical);
-    out.breached_severity = Severity::Critical;
-    out.threshold = Some(critical);
-    out.streak = check.fast.count;
-    out.reason = format!(
-        "{} {} over {} requests this tick, at least {} with 99% confidence ≥ critical {}, {} ticks in a row: the fast path → critical",
-        metric.name,
-        num(rate),
-        num(total),
-        num(lower),
-        num(critical),
-        check.fast.count
-    );
-    Some(out)
-}
-
 /// No data, as `on_no_data` says.
 fn no_data(metric: &MetricConfig, mut evidence: CheckEvidence, why: String) -> CheckEvidence {
     match metric.on_no_data {
@@ -410,6 +362,28 @@ fn null_text(metric: &MetricConfig, check: &SequentialCheck, null: f64) -> Strin
         Some(bound) if !metric.is_count() => {
             format!("{}% of ticks beyond {}", num(null * 100.0), num(bound))
         }
+        _ if metric.baseline == BaselineKind::Canary => format!(
+            "{}, {}× the stable's rate",
+            num(null),
+            num(1.0 + metric.tolerance)
+        ),
         _ => num(null),
     }
+}
+
+/// A canary whose rate since the release is not `min_increase` above the
+/// stable's (on both best estimates): in words, why that is not worth
+/// acting on; `None` when it is above the floor.
+fn below_floor(metric: &MetricConfig, check: &SequentialCheck) -> Option<String> {
+    let canary = check.last.and_then(|c| c.rate())?;
+    let stable = check.baseline?;
+    let floor = metric.min_increase();
+    (canary < stable + floor).then(|| {
+        format!(
+            "the canary's rate since the release, {}, is less than min_increase {} above the stable's {}",
+            num(canary),
+            num(floor),
+            num(stable)
+        )
+    })
 }

@@ -49,6 +49,10 @@
 //!    bound and α_e = α/2 for Ville, so the false-alarm rate of the whole
 //!    check is at most α (union bound), given the quasi-binomial model.
 //!
+//! A canary beside a stable version needs no baseline rate at all:
+//! [`CanaryTest`] (`stats/canary.rs`) splits each tick's errors by the two
+//! versions' requests.
+//!
 //! This is the *union-bound* test. [`ProfiledTest`] (`stats/profile.rs`)
 //! puts the baseline's uncertainty inside the e-value instead, with one
 //! such e-process per reading of the baseline rate, and is what a count
@@ -57,8 +61,10 @@
 //! Missing ticks contribute nothing (`f = 1`); low traffic gives factors
 //! close to 1: both hold rather than decide.
 
+mod canary;
 mod profile;
 
+pub use canary::CanaryTest;
 pub use profile::{MIN_BLOCKS, PRIOR_SHARE, ProfiledTest};
 use statrs::distribution::{Beta, ContinuousCDF};
 
@@ -169,6 +175,12 @@ impl Pooled {
 /// no more errors than requests.
 fn usable(&(n, k): &(f64, f64)) -> bool {
     n.is_finite() && k.is_finite() && n > 0.0 && (0.0..=n).contains(&k)
+}
+
+/// Whether `(requests, errors)` can be counted, a tick without requests
+/// included: finite, not negative, no more errors than requests.
+fn usable_or_empty(&(n, k): &(f64, f64)) -> bool {
+    n.is_finite() && k.is_finite() && n >= 0.0 && (0.0..=n).contains(&k)
 }
 
 /// Pearson's X² / (m − 1) around `rate`, at least 1; 1 with too few ticks

@@ -246,3 +246,32 @@ fn after_a_severe_release_fewer_clean_requests_show_the_regression_is_gone() {
     assert!(why.contains("above 0.10%"), "{why}");
     assert!(why.contains("40.00% before the rollback"), "{why}");
 }
+
+#[test]
+fn a_canary_metric_is_back_against_the_stable_version_s_rate() {
+    let target = target(COUNT);
+    let metric = &target.metric[0];
+    // The stable version fails 1% of its requests; 1% since the rollback is
+    // back, though far above the floor of 0.1 points alone.
+    let sample = MetricSample {
+        counts: Some(Counts {
+            total: 20_000.0,
+            bad: 200.0,
+        }),
+        stable_counts: Some(Counts {
+            total: 20_000.0,
+            bad: 200.0,
+        }),
+        ..MetricSample::named("error_rate")
+    };
+    let standing = count_metric(metric, None, Some(&sample), None);
+    assert!(matches!(standing, Standing::Back(_)));
+    let without = MetricSample {
+        stable_counts: None,
+        ..sample
+    };
+    assert!(matches!(
+        count_metric(metric, None, Some(&without), None),
+        Standing::NotYet(_)
+    ));
+}

@@ -251,9 +251,12 @@ fn count_metric(
         return Standing::Unknown(format!("{name}: no counts since the rollback"));
     };
     let (n, k) = (counts.total, counts.bad);
+    // The pre-release baseline or, for `baseline = "canary"`, the stable
+    // version's counts over the same window.
     let (base_n, base_k) = sample
         .baseline_counts
         .iter()
+        .chain(&sample.stable_counts)
         .fold((0.0, 0.0), |(n, k), c| (n + c.total, k + c.bad));
     let baseline = (base_n > 0.0).then(|| base_k / base_n);
     let limit = rate_limit(baseline, metric.min_increase());

@@ -2,7 +2,9 @@
 //! the baseline, and what the judge remembers from tick to tick.
 
 use super::super::Streak;
-use super::super::stats::{self, ErrorBaseline, ErrorRateSettings, ErrorRateTest, ProfiledTest};
+use super::super::stats::{
+    self, CanaryTest, ErrorBaseline, ErrorRateSettings, ErrorRateTest, ProfiledTest,
+};
 use super::levels::default_levels;
 use crate::config::{BaselineKind, Direction, MetricConfig};
 use crate::model::{Counts, MetricSample};
@@ -25,6 +27,9 @@ pub(super) enum Process {
     Bound(Box<ErrorRateTest>),
     /// Against the baseline, its rate profiled out.
     Profiled(ProfiledTest),
+    /// A canary against the stable version beside it: fed through
+    /// [`Tests::update_split`], never one count alone.
+    Canary(CanaryTest),
 }
 
 impl Process {
@@ -32,6 +37,8 @@ impl Process {
         match self {
             Process::Bound(t) => t.update(Some(counts)),
             Process::Profiled(t) => t.update(Some(counts)),
+            // One version's counts say nothing about the split.
+            Process::Canary(_) => {}
         }
     }
 
@@ -39,6 +46,7 @@ impl Process {
         match self {
             Process::Bound(t) => t.e_value(),
             Process::Profiled(t) => t.e_value(),
+            Process::Canary(t) => t.e_value(),
         }
     }
 
@@ -46,6 +54,7 @@ impl Process {
         match self {
             Process::Bound(t) => t.threshold(),
             Process::Profiled(t) => t.threshold(),
+            Process::Canary(t) => t.threshold(),
         }
     }
 
@@ -53,6 +62,7 @@ impl Process {
         match self {
             Process::Bound(t) => t.null_rate(),
             Process::Profiled(t) => t.null_rate(),
+            Process::Canary(t) => t.null_rate(),
         }
     }
 
@@ -60,6 +70,7 @@ impl Process {
         match self {
             Process::Bound(t) => t.dispersion(),
             Process::Profiled(t) => t.dispersion(),
+            Process::Canary(_) => 1.0,
         }
     }
 }
@@ -114,6 +125,24 @@ impl Tests {
         self.settle();
     }
 
+    /// Feeds a canary's and its stable's new `(events, bad)` to the only
+    /// part; `None`: that side had no data this tick.
+    pub(super) fn update_split(&mut self, canary: Option<Counts>, stable: Option<Counts>) {
+        if let Some((_, Process::Canary(test))) = self.parts.first_mut() {
+            let pair = |c: Counts| (c.total, c.bad);
+            test.update(canary.map(pair), stable.map(pair));
+        }
+        self.settle();
+    }
+
+    /// The canary test, for a check with `baseline = "canary"`.
+    pub(super) fn canary(&self) -> Option<&CanaryTest> {
+        match self.parts.first() {
+            Some((_, Process::Canary(test))) => Some(test),
+            _ => None,
+        }
+    }
+
     /// Feeds one value: one event per part, bad beyond its bound.
     pub(super) fn update_value(&mut self, direction: Direction, value: f64) {
         for (bound, test) in &mut self.parts {
@@ -145,6 +174,9 @@ pub(in crate::judge) struct SequentialCheck {
     pub(super) bound: Option<f64>,
     /// Cumulative counts at the previous tick with data.
     pub(in crate::judge) last: Option<Counts>,
+    /// The stable version's cumulative counts at the previous tick with
+    /// data (`baseline = "canary"`).
+    pub(super) stable_last: Option<Counts>,
     /// Discounted recent `(events, bad)` of a count metric, deflated.
     pub(super) recent: (f64, f64),
     /// Last values of a value metric, or a count metric's per-tick rate
@@ -181,6 +213,13 @@ impl SequentialCheck {
         sample: &MetricSample,
         settings: &ErrorRateSettings,
     ) {
+        if metric.baseline == BaselineKind::Canary {
+            // Nothing to estimate: the whole α goes to Ville. The levels
+            // follow the stable's rate tick by tick (`follow_stable`).
+            self.test = Some(Tests::one(Process::Canary(CanaryTest::new(settings))));
+            self.reading = Some(metric.clone());
+            return;
+        }
         if metric.baseline == BaselineKind::None {
             let Some(&(_, mildest)) = metric.thresholds.levels().last() else {
                 return;
@@ -297,22 +336,52 @@ impl SequentialCheck {
     /// nothing is counted twice when they climb back). Only a fall below
     /// half of what was counted is a window that started again.
     pub(super) fn increment(&mut self, counts: Counts) -> Counts {
-        let Some(last) = self.last else {
-            self.last = Some(counts);
-            return counts;
-        };
-        if counts.total < 0.5 * last.total {
-            self.last = Some(counts);
-            return counts;
-        }
-        let total = (counts.total - last.total).max(0.0);
-        let bad = (counts.bad - last.bad).max(0.0).min(total);
-        self.last = Some(Counts {
-            total: counts.total.max(last.total),
-            bad: counts.bad.max(last.bad),
-        });
-        Counts { total, bad }
+        increment(&mut self.last, counts)
     }
+
+    /// The stable version's new events this tick, as [`Self::increment`].
+    pub(super) fn increment_stable(&mut self, counts: Counts) -> Counts {
+        increment(&mut self.stable_last, counts)
+    }
+
+    /// With `baseline = "canary"`: the baseline is the stable's rate since
+    /// the release, and a metric without thresholds reads its levels
+    /// relative to that rate, as a `pre_release` one does to its baseline.
+    pub(super) fn follow_stable(&mut self, metric: &MetricConfig) {
+        let Some(rate) = self
+            .test
+            .as_ref()
+            .and_then(Tests::canary)
+            .and_then(CanaryTest::stable_rate)
+        else {
+            return;
+        };
+        self.baseline = Some(rate);
+        if metric.thresholds.levels().is_empty()
+            && let Some(reading) = &mut self.reading
+        {
+            reading.thresholds = default_levels(rate);
+        }
+    }
+}
+
+/// New events since `last` (updated): see [`SequentialCheck::increment`].
+fn increment(last: &mut Option<Counts>, counts: Counts) -> Counts {
+    let Some(previous) = *last else {
+        *last = Some(counts);
+        return counts;
+    };
+    if counts.total < 0.5 * previous.total {
+        *last = Some(counts);
+        return counts;
+    }
+    let total = (counts.total - previous.total).max(0.0);
+    let bad = (counts.bad - previous.bad).max(0.0).min(total);
+    *last = Some(Counts {
+        total: counts.total.max(previous.total),
+        bad: counts.bad.max(previous.bad),
+    });
+    Counts { total, bad }
 }
 
 /// A value in "higher is worse" orientation.

@@ -10,6 +10,10 @@
 //!   (`interval`, at least `prometheus.min_window`, but never reaching back
 //!   before the release): one value per tick, as the test needs, not a
 //!   value over everything since the release.
+//! - A count metric with `baseline = "canary"` runs `stable_errors_query`
+//!   and `stable_total_query` beside them, over the same window at the
+//!   same time: the stable version's counts so far (`stable_counts`), whose
+//!   rate is the sample's baseline.
 //! - Their **baseline** is a range query over `baseline_window` before the
 //!   release, one point per step of `max(interval, min_window)` for a value
 //!   metric and of at least a minute for counts (a count over less than a
@@ -90,17 +94,8 @@ impl MetricQuerier {
         let since = ctx.now.duration_since(start).unwrap_or_default();
         let current = async {
             if let (Some(errors_q), Some(total_q)) = (&metric.errors_query, &metric.total_query) {
-                let (bad, total) = tokio::join!(
-                    self.instant_rendered(errors_q, ctx, since, ctx.now, timeout),
-                    self.instant_rendered(total_q, ctx, since, ctx.now, timeout)
-                );
-                let counts = match (bad.0, total.0) {
-                    (Ok(bad), Ok(total)) => {
-                        Ok(total.and_then(|t| Counts::checked(t, bad.unwrap_or(0.0))))
-                    }
-                    (Err(e), _) | (_, Err(e)) => Err(e),
-                };
-                (counts.map(Some), None, vec![bad.1, total.1])
+                let (counts, spent) = self.counts(errors_q, total_q, ctx, since, timeout).await;
+                (counts.map(Some), None, spent)
             } else {
                 let window = since.min(self.tick_window(ctx));
                 let value = self
@@ -109,9 +104,34 @@ impl MetricQuerier {
                 (Ok(None), Some(value.0), vec![value.1])
             }
         };
-        let (current, baseline) = tokio::join!(current, self.baseline(metric, ctx, timeout));
+        // With `baseline = "canary"`, the stable version's counts over the
+        // same window, side by side with the canary's.
+        let stable = async {
+            match (
+                metric.baseline,
+                &metric.stable_errors_query,
+                &metric.stable_total_query,
+            ) {
+                (BaselineKind::Canary, Some(errors_q), Some(total_q)) if metric.is_count() => {
+                    Some(self.counts(errors_q, total_q, ctx, since, timeout).await)
+                }
+                _ => None,
+            }
+        };
+        let (current, stable, baseline) =
+            tokio::join!(current, stable, self.baseline(metric, ctx, timeout));
         let (counts, value, spent) = current;
         durations.extend(spent);
+        if let Some((stable, spent)) = stable {
+            durations.extend(spent);
+            match stable {
+                Ok(counts) => {
+                    sample.stable_counts = counts;
+                    sample.baseline = counts.and_then(|c| c.rate());
+                }
+                Err(e) => errors.push(format!("stable: {e}")),
+            }
+        }
         match counts {
             Ok(counts) => sample.counts = counts.flatten(),
             Err(e) => errors.push(e),
@@ -142,6 +162,29 @@ impl MetricQuerier {
             sample.error = Some(errors.join("; "));
         }
         Measurement { sample, durations }
+    }
+
+    /// A count metric's errors and events over `window` up to now, queried
+    /// side by side: an empty answer from the errors query is no errors
+    /// (a `code=~"5.."` selector matches nothing until the first), an
+    /// empty one from the events query no data.
+    async fn counts(
+        &self,
+        errors_q: &str,
+        total_q: &str,
+        ctx: &QueryContext,
+        window: Duration,
+        timeout: Duration,
+    ) -> (Result<Option<Counts>, String>, Vec<Duration>) {
+        let (bad, total) = tokio::join!(
+            self.instant_rendered(errors_q, ctx, window, ctx.now, timeout),
+            self.instant_rendered(total_q, ctx, window, ctx.now, timeout)
+        );
+        let counts = match (bad.0, total.0) {
+            (Ok(bad), Ok(total)) => Ok(total.and_then(|t| Counts::checked(t, bad.unwrap_or(0.0)))),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        (counts, vec![bad.1, total.1])
     }
 
     /// A value metric's per-tick window: the interval, at least
