@@ -20,8 +20,10 @@
 //!     one that took 0.1% to 0.5%, it takes about 3 / 0.2% = 1,500.
 //!
 //!   While there are too few requests, the reason says how many are needed.
-//! - **Other metrics** (latency, thresholds): no breach and, against a
-//!   baseline, at most [`BACK_VALUE_RATIO`] × the baseline, on
+//! - **Other metrics** (latency, thresholds): no breach of their own
+//!   thresholds and `min_ratio` (the metric's definition of worse) or, for
+//!   a metric judged by the sequential test against the default levels
+//!   alone, at most [`BACK_VALUE_RATIO`] × the baseline, on
 //!   [`VALUE_PASSES`] rounds in a row.
 //!   Informational metrics (no thresholds, no `min_ratio`) are not waited
 //!   for.
@@ -196,7 +198,12 @@ fn value_metric(
         *streak = 0;
         return Standing::NotYet(evidence.reason.clone());
     }
-    let ratio = evidence.ratio.filter(|r| r.is_finite());
+    // A metric with thresholds or `min_ratio` is back when it no longer
+    // breaches them (its owner's definition of worse); one judged by the
+    // sequential test alone against its default levels must also be
+    // within BACK_VALUE_RATIO of its baseline.
+    let own_levels = metric.min_ratio.is_some() || !metric.thresholds.levels().is_empty();
+    let ratio = evidence.ratio.filter(|r| r.is_finite() && !own_levels);
     let far = match (ratio, metric.direction) {
         (Some(r), Direction::Increase) => r > BACK_VALUE_RATIO,
         (Some(r), Direction::Decrease) => r < 1.0 / BACK_VALUE_RATIO,
