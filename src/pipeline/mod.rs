@@ -113,6 +113,33 @@ impl RollbackContext {
 }
 
 impl RollbackContext {
+    /// The context of a rollback of `target` from `bad_version` to
+    /// `restore_version`, with the release source's link, namespace and
+    /// Deployment as the hints steps without their own fall back to.
+    pub fn for_target(
+        target: &crate::config::TargetConfig,
+        release_id: &str,
+        versions: (&str, &str),
+        mode: Mode,
+        reason: &str,
+        started_at: SystemTime,
+    ) -> RollbackContext {
+        let (bad_version, restore_version) = versions;
+        RollbackContext {
+            target: target.name.clone(),
+            bad_version: bad_version.to_owned(),
+            restore_version: restore_version.to_owned(),
+            release_id: release_id.to_owned(),
+            mode,
+            reason: reason.to_owned(),
+            started_at,
+            link_hint: target.release.path().map(Into::into),
+            namespace_hint: target.release.namespace().map(Into::into),
+            deployment_hint: target.release.deployment().map(Into::into),
+            release_hint: Some(target.release.clone()),
+        }
+    }
+
     /// The template variables of steps ([`STEP_VARIABLES`](crate::template::STEP_VARIABLES)):
     /// `{{version}}` is the bad version, `{{previous_version}}` the one
     /// rolled back to (as in `deploy-version {{previous_version}}`),

@@ -354,18 +354,12 @@ pub(super) fn rollback_context(
     reason: &str,
     started_at: std::time::SystemTime,
 ) -> RollbackContext {
-    let target = &setup.target;
-    RollbackContext {
-        target: target.name.clone(),
-        bad_version: bad_version.to_owned(),
-        restore_version: restore_version.to_owned(),
-        release_id: release_id.to_owned(),
-        mode: setup.mode,
-        reason: reason.to_owned(),
+    RollbackContext::for_target(
+        &setup.target,
+        release_id,
+        (bad_version, restore_version),
+        setup.mode,
+        reason,
         started_at,
-        link_hint: target.release.path().map(Into::into),
-        namespace_hint: target.release.namespace().map(Into::into),
-        deployment_hint: target.release.deployment().map(Into::into),
-        release_hint: Some(target.release.clone()),
-    }
+    )
 }
