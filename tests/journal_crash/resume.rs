@@ -97,3 +97,48 @@ fn kill_nine_inside_a_step_with_retries_resumes_the_pipeline_after_it() {
     assert_eq!(reports.len(), 1, "the resumed rollback's incident report");
     kill_nine(daemon);
 }
+
+/// The daemon killed at each step boundary in turn (just after a step's
+/// end is journaled; the next may have started, then it is cut short in
+/// it): whatever the restart does, the version change ran at most once,
+/// the undrain ran to its end exactly once, the rollback was closed, and
+/// no second rollback started.
+#[test]
+fn kill_nine_at_every_step_boundary_keeps_the_guarantees() {
+    for (boundary, (_, after)) in super::STEPS.iter().enumerate() {
+        let host = Host::new();
+        let daemon = host.start(1);
+        host.release();
+        for (_, name) in &super::STEPS[..=boundary] {
+            host.running(name);
+            host.go(name, 1);
+        }
+        wait_for(&format!("{after}: its end in the journal"), || {
+            host.count(|e| matches!(e, Event::StepFinished { step, .. } if step == after)) >= 1
+        });
+        kill_nine(daemon);
+        host.broken.store(false, Ordering::SeqCst);
+        for (_, name) in super::STEPS {
+            host.go(name, 2);
+        }
+        let daemon = host.start(2);
+        wait_for(&format!("after {after}: the rollback to be closed"), || {
+            host.count(|e| matches!(e, Event::RollbackFinished { .. })) == 1
+        });
+        assert!(
+            host.logged("done deploy") <= 1 && host.logged("start deploy") <= 1,
+            "after {after}: the version change ran at most once"
+        );
+        assert_eq!(
+            host.logged("done undrain"),
+            1,
+            "after {after}: the undrain ran once"
+        );
+        assert_eq!(
+            host.count(|e| matches!(e, Event::RollbackStarted { .. })),
+            1,
+            "after {after}: never rolled back twice"
+        );
+        kill_nine(daemon);
+    }
+}
