@@ -92,7 +92,7 @@ impl ReplayChecks {
         if errors {
             toml.push_str(
                 "[[metric]]\nname = \"error_rate\"\nerrors_query = \"replay:errors\"\n\
-                 total_query = \"replay:requests\"\nmin_increase = 0.0002\n",
+                 total_query = \"replay:requests\"\n",
             );
             if canary {
                 toml.push_str(

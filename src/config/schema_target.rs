@@ -110,6 +110,12 @@ pub struct ProbeConfig {
     pub max_latency: Option<Duration>,
 }
 
+/// A count metric's default `min_increase`: 0.02 points of error rate, the
+/// floor `rollguard backtest` and the benchmark are measured with. At 0.1
+/// points (the default before), a baseline of 0.05% put the null at ×3, so
+/// an errors ×3 or ×4 at a low baseline could never be significant.
+pub const DEFAULT_MIN_INCREASE: f64 = 0.0002;
+
 /// `[[target.metric]]`: one Prometheus check.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -218,12 +224,14 @@ impl MetricConfig {
         self.is_count() || self.test == Some(MetricTest::Sequential)
     }
 
-    /// `min_increase`, or its default: 0.001 for a count metric (0.1 points
-    /// of error rate), or its error budget `1 − slo` where that is less; 0
-    /// for a value metric.
+    /// `min_increase`, or its default: [`DEFAULT_MIN_INCREASE`] for a
+    /// count metric (0.02 points of error rate), or its error budget
+    /// `1 − slo` where that is less; 0 for a value metric.
     pub fn min_increase(&self) -> f64 {
         self.min_increase.unwrap_or(if self.is_count() {
-            self.slo.map_or(0.001, |slo| (1.0 - slo).clamp(0.0, 0.001))
+            self.slo.map_or(DEFAULT_MIN_INCREASE, |slo| {
+                (1.0 - slo).clamp(0.0, DEFAULT_MIN_INCREASE)
+            })
         } else {
             0.0
         })

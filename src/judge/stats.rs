@@ -81,7 +81,9 @@ pub struct ErrorRateSettings {
 }
 
 impl Default for ErrorRateSettings {
-    /// δ = 0.25, min_increase = 0.001 (0.1 points), α = 0.01.
+    /// δ = 0.25, min_increase = 0.001 (0.1 points), α = 0.01: the test's own
+    /// defaults, for tests and the bench's references; a metric's test takes
+    /// `MetricConfig::min_increase` (0.02 points by default).
     fn default() -> ErrorRateSettings {
         ErrorRateSettings {
             delta: 0.25,

@@ -218,8 +218,8 @@ fn a_canary_three_times_the_stable_fails_with_the_stable_as_baseline() {
 fn below_the_floor_a_significant_canary_is_not_worth_acting_on() {
     // 0.03% against 0.01%: three times worse, significant at this
     // traffic, at a configured medium level of 0.02%, but 0.02 points
-    // more, under min_increase (0.1 points).
-    let mut run = Run::new("thresholds = { medium = 0.0002 }\n");
+    // more, under a min_increase of 0.1 points.
+    let mut run = Run::new("thresholds = { medium = 0.0002 }\nmin_increase = 0.001\n");
     let mut last = run.tick((10_000.0, 3.0), Some((90_000.0, 9.0)));
     for _ in 0..40 {
         last = run.tick((10_000.0, 3.0), Some((90_000.0, 9.0)));

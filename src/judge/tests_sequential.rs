@@ -291,9 +291,9 @@ fn budget_run(extra: &str, ticks: usize) -> Vec<CheckEvidence> {
 
 #[test]
 fn an_slo_lets_the_budget_the_increase_burns_set_the_severity() {
-    // +0.1 points: below every default level (low is +0.5 points), and at
-    // the default min_increase, so without an SLO nothing is significant.
-    let plain = budget_run("", 15);
+    // +0.1 points (×6): with a floor of 0.1 points, nothing is
+    // significant without an SLO.
+    let plain = budget_run("min_increase = 0.001\n", 15);
     assert!(
         plain
             .iter()
@@ -302,6 +302,11 @@ fn an_slo_lets_the_budget_the_increase_burns_set_the_severity() {
         "{:?}",
         plain.last()
     );
+    // At the default floor (0.02 points) ×6 is significant and, read
+    // against the default levels relative to the baseline, medium.
+    let default = budget_run("", 15);
+    let last = default.last().expect("ticks");
+    assert_eq!(last.verdict, Verdict::Fail(Severity::Medium), "{last:?}");
     // With a budget of 0.01%, the increase burns it about 9 times as fast
     // as the SLO allows: high (6 to 14.4), and min_increase is the budget.
     let slo = budget_run("slo = 0.9999\n", 15);

@@ -9,7 +9,7 @@
 //! - **Count metrics** (error rate), over the errors and requests counted
 //!   since the rollback began:
 //!   - the observed rate is at most the *normal limit*,
-//!     `max(BACK_RATIO × baseline, baseline + min_increase)`: the complement
+//!     `max(BACK_RATIO × baseline, baseline + max(min_increase, 0.1 points))`: the complement
 //!     of the mildest regression the default severities report (errors
 //!     ×2), so no reportable regression is left;
 //!   - and, with [`CONFIDENCE`] (the one-sided Clopper-Pearson upper bound),
@@ -47,6 +47,11 @@ pub const CONFIDENCE: f64 = 0.95;
 /// (or the baseline plus the metric's `min_increase`, whichever is more):
 /// errors ×2 is the mildest regression the default severities report.
 pub const BACK_RATIO: f64 = 2.0;
+/// The smallest absolute excess over the baseline that still counts as
+/// back (0.1 points of error rate), or the metric's `min_increase` where
+/// that is more: the test's default floor (0.02 points) is for seeing a
+/// regression early, not for calling a recovery incomplete.
+pub const VERIFY_MIN_INCREASE: f64 = 0.001;
 /// Share of the bad release's error rate that the rate since the rollback
 /// must be below, with [`CONFIDENCE`], when that is more than the normal
 /// limit.
@@ -266,7 +271,7 @@ fn count_metric(
         .chain(&sample.stable_counts)
         .fold((0.0, 0.0), |(n, k), c| (n + c.total, k + c.bad));
     let baseline = (base_n > 0.0).then(|| base_k / base_n);
-    let limit = rate_limit(baseline, metric.min_increase());
+    let limit = rate_limit(baseline, metric.min_increase().max(VERIFY_MIN_INCREASE));
     let baseline_text =
         baseline.map_or("no baseline".to_owned(), |b| format!("baseline {}", pct(b)));
     if n < 1.0 {
