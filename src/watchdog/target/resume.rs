@@ -95,21 +95,14 @@ impl TargetLoop {
             let stopped = stopped.join(", ");
             detail.push_str(&format!("; stopped what was left running of: {stopped}"));
         }
-        let restored = timeline(&outcome);
-        let n = self
-            .notification_of(NotifyEvent::RollbackInterrupted, unfinished)
-            .with_detail(if restored.is_empty() {
-                detail.clone()
-            } else {
-                format!("{detail}\nrestore steps run on restart:\n{restored}")
-            })
-            .with_status_message(status_message);
-        self.notify(n);
-        if let Some(escalated) = escalation(&outcome, &detail) {
-            tracing::error!(target_name = %name, detail = %escalated, "A restore step failed");
-            let n = self.notification_of(NotifyEvent::RollbackFailed, unfinished);
-            self.notify(n.with_detail(escalated));
-        }
+        self.tell(
+            unfinished,
+            NotifyEvent::RollbackInterrupted,
+            &detail,
+            "restore steps run on restart:\n",
+            &outcome,
+            status_message,
+        );
     }
 
     /// Where the rollback goes on from, the running version read when the
@@ -167,21 +160,6 @@ impl TargetLoop {
         let name = self.name().to_owned();
         tracing::warn!(target_name = %name, release_id = %unfinished.release_id, %why, "Resuming the interrupted rollback");
         let steps = remaining(&self.setup.target.step, from, &unfinished.done_steps);
-        let ctx = rollback_context(
-            &self.setup,
-            &unfinished.release_id,
-            &unfinished.bad_version,
-            &unfinished.restore_version,
-            &format!("rollguard restarted during this rollback: {why}"),
-            unfinished.started_at,
-        );
-        let hooks = StepHooks::new(
-            self.state.journal().clone(),
-            &self.setup,
-            &unfinished.release_id,
-            self.notification_of(NotifyEvent::RollbackStep, unfinished),
-        );
-        let mut deps = pipeline_deps(&self.setup);
         let bake = Bake::new(
             unfinished.release_id.clone(),
             unfinished.bad_version.clone(),
@@ -196,8 +174,10 @@ impl TargetLoop {
             self.state.clone(),
             &bake,
         ));
-        deps.verifier = Some(verifier.clone());
-        let outcome = pipeline::run(&steps, &ctx, &deps, &hooks, self.stop.clone()).await;
+        let reason = format!("rollguard restarted during this rollback: {why}");
+        let outcome = self
+            .run_steps(unfinished, &steps, &reason, Some(verifier.clone()))
+            .await;
         let verification = match outcome {
             PipelineOutcome::Completed {
                 verified: false, ..
@@ -229,22 +209,15 @@ impl TargetLoop {
             &unfinished.release_id,
         )
         .await;
-        let steps_run = timeline(&outcome);
         let detail = format!("resumed after a restart ({why}); {}", ending.detail);
-        let n = self
-            .notification_of(ending.event, unfinished)
-            .with_detail(if steps_run.is_empty() {
-                detail.clone()
-            } else {
-                format!("{detail}\n{steps_run}")
-            })
-            .with_status_message(status_message);
-        self.notify(n);
-        if let Some(escalated) = escalation(&outcome, &detail) {
-            tracing::error!(target_name = %name, detail = %escalated, "A restore step failed");
-            let n = self.notification_of(NotifyEvent::RollbackFailed, unfinished);
-            self.notify(n.with_detail(escalated));
-        }
+        self.tell(
+            unfinished,
+            ending.event,
+            &detail,
+            "",
+            &outcome,
+            status_message,
+        );
     }
 
     /// The guaranteed steps of the target's pipeline that had not ended
@@ -254,21 +227,25 @@ impl TargetLoop {
     /// run twice does less harm than one never run.
     async fn run_restore_steps(&self, unfinished: &Unfinished) -> PipelineOutcome {
         let all = &self.setup.target.step;
-        let names: Vec<String> = all.iter().map(step_name).collect();
-        let done = |name: &String| {
-            names.iter().filter(|n| *n == name).count() == 1 && unfinished.done_steps.contains(name)
-        };
-        let steps: Vec<_> = all
-            .iter()
-            .filter(|step| step.common.guaranteed() && !done(&step_name(step)))
-            .cloned()
-            .collect();
+        let steps = remaining(all, all.len(), &unfinished.done_steps);
+        let reason = "rollguard restarted during this rollback; running its restore steps";
+        self.run_steps(unfinished, &steps, reason, None).await
+    }
+
+    /// Runs `steps` under `unfinished`'s rollback, journaled as its steps.
+    async fn run_steps(
+        &self,
+        unfinished: &Unfinished,
+        steps: &[StepConfig],
+        reason: &str,
+        verifier: Option<Arc<TargetVerifier>>,
+    ) -> PipelineOutcome {
         let ctx = rollback_context(
             &self.setup,
             &unfinished.release_id,
             &unfinished.bad_version,
             &unfinished.restore_version,
-            "rollguard restarted during this rollback; running its restore steps",
+            reason,
             unfinished.started_at,
         );
         let hooks = StepHooks::new(
@@ -277,8 +254,40 @@ impl TargetLoop {
             &unfinished.release_id,
             self.notification_of(NotifyEvent::RollbackStep, unfinished),
         );
-        let deps = pipeline_deps(&self.setup);
-        pipeline::run(&steps, &ctx, &deps, &hooks, self.stop.clone()).await
+        let mut deps = pipeline_deps(&self.setup);
+        if let Some(verifier) = verifier {
+            deps.verifier = Some(verifier);
+        }
+        pipeline::run(steps, &ctx, &deps, &hooks, self.stop.clone()).await
+    }
+
+    /// Notifies `event` with `detail` and the steps that ran (under
+    /// `heading`), and escalates a failed restore step in a notification of
+    /// its own.
+    fn tell(
+        &self,
+        unfinished: &Unfinished,
+        event: NotifyEvent,
+        detail: &str,
+        heading: &str,
+        outcome: &PipelineOutcome,
+        status_message: Option<String>,
+    ) {
+        let steps_run = timeline(outcome);
+        let n = self
+            .notification_of(event, unfinished)
+            .with_detail(if steps_run.is_empty() {
+                detail.to_owned()
+            } else {
+                format!("{detail}\n{heading}{steps_run}")
+            })
+            .with_status_message(status_message);
+        self.notify(n);
+        if let Some(escalated) = escalation(outcome, detail) {
+            tracing::error!(target_name = %self.name(), detail = %escalated, "A restore step failed");
+            let n = self.notification_of(NotifyEvent::RollbackFailed, unfinished);
+            self.notify(n.with_detail(escalated));
+        }
     }
 
     /// A notification of `event` about `unfinished`.
