@@ -25,7 +25,7 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -247,16 +247,12 @@ async fn wait_all(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_releasing_at_once_stays_within_its_caps_and_fetches_each_baseline_once() {
-    let released = Arc::new(AtomicBool::new(false));
-    let service_released = released.clone();
+    // The version every target runs: v1, then v2, then v3.
+    let version = Arc::new(AtomicUsize::new(1));
+    let service_version = version.clone();
     let (service, services_seen) = counting_server(move |target| {
         if target.starts_with("/version") {
-            if service_released.load(Ordering::SeqCst) {
-                "v2"
-            } else {
-                "v1"
-            }
-            .to_owned()
+            format!("v{}", service_version.load(Ordering::SeqCst))
         } else {
             "ok".to_owned()
         }
@@ -286,29 +282,17 @@ async fn a_fleet_releasing_at_once_stays_within_its_caps_and_fetches_each_baseli
 
     // Ticks from here on; those before the release send no query.
     let start_ticks: u64 = state.targets().iter().map(|t| t.ticks).sum();
-    released.store(true, Ordering::SeqCst);
+    version.store(2, Ordering::SeqCst);
     wait_all(&state, "every target's release", |t| t.release.is_some()).await;
     let opened = state.targets().iter().map(|t| t.ticks).max().unwrap_or(0);
     wait_all(&state, "ticks of every baking target", |t| {
         t.ticks >= opened + BAKING_TICKS
     })
     .await;
-    let _ = stop.send(());
-    task.await.expect("no panic").expect("clean stop");
     let ticks: u64 = state.targets().iter().map(|t| t.ticks).sum::<u64>() - start_ticks;
 
     let requests = seen.requests();
-    let range = requests
-        .iter()
-        .filter(|r| r.starts_with("/api/v1/query_range"))
-        .count();
-    let instant: Vec<&String> = requests
-        .iter()
-        .filter(|r| r.starts_with("/api/v1/query?"))
-        .collect();
-    // The threshold metric's baseline is rendered with its 1 h window.
-    let baseline_instant = instant.iter().filter(|r| r.contains("[3600s]")).count();
-    let current = instant.len() - baseline_instant;
+    let (current, baseline_instant, range) = kinds(&requests);
     let (max_in_flight, max_open, connections) = (
         seen.max_in_flight.load(Ordering::SeqCst),
         seen.max_open.load(Ordering::SeqCst),
@@ -347,9 +331,50 @@ async fn a_fleet_releasing_at_once_stays_within_its_caps_and_fetches_each_baseli
         "one count baseline (two ranges) per release"
     );
     // Three instant queries per tick of a baking target: the ratio and
-    // the two counts. Ticks before a target's release send none.
+    // the two counts. Ticks before a target's release send none; a tick
+    // still under way has sent its queries but is not counted yet.
     assert!(
-        current <= 3 * ticks as usize,
+        current <= 3 * (ticks as usize + TARGETS),
         "{current} current queries over {ticks} ticks"
     );
+
+    // A new release has a baseline of its own, fetched once too: the
+    // last release's went with its bake window.
+    version.store(3, Ordering::SeqCst);
+    let is_v3 = |t: &rollguard::state::TargetStatus| {
+        t.release
+            .as_ref()
+            .is_some_and(|r| r["to"] == serde_json::json!("v3"))
+    };
+    wait_all(&state, "every target's second release", is_v3).await;
+    let opened = state.targets().iter().map(|t| t.ticks).max().unwrap_or(0);
+    wait_all(&state, "ticks of the second release", |t| {
+        t.ticks >= opened + 2
+    })
+    .await;
+    let _ = stop.send(());
+    task.await.expect("no panic").expect("clean stop");
+    let (_, baseline_instant, range) = kinds(&seen.requests());
+    assert_eq!(
+        baseline_instant,
+        2 * TARGETS,
+        "one threshold baseline per release"
+    );
+    assert_eq!(range, 4 * TARGETS, "one count baseline per release");
+}
+
+/// The current instant queries, the threshold metric's baseline instant
+/// queries (rendered with its 1 h window) and the range queries (count
+/// baselines) among `requests`.
+fn kinds(requests: &[String]) -> (usize, usize, usize) {
+    let range = requests
+        .iter()
+        .filter(|r| r.starts_with("/api/v1/query_range"))
+        .count();
+    let instant: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.starts_with("/api/v1/query?"))
+        .collect();
+    let baseline = instant.iter().filter(|r| r.contains("[3600s]")).count();
+    (instant.len() - baseline, baseline, range)
 }

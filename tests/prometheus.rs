@@ -144,17 +144,29 @@ async fn error_ratio_and_its_pre_release_baseline() {
         "query = '{ERROR_RATIO}'\nbaseline = \"pre_release\"\nbaseline_window = \"5s\"\n"
     ));
     let ctx = context("v2", "v1", release_at);
-    let measured = sample_until(
-        &querier(&prometheus.url(), Duration::from_secs(5)),
-        &errors,
-        ctx,
-        |m| near(m.sample.value, 0.5),
-    )
+    let querier = querier(&prometheus.url(), Duration::from_secs(5));
+    let cache = BaselineCache::default();
+    let measured = sample_until_with(&querier, &errors, ctx.clone(), &cache, |m| {
+        near(m.sample.value, 0.5)
+    })
     .await;
     assert_eq!(measured.sample.error, None);
     assert!(near(measured.sample.baseline, 0.1), "{measured:?}");
+    // The pre-release value does not change: fetched once for the
+    // release, then only the current value is queried.
+    assert_eq!(cache.len(), 1, "the baseline is kept for the release");
+    let again = querier.sample(&errors, &ctx, &cache).await;
     assert_eq!(
-        measured.durations.len(),
+        again.durations.len(),
+        1,
+        "only the current value was queried"
+    );
+    assert_eq!(again.sample.baseline, measured.sample.baseline);
+    let fresh = querier
+        .sample(&errors, &ctx, &BaselineCache::default())
+        .await;
+    assert_eq!(
+        fresh.durations.len(),
         2,
         "current and baseline were queried"
     );
