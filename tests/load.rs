@@ -378,3 +378,68 @@ fn kinds(requests: &[String]) -> (usize, usize, usize) {
     let baseline = instant.iter().filter(|r| r.contains("[3600s]")).count();
     (instant.len() - baseline, baseline, range)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_two_metrics_share_is_sent_once_per_tick() {
+    use rollguard::probe::prometheus::{BaselineCache, MetricQuerier, QueryContext};
+    let (prometheus, seen) = counting_server(prometheus_answer).await;
+    let config = rollguard::config::PrometheusConfig {
+        url: prometheus,
+        timeout: Duration::from_secs(5),
+        bearer_token_file: None,
+        min_window: Duration::from_secs(5),
+        max_concurrent_queries: QUERY_CAP,
+    };
+    let querier = MetricQuerier::new(&config, rollguard::http::http_client().expect("client"))
+        .expect("valid config");
+    // Two count metrics over the same traffic: one `total_query`.
+    let metric = |name: &str, errors: &str| -> rollguard::config::MetricConfig {
+        toml::from_str(&format!(
+            "name = \"{name}\"\nerrors_query = 'sum(increase({errors}{{job=\"{{{{target}}}}\"}}[{{{{window}}}}]))'\n\
+             total_query = 'sum(increase(requests_total{{job=\"{{{{target}}}}\"}}[{{{{window}}}}]))'\n\
+             baseline = \"pre_release\"\nbaseline_window = \"1h\"\n"
+        ))
+        .expect("valid metric")
+    };
+    let (failed, slow) = (
+        metric("failed", "errors_total"),
+        metric("slow", "slow_total"),
+    );
+    let release_at = std::time::SystemTime::now();
+    let cache = BaselineCache::default();
+    for tick in 1..=3u64 {
+        let ctx = QueryContext {
+            target: "api".to_owned(),
+            version: "v2".to_owned(),
+            previous_version: Some("v1".to_owned()),
+            release_at,
+            now: release_at + Duration::from_secs(tick),
+            window_start: None,
+            interval: Duration::from_secs(1),
+        };
+        let (a, b) = tokio::join!(
+            querier.sample(&failed, &ctx, &cache),
+            querier.sample(&slow, &ctx, &cache)
+        );
+        assert_eq!((a.sample.error, b.sample.error), (None, None));
+    }
+    let requests = seen.requests();
+    let count = |path: &str, what: &str| {
+        requests
+            .iter()
+            .filter(|r| r.starts_with(path) && r.contains(what))
+            .count()
+    };
+    // Each tick: the shared total once, each metric's errors once.
+    assert_eq!(
+        count("/api/v1/query?", "requests_total"),
+        3,
+        "{requests:#?}"
+    );
+    assert_eq!(count("/api/v1/query?", "errors_total"), 3);
+    assert_eq!(count("/api/v1/query?", "slow_total"), 3);
+    // Baselines: the shared total's range once, each errors range once.
+    assert_eq!(count("/api/v1/query_range", "requests_total"), 1);
+    assert_eq!(count("/api/v1/query_range", "errors_total"), 1);
+    assert_eq!(count("/api/v1/query_range", "slow_total"), 1);
+}

@@ -8,6 +8,7 @@
 //! reported as such and the judge decides what they mean.
 
 mod baselines;
+mod in_flight;
 mod sequential;
 
 pub use baselines::BaselineCache;
@@ -119,7 +120,15 @@ pub struct MetricQuerier {
     /// per-host connection cap; this bound on requests in flight is what
     /// bounds the connections to Prometheus.
     permits: Arc<Semaphore>,
+    /// Instant queries in flight, so that identical ones (two metrics
+    /// sharing a query, in one tick) are sent once.
+    instants: in_flight::InFlight<Answer>,
+    /// Range queries in flight, likewise.
+    ranges: in_flight::InFlight<sequential::RangeAnswer>,
 }
+
+/// An instant query's one number (or why not) and its latency.
+type Answer = (Result<Option<f64>, String>, Duration);
 
 impl std::fmt::Debug for MetricQuerier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -151,6 +160,8 @@ impl MetricQuerier {
             timeout: config.timeout,
             min_window: config.min_window,
             permits: Arc::new(Semaphore::new(config.max_concurrent_queries.max(1))),
+            instants: in_flight::InFlight::default(),
+            ranges: in_flight::InFlight::default(),
         })
     }
 
@@ -242,8 +253,19 @@ impl MetricQuerier {
     }
 
     /// One instant query evaluated at `at`, reduced to one number, with its
-    /// latency.
-    async fn instant(
+    /// latency; sent once however many ask for it at the same time.
+    async fn instant(&self, query: &str, at: SystemTime, timeout: Duration) -> Answer {
+        let key = format!("{}\n{}\n{query}", unix_seconds(at), timeout.as_millis());
+        let (querier, query) = (self.clone(), query.to_owned());
+        self.instants
+            .run(key, move || {
+                Box::pin(async move { querier.send_instant(&query, at, timeout).await })
+            })
+            .await
+    }
+
+    /// Sends one instant query (see [`Self::instant`]).
+    async fn send_instant(
         &self,
         query: &str,
         at: SystemTime,

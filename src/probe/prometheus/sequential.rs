@@ -242,7 +242,8 @@ impl MetricQuerier {
     }
 
     /// `query` rendered with `{{window}}` = `step`, evaluated every `step`
-    /// over `span`: finite values by timestamp (ms).
+    /// over `span`: finite values by timestamp (ms). Sent once however
+    /// many ask for it at the same time.
     async fn range_rendered(
         &self,
         query: &str,
@@ -250,11 +251,33 @@ impl MetricQuerier {
         step: Duration,
         span: (SystemTime, SystemTime),
         timeout: Duration,
-    ) -> (Result<BTreeMap<i64, f64>, String>, Duration) {
+    ) -> RangeAnswer {
         let query = match render(query, ctx, step) {
             Ok(query) => query,
             Err(e) => return (Err(format!("cannot render the query: {e}")), Duration::ZERO),
         };
+        let key = format!(
+            "{:?}\n{}\n{}\n{query}",
+            span,
+            step.as_millis(),
+            timeout.as_millis()
+        );
+        let querier = self.clone();
+        self.ranges
+            .run(key, move || {
+                Box::pin(async move { querier.send_range(query, step, span, timeout).await })
+            })
+            .await
+    }
+
+    /// Sends one range query (see [`Self::range_rendered`]).
+    async fn send_range(
+        &self,
+        query: String,
+        step: Duration,
+        span: (SystemTime, SystemTime),
+        timeout: Duration,
+    ) -> RangeAnswer {
         let seconds = |t: SystemTime| {
             t.duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs() as i64)
@@ -280,6 +303,9 @@ impl MetricQuerier {
         (result, started.elapsed())
     }
 }
+
+/// A range query's values by timestamp (ms), or why not, and its latency.
+pub(super) type RangeAnswer = (Result<BTreeMap<i64, f64>, String>, Duration);
 
 /// A range query's one series as finite values by timestamp (ms); an
 /// instant answer is one point.
