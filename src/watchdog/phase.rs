@@ -8,7 +8,20 @@
 //! time in milliseconds modulo 10,000 equals that offset, on every replica
 //! and after every restart; names spread a fleet evenly over the period.
 
+use super::Clock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A ticker of `period` on `name`'s phase: its first tick is the next
+/// instant of the phase by `clock`, within one period. After a tick slower
+/// than the period, the one it missed comes at once and the next on the
+/// phase: never a burst, and a slow tick does not move the target's phase.
+pub fn ticker(name: &str, period: Duration, clock: &Clock) -> tokio::time::Interval {
+    let wait = until_next(name, period, clock.now());
+    let first = crate::time::deadline(tokio::time::Instant::now(), wait);
+    let mut ticker = tokio::time::interval_at(first, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    ticker
+}
 
 /// FNV-1a, 64 bits: stable across Rust versions and platforms, unlike the
 /// standard library's hasher.
@@ -47,6 +60,42 @@ pub fn until_next(name: &str, period: Duration, now: SystemTime) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where in the period `clock` is now.
+    fn position(clock: &Clock, period: Duration) -> u128 {
+        let now = clock.now().duration_since(UNIX_EPOCH).expect("after 1970");
+        now.as_millis() % period.as_millis()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_target_ticks_on_its_phase_and_keeps_it_after_a_slow_tick() {
+        let clock = Clock::following_tokio();
+        let period = Duration::from_secs(10);
+        let phase = offset("checkout", period).as_millis();
+        let mut ticker = ticker("checkout", period, &clock);
+        let started = tokio::time::Instant::now();
+        ticker.tick().await;
+        assert!(started.elapsed() <= period);
+        assert_eq!(position(&clock, period), phase);
+        ticker.tick().await;
+        assert_eq!(position(&clock, period), phase);
+        // A tick that took two and a half periods: the one it missed
+        // comes at once, the next on the phase again, not a whole period
+        // after it.
+        tokio::time::advance(Duration::from_millis(25_000)).await;
+        ticker.tick().await;
+        assert_eq!(position(&clock, period), (phase + 5_000) % 10_000);
+        ticker.tick().await;
+        assert_eq!(position(&clock, period), phase);
+        // Another target of the fleet ticks at its own phase.
+        let mut other = super::ticker("payments", period, &clock);
+        other.tick().await;
+        assert_eq!(
+            position(&clock, period),
+            offset("payments", period).as_millis()
+        );
+        assert_ne!(offset("payments", period), offset("checkout", period));
+    }
 
     #[test]
     fn the_phase_is_a_stable_hash_of_the_name() {

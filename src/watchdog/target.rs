@@ -149,16 +149,9 @@ impl TargetLoop {
             .map_or(self.setup.target.time_to_fix, TimeToFix::Known)
     }
 
-    /// A ticker of `period` on the target's phase (`phase.rs`): its first
-    /// tick is the next instant of the phase, within one period. A tick
-    /// that comes late is followed by the next one on the phase, not by a
-    /// burst, so that a slow tick does not move the target's phase.
+    /// A ticker of `period` on the target's phase.
     fn ticker(&self, period: Duration) -> tokio::time::Interval {
-        let wait = super::phase::until_next(self.name(), period, self.now());
-        let first = crate::time::deadline(tokio::time::Instant::now(), wait);
-        let mut ticker = tokio::time::interval_at(first, period);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        ticker
+        super::phase::ticker(self.name(), period, &self.setup.services.clock)
     }
 
     /// The target's name.
