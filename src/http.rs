@@ -18,6 +18,13 @@ pub const MAX_REDIRECTS: usize = 3;
 /// own (whole-request) time limit.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Idle connections kept per host for reuse. reqwest has no cap on the
+/// connections open to one host; what bounds them is the number of
+/// requests in flight (`prometheus.max_concurrent_queries`,
+/// `daemon.max_concurrent_probes`). This only stops a burst from leaving
+/// that many idle connections (and file descriptors) open afterwards.
+pub const MAX_IDLE_PER_HOST: usize = 16;
+
 /// Builds the daemon's HTTP client; build it once and clone it (clones share
 /// the connection pool).
 ///
@@ -31,6 +38,7 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
         .user_agent(concat!("rollguard/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
         .connect_timeout(CONNECT_TIMEOUT)
+        .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
         .build()
 }
 

@@ -10,7 +10,7 @@ use common::prometheus::PrometheusHarness;
 use rollguard::config::{MetricConfig, PrometheusConfig};
 use rollguard::demo::DemoService;
 use rollguard::http::http_client;
-use rollguard::probe::prometheus::{Measurement, MetricQuerier, QueryContext};
+use rollguard::probe::prometheus::{BaselineCache, Measurement, MetricQuerier, QueryContext};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -51,6 +51,7 @@ fn querier(url: &str, timeout: Duration) -> MetricQuerier {
         timeout,
         bearer_token_file: None,
         min_window: Duration::from_secs(3),
+        max_concurrent_queries: 16,
     };
     MetricQuerier::new(&config, http_client().expect("HTTP client")).expect("valid config")
 }
@@ -77,13 +78,25 @@ fn context(version: &str, previous: &str, release_at: SystemTime) -> QueryContex
 async fn sample_until(
     querier: &MetricQuerier,
     metric: &MetricConfig,
+    ctx: QueryContext,
+    done: impl Fn(&Measurement) -> bool,
+) -> Measurement {
+    sample_until_with(querier, metric, ctx, &BaselineCache::default(), done).await
+}
+
+/// [`sample_until`] with the release's baselines in `cache`, as a bake
+/// window keeps them.
+async fn sample_until_with(
+    querier: &MetricQuerier,
+    metric: &MetricConfig,
     mut ctx: QueryContext,
+    cache: &BaselineCache,
     done: impl Fn(&Measurement) -> bool,
 ) -> Measurement {
     let deadline = Instant::now() + PATIENCE;
     loop {
         ctx.now = SystemTime::now();
-        let measured = querier.sample(metric, &ctx).await;
+        let measured = querier.sample(metric, &ctx, cache).await;
         if done(&measured) {
             return measured;
         }
@@ -131,17 +144,29 @@ async fn error_ratio_and_its_pre_release_baseline() {
         "query = '{ERROR_RATIO}'\nbaseline = \"pre_release\"\nbaseline_window = \"5s\"\n"
     ));
     let ctx = context("v2", "v1", release_at);
-    let measured = sample_until(
-        &querier(&prometheus.url(), Duration::from_secs(5)),
-        &errors,
-        ctx,
-        |m| near(m.sample.value, 0.5),
-    )
+    let querier = querier(&prometheus.url(), Duration::from_secs(5));
+    let cache = BaselineCache::default();
+    let measured = sample_until_with(&querier, &errors, ctx.clone(), &cache, |m| {
+        near(m.sample.value, 0.5)
+    })
     .await;
     assert_eq!(measured.sample.error, None);
     assert!(near(measured.sample.baseline, 0.1), "{measured:?}");
+    // The pre-release value does not change: fetched once for the
+    // release, then only the current value is queried.
+    assert_eq!(cache.len(), 1, "the baseline is kept for the release");
+    let again = querier.sample(&errors, &ctx, &cache).await;
     assert_eq!(
-        measured.durations.len(),
+        again.durations.len(),
+        1,
+        "only the current value was queried"
+    );
+    assert_eq!(again.sample.baseline, measured.sample.baseline);
+    let fresh = querier
+        .sample(&errors, &ctx, &BaselineCache::default())
+        .await;
+    assert_eq!(
+        fresh.durations.len(),
         2,
         "current and baseline were queried"
     );
@@ -178,12 +203,18 @@ async fn canary_baseline_no_data_and_query_errors() {
     prometheus
         .wait_for(&window, |v| v.is_some_and(f64::is_nan), PATIENCE)
         .await;
-    let measured = q.sample(&idle_ratio, &idle_ctx).await;
+    let measured = q
+        .sample(&idle_ratio, &idle_ctx, &BaselineCache::default())
+        .await;
     assert_eq!((measured.sample.value, measured.sample.error), (None, None));
 
     // A version nobody runs: an empty vector, also no data.
     let nobody = q
-        .sample(&idle_ratio, &context("v9", "v1", release_at))
+        .sample(
+            &idle_ratio,
+            &context("v9", "v1", release_at),
+            &BaselineCache::default(),
+        )
         .await;
     assert_eq!((nobody.sample.value, nobody.sample.error), (None, None));
 
@@ -191,21 +222,29 @@ async fn canary_baseline_no_data_and_query_errors() {
     // value nobody runs (no data); pasted as it is, it would read 1e9.
     let payload = r#"x"}[1m]))*0 or vector(1e9) or sum(rate(x{a=""#;
     let hostile = q
-        .sample(&idle_ratio, &context(payload, "v1", release_at))
+        .sample(
+            &idle_ratio,
+            &context(payload, "v1", release_at),
+            &BaselineCache::default(),
+        )
         .await;
     assert_eq!((hostile.sample.value, hostile.sample.error), (None, None));
     let pasted = metric(&format!(
         "query = '{}'\nbaseline = \"none\"\n",
         VERSION_ERROR_RATIO.replace("{{version}}", payload)
     ));
-    let rewritten = q.sample(&pasted, &idle_ctx).await;
+    let rewritten = q
+        .sample(&pasted, &idle_ctx, &BaselineCache::default())
+        .await;
     assert!(
         rewritten.sample.value.is_some_and(|v| v >= 1e8),
         "the payload pasted as it is rewrites the query: {rewritten:?}"
     );
 
     let unaggregated = metric("query = 'demo_http_requests_total'\nbaseline = \"none\"\n");
-    let measured = q.sample(&unaggregated, &idle_ctx).await;
+    let measured = q
+        .sample(&unaggregated, &idle_ctx, &BaselineCache::default())
+        .await;
     let error = measured.sample.error.expect("several series are an error");
     assert!(
         error.contains("series; aggregate it (sum, max) to one"),
@@ -214,7 +253,7 @@ async fn canary_baseline_no_data_and_query_errors() {
 
     let bad =
         metric("query = 'sum(rate(demo_http_requests_total[{{window}}])'\nbaseline = \"none\"\n");
-    let measured = q.sample(&bad, &idle_ctx).await;
+    let measured = q.sample(&bad, &idle_ctx, &BaselineCache::default()).await;
     let error = measured.sample.error.expect("bad PromQL is an error");
     assert!(
         error.contains("bad_data") && error.contains("parse error"),
@@ -237,7 +276,13 @@ async fn an_outage_is_an_error_until_prometheus_is_back() {
     .await;
 
     prometheus.stop();
-    let measured = q.sample(&errors, &context("v1", "v0", release_at)).await;
+    let measured = q
+        .sample(
+            &errors,
+            &context("v1", "v0", release_at),
+            &BaselineCache::default(),
+        )
+        .await;
     let error = measured.sample.error.expect("an outage is an error");
     assert!(error.contains("connection refused"), "{error}");
     assert_eq!(measured.sample.value, None);
@@ -273,7 +318,11 @@ async fn a_prometheus_that_never_answers_times_out() {
     errors.timeout = Some(Duration::from_millis(200));
     let started = Instant::now();
     let measured = q
-        .sample(&errors, &context("v1", "v0", SystemTime::now()))
+        .sample(
+            &errors,
+            &context("v1", "v0", SystemTime::now()),
+            &BaselineCache::default(),
+        )
         .await;
     let elapsed = started.elapsed();
     assert_eq!(
@@ -294,7 +343,8 @@ async fn count_metrics_count_since_the_release_with_a_baseline_per_step() {
     assert!(counts.is_count());
     let querier = querier(&prometheus.url(), Duration::from_secs(5));
     let ctx = context("v2", "v1", release_at);
-    let first = sample_until(&querier, &counts, ctx.clone(), |m| {
+    let cache = BaselineCache::default();
+    let first = sample_until_with(&querier, &counts, ctx.clone(), &cache, |m| {
         m.sample.counts.is_some_and(|c| c.total > 0.0)
     })
     .await;
@@ -310,7 +360,7 @@ async fn count_metrics_count_since_the_release_with_a_baseline_per_step() {
     assert!(near(first.sample.baseline, 0.1), "{first:?}");
     // The counts grow from tick to tick (since the release), and their
     // ratio reaches the new error rate.
-    let later = sample_until(&querier, &counts, ctx.clone(), |m| {
+    let later = sample_until_with(&querier, &counts, ctx.clone(), &cache, |m| {
         m.sample
             .counts
             .is_some_and(|c| c.total > first.sample.counts.map_or(0.0, |f| f.total) + 200.0)

@@ -13,7 +13,7 @@ use rollguard::demo::DemoService;
 use rollguard::http::http_client;
 use rollguard::judge::Judge;
 use rollguard::model::{CheckEvidence, DataImpact, Observation, Severity, TimeToFix, Verdict};
-use rollguard::probe::prometheus::{Measurement, MetricQuerier, QueryContext};
+use rollguard::probe::prometheus::{BaselineCache, Measurement, MetricQuerier, QueryContext};
 use std::time::{Duration, Instant, SystemTime};
 
 /// One version's failed requests since the release.
@@ -55,6 +55,7 @@ fn querier(prometheus: &PrometheusHarness) -> MetricQuerier {
         timeout: Duration::from_secs(5),
         bearer_token_file: None,
         min_window: Duration::from_secs(3),
+        max_concurrent_queries: 16,
     };
     MetricQuerier::new(&config, http_client().expect("HTTP client")).expect("valid config")
 }
@@ -75,7 +76,11 @@ async fn judge_until_failed(
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let measured = querier
-            .sample(metric, &context("v2", "v1", release_at))
+            .sample(
+                metric,
+                &context("v2", "v1", release_at),
+                &BaselineCache::default(),
+            )
             .await;
         let sample = &measured.sample;
         assert_eq!(sample.error, None, "{measured:?}");
@@ -178,7 +183,11 @@ async fn a_canary_is_counted_beside_its_stable_and_judged_against_it() {
     // is not judged against anything.
     let hostile = r#"v1"}[1m]))*0 or vector(1e9) or sum(rate(x{a=""#;
     let measured = querier
-        .sample(&target.metric[0], &context("v2", hostile, release_at))
+        .sample(
+            &target.metric[0],
+            &context("v2", hostile, release_at),
+            &BaselineCache::default(),
+        )
         .await;
     assert_eq!(measured.sample.error, None, "{measured:?}");
     assert_eq!(measured.sample.stable_counts, None, "{measured:?}");

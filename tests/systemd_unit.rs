@@ -147,6 +147,21 @@ fn unit_declares_the_lifecycle_the_daemon_relies_on() {
     assert_eq!(service_value(&text, "StateDirectory"), "rollguard");
     assert_eq!(service_value(&text, "ConfigurationDirectory"), "rollguard");
 
+    // The daemon cannot raise its own limit (~@resources): the unit must
+    // leave room for the most connections its configuration allows in
+    // flight, an idle connection per host of a large fleet, and the rest.
+    let nofile: u64 = service_value(&text, "LimitNOFILE")
+        .parse()
+        .expect("LimitNOFILE= is one number (soft and hard)");
+    let in_flight = rollguard::config::bounds::MAX_CONCURRENT_QUERIES
+        + rollguard::config::bounds::MAX_CONCURRENT_PROBES;
+    let fleet_hosts = 10_000;
+    assert!(
+        nofile >= (in_flight + fleet_hosts + 1024) as u64,
+        "LimitNOFILE={nofile} is too low for {in_flight} connections in flight and \
+         {fleet_hosts} hosts"
+    );
+
     let families = service_value(&text, "RestrictAddressFamilies");
     for family in ["AF_UNIX", "AF_INET", "AF_INET6"] {
         assert!(

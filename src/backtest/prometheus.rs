@@ -17,7 +17,7 @@ use super::{Outcome, Settings, Tracker, bake_ticks};
 use crate::config::{Config, TargetConfig};
 use crate::judge::{self, Judge};
 use crate::model::{DataImpact, Observation};
-use crate::probe::prometheus::{MetricQuerier, QueryContext};
+use crate::probe::prometheus::{BaselineCache, MetricQuerier, QueryContext};
 use futures_util::future::join_all;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -66,6 +66,8 @@ pub async fn run(
         humantime::format_rfc3339_seconds(release.release_at)
     );
     let mut outcome = Tracker::new(&name);
+    // Fetched once for the release, as the daemon does.
+    let baselines = BaselineCache::default();
     let present = SystemTime::now();
     for tick in 0..ticks {
         let after = target
@@ -78,7 +80,7 @@ pub async fn run(
         else {
             break;
         };
-        let obs = observe(&querier, &checks, release, now, tick).await;
+        let obs = observe(&querier, &checks, release, now, tick, &baselines).await;
         let assessment = judge.assess(&obs, DataImpact::None, settings.time_to_fix);
         if outcome.see(tick, judge::decide(&settings.rules, &assessment)) {
             break;
@@ -94,6 +96,7 @@ async fn observe(
     release: &PastRelease,
     now: SystemTime,
     tick: usize,
+    baselines: &BaselineCache,
 ) -> Observation {
     let context = QueryContext {
         target: target.name.clone(),
@@ -108,7 +111,7 @@ async fn observe(
         target
             .metric
             .iter()
-            .map(|metric| querier.sample(metric, &context)),
+            .map(|metric| querier.sample(metric, &context, baselines)),
     )
     .await;
     Observation {

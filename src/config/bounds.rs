@@ -99,6 +99,27 @@ pub const LEASE_DURATION: Bounds = Bounds {
     max: HOUR,
 };
 
+/// `prometheus.max_concurrent_queries`: at least one query must go out;
+/// more than this would come close to Prometheus' own connection limit
+/// (`--web.max-connections`, 512 by default).
+pub const MAX_CONCURRENT_QUERIES: usize = 256;
+
+/// `daemon.max_concurrent_probes`: at least one; the maximum stays well
+/// inside the unit's `LimitNOFILE` (systemd/rollguard.service).
+pub const MAX_CONCURRENT_PROBES: usize = 1024;
+
+/// Records a problem at `path` when `count` is not within `1..=max`.
+pub(crate) fn check_concurrency(count: usize, max: usize, path: &str, problems: &mut Problems) {
+    if count == 0 {
+        problems.push(path, "must be at least 1");
+    } else if count > max {
+        problems.push(
+            path,
+            format!("must be at most {max} (rollguard's limit for this key)"),
+        );
+    }
+}
+
 /// Most `retries` of a step or a notifier.
 pub const MAX_RETRIES: u32 = 100;
 

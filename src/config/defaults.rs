@@ -48,6 +48,19 @@ pub fn min_window() -> Duration {
     Duration::from_secs(30)
 }
 
+/// Default of `prometheus.max_concurrent_queries`: far below Prometheus'
+/// default `--web.max-connections` (512), enough for a few hundred targets
+/// baking at once with queries of a few tens of milliseconds.
+pub fn max_concurrent_queries() -> usize {
+    16
+}
+
+/// Default of `daemon.max_concurrent_probes`: far below the unit's
+/// `LimitNOFILE` and any service's connection limit.
+pub fn max_concurrent_probes() -> usize {
+    64
+}
+
 /// Default of `notifier.timeout`.
 pub fn notify_timeout() -> Duration {
     Duration::from_secs(5)

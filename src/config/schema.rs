@@ -75,6 +75,12 @@ pub struct DaemonConfig {
     /// Absent: a single instance, always the leader.
     #[serde(default)]
     pub leader_election: Option<LeaderElectionConfig>,
+    /// Most health probes and version reads in flight at once, over every
+    /// target: a burst of releases then opens at most this many
+    /// connections to the services (and file descriptors), whatever the
+    /// size of the fleet.
+    #[serde(default = "defaults::max_concurrent_probes")]
+    pub max_concurrent_probes: usize,
 }
 
 /// `daemon.leader_election`: which Lease the replicas compete for.
@@ -107,6 +113,7 @@ impl Default for DaemonConfig {
             shutdown_grace: defaults::shutdown_grace(),
             kubeconfig: None,
             leader_election: None,
+            max_concurrent_probes: defaults::max_concurrent_probes(),
         }
     }
 }
@@ -140,6 +147,12 @@ pub struct PrometheusConfig {
     /// find two samples; the window grows with the release's age from this.
     #[serde(default = "defaults::min_window", with = "humantime_serde")]
     pub min_window: Duration,
+    /// Most queries in flight to Prometheus at once, over every target. The
+    /// HTTP client has no hard per-host connection cap: this bound on
+    /// requests in flight is what bounds the connections to Prometheus
+    /// (its `--web.max-connections` is 512 by default).
+    #[serde(default = "defaults::max_concurrent_queries")]
+    pub max_concurrent_queries: usize,
 }
 
 /// `[[notifier]]`: one place notifications go.

@@ -41,3 +41,36 @@ fn the_largest_allowed_values_pass() {
     );
     assert_eq!(errors(&text), Vec::new());
 }
+
+#[test]
+fn concurrency_limits_are_at_least_one_and_at_most_their_maximum() {
+    let text = format!(
+        "[daemon]\nmax_concurrent_probes = 0\n\n{}",
+        BASE.replace(
+            "url = \"http://127.0.0.1:9090\"\n",
+            "url = \"http://127.0.0.1:9090\"\nmax_concurrent_queries = 257\n"
+        )
+    );
+    let errs = errors(&text);
+    expect(
+        &errs,
+        "daemon.max_concurrent_probes",
+        line_of(&text, "max_concurrent_probes = 0"),
+        "at least 1",
+    );
+    expect(
+        &errs,
+        "prometheus.max_concurrent_queries",
+        line_of(&text, "257"),
+        "at most 256",
+    );
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    let text = format!(
+        "[daemon]\nmax_concurrent_probes = 1024\n\n{}",
+        BASE.replace(
+            "url = \"http://127.0.0.1:9090\"\n",
+            "url = \"http://127.0.0.1:9090\"\nmax_concurrent_queries = 256\n"
+        )
+    );
+    assert_eq!(errors(&text), Vec::new());
+}

@@ -36,6 +36,12 @@ pub(crate) fn validate(sections: &Sections, env: &dyn Environment, problems: &mu
             "prometheus.min_window",
             problems,
         );
+        bounds::check_concurrency(
+            prometheus.max_concurrent_queries,
+            bounds::MAX_CONCURRENT_QUERIES,
+            "prometheus.max_concurrent_queries",
+            problems,
+        );
     }
     files::check(sections, env, problems);
     unique_names(
@@ -85,6 +91,12 @@ fn daemon(daemon: &DaemonConfig, problems: &mut Problems) {
         grace,
         bounds::SHUTDOWN_GRACE,
         "daemon.shutdown_grace",
+        problems,
+    );
+    bounds::check_concurrency(
+        daemon.max_concurrent_probes,
+        bounds::MAX_CONCURRENT_PROBES,
+        "daemon.max_concurrent_probes",
         problems,
     );
     if let Some(election) = &daemon.leader_election {

@@ -7,7 +7,11 @@
 //! Prometheus could not answer, why. It never judges: no data and errors are
 //! reported as such and the judge decides what they mean.
 
+mod baselines;
+mod in_flight;
 mod sequential;
+
+pub use baselines::BaselineCache;
 
 use crate::config::{BaselineKind, MetricConfig, PrometheusConfig};
 use crate::http::{describe_error, human_duration};
@@ -18,7 +22,9 @@ use prometheus_http_query::{Client, Error as QueryError};
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Why a [`MetricQuerier`] cannot be built from the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -109,11 +115,20 @@ pub struct MetricQuerier {
     timeout: Duration,
     /// `prometheus.min_window`: the shortest post-release `{{window}}`.
     min_window: Duration,
-    /// Baselines of sequential metrics, per target, metric and release:
-    /// what was normal before a release does not change, so its range
-    /// queries run once, not every tick.
-    baselines: sequential::BaselineCache,
+    /// `prometheus.max_concurrent_queries` permits, shared by every target:
+    /// a query waits for one before it is sent. reqwest has no hard
+    /// per-host connection cap; this bound on requests in flight is what
+    /// bounds the connections to Prometheus.
+    permits: Arc<Semaphore>,
+    /// Instant queries in flight, so that identical ones (two metrics
+    /// sharing a query, in one tick) are sent once.
+    instants: in_flight::InFlight<Answer>,
+    /// Range queries in flight, likewise.
+    ranges: in_flight::InFlight<sequential::RangeAnswer>,
 }
+
+/// An instant query's one number (or why not) and its latency.
+type Answer = (Result<Option<f64>, String>, Duration);
 
 impl std::fmt::Debug for MetricQuerier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,7 +159,9 @@ impl MetricQuerier {
             authorization,
             timeout: config.timeout,
             min_window: config.min_window,
-            baselines: sequential::BaselineCache::default(),
+            permits: Arc::new(Semaphore::new(config.max_concurrent_queries.max(1))),
+            instants: in_flight::InFlight::default(),
+            ranges: in_flight::InFlight::default(),
         })
     }
 
@@ -179,10 +196,17 @@ impl MetricQuerier {
     }
 
     /// Measures `metric` for `ctx`: the current value and the baseline,
-    /// queried side by side. Never fails: a problem is in `sample.error`.
-    pub async fn sample(&self, metric: &MetricConfig, ctx: &QueryContext) -> Measurement {
+    /// queried side by side. A `pre_release` baseline is taken from
+    /// `cache` (the release's baselines) once it has been fetched. Never
+    /// fails: a problem is in `sample.error`.
+    pub async fn sample(
+        &self,
+        metric: &MetricConfig,
+        ctx: &QueryContext,
+        cache: &BaselineCache,
+    ) -> Measurement {
         if metric.is_sequential() {
-            return self.sample_sequential(metric, ctx).await;
+            return self.sample_sequential(metric, ctx, cache).await;
         }
         let mut sample = MetricSample::named(&metric.name);
         let queries = match self.rendered_queries(metric, ctx) {
@@ -201,10 +225,22 @@ impl MetricQuerier {
         let timeout = metric.timeout.unwrap_or(self.timeout);
         let current = self.instant(&queries.current, ctx.now, timeout);
         let mut durations = Vec::with_capacity(2);
-        match (&queries.baseline, queries.baseline_at) {
-            (Some(query), Some(at)) => {
+        // A pre-release baseline is one value that does not change.
+        let key =
+            (metric.baseline == BaselineKind::PreRelease).then(|| baselines::key(metric, ctx));
+        let cached = key.as_ref().and_then(|key| cache.get(key));
+        match (&queries.baseline, queries.baseline_at, cached) {
+            (Some(_), Some(_), Some(baselines::Baseline::Value(value))) => {
+                let current = current.await;
+                durations.push(current.1);
+                apply(&mut sample, current.0, Ok(Some(value)));
+            }
+            (Some(query), Some(at), _) => {
                 let (current, baseline) = tokio::join!(current, self.instant(query, at, timeout));
                 durations.extend([current.1, baseline.1]);
+                if let (Some(key), Ok(Some(value))) = (key, &baseline.0) {
+                    cache.put(key, baselines::Baseline::Value(*value));
+                }
                 apply(&mut sample, current.0, baseline.0);
             }
             _ => {
@@ -217,8 +253,19 @@ impl MetricQuerier {
     }
 
     /// One instant query evaluated at `at`, reduced to one number, with its
-    /// latency.
-    async fn instant(
+    /// latency; sent once however many ask for it at the same time.
+    async fn instant(&self, query: &str, at: SystemTime, timeout: Duration) -> Answer {
+        let key = format!("{}\n{}\n{query}", unix_seconds(at), timeout.as_millis());
+        let (querier, query) = (self.clone(), query.to_owned());
+        self.instants
+            .run(key, move || {
+                Box::pin(async move { querier.send_instant(&query, at, timeout).await })
+            })
+            .await
+    }
+
+    /// Sends one instant query (see [`Self::instant`]).
+    async fn send_instant(
         &self,
         query: &str,
         at: SystemTime,
@@ -232,6 +279,7 @@ impl MetricQuerier {
         if let Some(authorization) = &self.authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
         }
+        let _permit = self.query_permit().await;
         let started = Instant::now();
         let result = match tokio::time::timeout(timeout, request.get()).await {
             Err(_) => Err(format!("timed out after {}", human_duration(timeout))),
@@ -239,6 +287,14 @@ impl MetricQuerier {
             Ok(Ok(result)) => single_value(result.data()),
         };
         (result, started.elapsed())
+    }
+
+    /// Waits for one of the `max_concurrent_queries` permits. The wait is
+    /// not part of the query's time limit, which is Prometheus'. The
+    /// semaphore is never closed; were it, the query would go unbounded
+    /// rather than not at all.
+    async fn query_permit(&self) -> Option<SemaphorePermit<'_>> {
+        self.permits.acquire().await.ok()
     }
 }
 
@@ -440,6 +496,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             bearer_token_file: None,
             min_window,
+            max_concurrent_queries: 16,
         };
         MetricQuerier::new(&config, reqwest::Client::new()).expect("valid config")
     }
@@ -491,6 +548,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             bearer_token_file: Some(path.clone()),
             min_window: Duration::from_secs(30),
+            max_concurrent_queries: 16,
         };
         let q = MetricQuerier::new(&config, reqwest::Client::new()).expect("readable token");
         assert!(!format!("{q:?}").contains("s3cret"));

@@ -4,6 +4,7 @@
 
 use crate::judge::Judge;
 use crate::model::{DataImpact, Decision, DecisionRecord, Severity};
+use crate::probe::prometheus::BaselineCache;
 use serde::Serialize;
 use std::time::SystemTime;
 
@@ -69,6 +70,9 @@ pub struct Bake {
     /// Whether Prometheus is failing, so "monitoring is down" is said once
     /// per outage.
     pub monitoring_down: bool,
+    /// The release's pre-release baselines, fetched once and dropped with
+    /// the window.
+    pub baselines: BaselineCache,
 }
 
 impl Bake {
@@ -98,6 +102,7 @@ impl Bake {
             rolled_back: false,
             approval: None,
             monitoring_down: false,
+            baselines: BaselineCache::default(),
         }
     }
 

@@ -15,6 +15,7 @@ mod clock;
 mod gate;
 mod observe;
 mod outcome;
+mod phase;
 mod recovery;
 mod resume_plan;
 mod step_hooks;
@@ -40,7 +41,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Process-wide services every target uses, made once at start.
@@ -89,6 +90,10 @@ pub struct Setup {
     pub querier_error: Option<String>,
     /// Every notifier.
     pub notifiers: Arc<Notifiers>,
+    /// Permits for health probes and version reads, shared by every target
+    /// (`daemon.max_concurrent_probes`): what bounds the connections a
+    /// burst of releases opens to the services.
+    pub probe_permits: Arc<Semaphore>,
     /// Shared services.
     pub services: Services,
 }
@@ -164,6 +169,7 @@ impl Watchdogs {
             }
         };
         let rules = judge::effective_rules(&config.policy);
+        let probe_permits = Arc::new(Semaphore::new(config.daemon.max_concurrent_probes.max(1)));
         let wanted: BTreeMap<&str, &TargetConfig> = config
             .targets
             .iter()
@@ -191,6 +197,7 @@ impl Watchdogs {
                 querier: querier.clone(),
                 querier_error: querier_error.clone(),
                 notifiers: notifiers.clone(),
+                probe_permits: probe_permits.clone(),
                 services: self.services.clone(),
             });
             if let Some(running) = self.running.get_mut(name) {

@@ -5,7 +5,7 @@ use super::Setup;
 use crate::metrics::CheckLabels;
 use crate::model::{MetricSample, Observation, ProbeResult};
 use crate::probe::HealthProbe;
-use crate::probe::prometheus::QueryContext;
+use crate::probe::prometheus::{BaselineCache, QueryContext};
 use crate::state::State;
 use futures_util::future::join_all;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,6 +21,8 @@ pub struct Window<'a> {
     /// Where the current value's window starts, when not at the release
     /// (verification measures from the rollback).
     pub window_start: Option<SystemTime>,
+    /// The release's baselines, fetched once per release.
+    pub baselines: &'a BaselineCache,
 }
 
 /// Runs every probe and query of the target once.
@@ -34,6 +36,9 @@ pub async fn observe(
     let target = &setup.target.name;
     let now = setup.services.clock.now();
     let probe_results = join_all(probes.iter().map(|probe| async move {
+        // Closed only if the daemon drops the semaphore, which it never
+        // does: a probe then runs unbounded rather than not at all.
+        let _permit = setup.probe_permits.acquire().await.ok();
         let outcome = probe.check().await;
         state
             .metrics()
@@ -65,7 +70,7 @@ pub async fn observe(
         async move {
             match &setup.querier {
                 Some(querier) => {
-                    let measurement = querier.sample(metric, context).await;
+                    let measurement = querier.sample(metric, context, window.baselines).await;
                     let histogram = state.metrics().query_duration.get_or_create(&CheckLabels {
                         target: target.clone(),
                         check: metric.name.clone(),

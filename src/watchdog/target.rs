@@ -60,7 +60,7 @@ pub(super) async fn run(
     let mut target = TargetLoop::new(state, setup, memory, stop.clone()).await;
     let mut stopped = stop;
     let mut period = target.tick_period();
-    let mut ticker = ticker(period, tokio::time::Instant::now());
+    let mut ticker = target.ticker(period);
     loop {
         tokio::select! {
             biased;
@@ -73,29 +73,13 @@ pub(super) async fn run(
             _ = ticker.tick() => target.tick().await,
         }
         // A bake window opened or closed, or the settings changed: tick at
-        // the period that fits, from one period on.
+        // the period that fits, on the target's phase.
         let wanted = target.tick_period();
         if wanted != period {
             period = wanted;
-            ticker = ticker_from(period);
+            ticker = target.ticker(period);
         }
     }
-}
-
-/// A ticker of `period` whose first tick is at `first`; a tick that comes
-/// late is followed by a whole period, not by a burst.
-fn ticker(period: Duration, first: tokio::time::Instant) -> tokio::time::Interval {
-    let mut ticker = tokio::time::interval_at(first, period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker
-}
-
-/// A ticker of `period` whose first tick is one period from now.
-fn ticker_from(period: Duration) -> tokio::time::Interval {
-    ticker(
-        period,
-        crate::time::deadline(tokio::time::Instant::now(), period),
-    )
 }
 
 impl TargetLoop {
@@ -163,6 +147,11 @@ impl TargetLoop {
     fn time_to_fix(&self) -> TimeToFix {
         self.time_to_fix
             .map_or(self.setup.target.time_to_fix, TimeToFix::Known)
+    }
+
+    /// A ticker of `period` on the target's phase.
+    fn ticker(&self, period: Duration) -> tokio::time::Interval {
+        super::phase::ticker(self.name(), period, &self.setup.services.clock)
     }
 
     /// The target's name.
@@ -266,6 +255,7 @@ impl TargetLoop {
             previous_version: bake.previous_version.as_deref(),
             release_at: bake.started,
             window_start: None,
+            baselines: &bake.baselines,
         };
         let observation =
             observe::observe(&self.state, &self.setup, &self.probes, &window, self.ticks).await;

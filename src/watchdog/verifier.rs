@@ -20,6 +20,9 @@ pub(super) struct TargetVerifier {
     version: String,
     previous: Option<String>,
     release_at: SystemTime,
+    /// The bad release's baselines (the bake window's): verification
+    /// compares with what was normal before it, fetched once.
+    baselines: crate::probe::prometheus::BaselineCache,
     /// When verification began: the current window starts here.
     started: SystemTime,
     judge: Mutex<(Judge, Verification)>,
@@ -78,6 +81,7 @@ impl TargetVerifier {
             version: bake.previous_version.clone().unwrap_or_default(),
             previous: Some(bake.version.clone()),
             release_at: bake.started,
+            baselines: bake.baselines.clone(),
             started: setup.services.clock.now(),
             judge: Mutex::new((
                 Judge::new(&setup.target),
@@ -94,6 +98,7 @@ impl TargetVerifier {
             previous_version: self.previous.as_deref(),
             release_at: self.release_at,
             window_start: Some(self.started),
+            baselines: &self.baselines,
         };
         let observation =
             super::observe::observe(&self.state, &self.setup, &self.probes, &window, 0).await;

@@ -18,59 +18,20 @@
 //!   release, one point per step of `max(interval, min_window)` for a value
 //!   metric and of at least a minute for counts (a count over less than a
 //!   couple of scrapes is mostly extrapolation), each point over its own
-//!   step. It is cached per target, metric and release.
+//!   step. It is fetched once per release (`baselines.rs`).
 
+use super::baselines::{self, Baseline, BaselineCache};
 use super::{Measurement, MetricQuerier, QueryContext, describe_query_error};
 use super::{render, single_value};
 use crate::config::{BaselineKind, MetricConfig};
 use crate::model::{Counts, MetricSample};
 use prometheus_http_query::response::Data;
 use reqwest::header::AUTHORIZATION;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The shortest step of a count metric's baseline.
 const MIN_COUNT_STEP: Duration = Duration::from_secs(60);
-
-/// Baselines kept at most; the cache is emptied when it is full (a
-/// release's baseline is needed only until the judge has built its test).
-const CACHE_LIMIT: usize = 1024;
-
-/// One metric's baseline for one release.
-#[derive(Debug, Clone, PartialEq)]
-enum Baseline {
-    /// A count metric's counts per step.
-    Counts(Vec<Counts>),
-    /// A value metric's values per step.
-    Series(Vec<f64>),
-}
-
-/// Which baseline: target, metric, release time in ms, and the metric's
-/// queries (a reload may change them under the same name).
-type Key = (String, String, u128, String);
-
-/// Baselines already fetched; shared by clones of the querier.
-#[derive(Debug, Clone, Default)]
-pub(super) struct BaselineCache(Arc<Mutex<HashMap<Key, Baseline>>>);
-
-impl BaselineCache {
-    fn get(&self, key: &Key) -> Option<Baseline> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
-    }
-
-    fn put(&self, key: Key, baseline: Baseline) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= CACHE_LIMIT {
-            map.clear();
-        }
-        map.insert(key, baseline);
-    }
-}
 
 impl MetricQuerier {
     /// Measures a sequential metric: the current counts or value and,
@@ -80,6 +41,7 @@ impl MetricQuerier {
         &self,
         metric: &MetricConfig,
         ctx: &QueryContext,
+        cache: &BaselineCache,
     ) -> Measurement {
         let mut sample = MetricSample::named(&metric.name);
         let mut durations = Vec::new();
@@ -119,7 +81,7 @@ impl MetricQuerier {
             }
         };
         let (current, stable, baseline) =
-            tokio::join!(current, stable, self.baseline(metric, ctx, timeout));
+            tokio::join!(current, stable, self.baseline(metric, ctx, timeout, cache));
         let (counts, value, spent) = current;
         durations.extend(spent);
         if let Some((stable, spent)) = stable {
@@ -155,6 +117,7 @@ impl MetricQuerier {
                 sample.baseline = crate::numeric::median(&values);
                 sample.baseline_series = values;
             }
+            Ok(Some(Baseline::Value(value))) => sample.baseline = Some(value),
             Ok(None) => {}
             Err(e) => errors.push(format!("baseline: {e}")),
         }
@@ -199,24 +162,13 @@ impl MetricQuerier {
         metric: &'a MetricConfig,
         ctx: &QueryContext,
         timeout: Duration,
+        cache: &BaselineCache,
     ) -> (Result<Option<Baseline>, String>, Vec<Duration>) {
         if metric.baseline != BaselineKind::PreRelease {
             return (Ok(None), Vec::new());
         }
-        let release_ms = ctx
-            .release_at
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis();
-        let queries = [
-            Some(&metric.query),
-            metric.errors_query.as_ref(),
-            metric.total_query.as_ref(),
-        ]
-        .map(|q| q.map_or("", String::as_str))
-        .join("\n");
-        let key = (ctx.target.clone(), metric.name.clone(), release_ms, queries);
-        if let Some(cached) = self.baselines.get(&key) {
+        let key = baselines::key(metric, ctx);
+        if let Some(cached) = cache.get(&key) {
             return (Ok(Some(cached)), Vec::new());
         }
         let step = if metric.is_count() {
@@ -263,11 +215,12 @@ impl MetricQuerier {
             let empty = match baseline {
                 Baseline::Counts(c) => c.is_empty(),
                 Baseline::Series(s) => s.is_empty(),
+                Baseline::Value(_) => false,
             };
             // An empty baseline may be Prometheus still catching up: ask
             // again next tick rather than remember "nothing".
             if !empty {
-                self.baselines.put(key, baseline.clone());
+                cache.put(key, baseline.clone());
             }
         }
         (result.map(Some), spent)
@@ -289,7 +242,8 @@ impl MetricQuerier {
     }
 
     /// `query` rendered with `{{window}}` = `step`, evaluated every `step`
-    /// over `span`: finite values by timestamp (ms).
+    /// over `span`: finite values by timestamp (ms). Sent once however
+    /// many ask for it at the same time.
     async fn range_rendered(
         &self,
         query: &str,
@@ -297,11 +251,33 @@ impl MetricQuerier {
         step: Duration,
         span: (SystemTime, SystemTime),
         timeout: Duration,
-    ) -> (Result<BTreeMap<i64, f64>, String>, Duration) {
+    ) -> RangeAnswer {
         let query = match render(query, ctx, step) {
             Ok(query) => query,
             Err(e) => return (Err(format!("cannot render the query: {e}")), Duration::ZERO),
         };
+        let key = format!(
+            "{:?}\n{}\n{}\n{query}",
+            span,
+            step.as_millis(),
+            timeout.as_millis()
+        );
+        let querier = self.clone();
+        self.ranges
+            .run(key, move || {
+                Box::pin(async move { querier.send_range(query, step, span, timeout).await })
+            })
+            .await
+    }
+
+    /// Sends one range query (see [`Self::range_rendered`]).
+    async fn send_range(
+        &self,
+        query: String,
+        step: Duration,
+        span: (SystemTime, SystemTime),
+        timeout: Duration,
+    ) -> RangeAnswer {
         let seconds = |t: SystemTime| {
             t.duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs() as i64)
@@ -314,6 +290,7 @@ impl MetricQuerier {
         if let Some(authorization) = &self.authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
         }
+        let _permit = self.query_permit().await;
         let started = Instant::now();
         let result = match tokio::time::timeout(timeout, request.get()).await {
             Err(_) => Err(format!(
@@ -326,6 +303,9 @@ impl MetricQuerier {
         (result, started.elapsed())
     }
 }
+
+/// A range query's values by timestamp (ms), or why not, and its latency.
+pub(super) type RangeAnswer = (Result<BTreeMap<i64, f64>, String>, Duration);
 
 /// A range query's one series as finite values by timestamp (ms); an
 /// instant answer is one point.

@@ -61,6 +61,7 @@ impl World {
             querier: None,
             querier_error: None,
             notifiers: Arc::new(notifiers),
+            probe_permits: Arc::new(tokio::sync::Semaphore::new(4)),
             services,
         });
         let (stopper, stop) = watch::channel(false);

@@ -16,7 +16,12 @@ use std::time::SystemTime;
 impl TargetLoop {
     pub(super) async fn read_source(&mut self, now: SystemTime) {
         let Some(source) = &self.source else { return };
-        match source.current_version().await {
+        // A version read is a request to the service like a probe, and
+        // shares the probes' bound (`daemon.max_concurrent_probes`).
+        let permit = self.setup.probe_permits.clone().acquire_owned().await.ok();
+        let read = source.current_version().await;
+        drop(permit);
+        match read {
             Ok(Some(version)) => {
                 self.version_refused = false;
                 if self.source_error.take().is_some() {
