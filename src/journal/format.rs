@@ -433,6 +433,11 @@ mod tests {
                 ok: true,
                 attempts: 2,
             },
+            Event::Compacted {
+                dropped: 10,
+                kept: 2,
+                before: "2026-01-01T00:00:00.000Z".into(),
+            },
         ];
         let mut bytes = Vec::new();
         for (i, event) in events.iter().enumerate() {

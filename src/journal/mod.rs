@@ -34,10 +34,10 @@
 //! # Memory
 //!
 //! Every readable record is kept in memory so queries never re-read the
-//! file. rollguard journals tens of thousands of records a year, mostly a
-//! few hundred bytes each (assessments, with their evidence, a few KiB):
-//! expect tens of MiB after years of use. Rotating or compacting old
-//! records is left for when that stops being small.
+//! file. The records are mostly a few hundred bytes each (assessments, with
+//! their evidence, a few KiB). [`Journal::compact`] (`compact.rs`) drops
+//! what is older than the retention and needed by nothing, so the file and
+//! memory follow `daemon.journal_retention`, not the daemon's age.
 //!
 //! # Concurrency
 //!
