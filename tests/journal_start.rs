@@ -271,7 +271,10 @@ fn kill_nine_during_compaction_loses_nothing_and_never_rolls_back_twice() {
     );
     let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "seqs increase");
-    assert!(seqs.last().is_some_and(|&s| s > 150_000), "seqs never reused");
+    assert!(
+        seqs.last().is_some_and(|&s| s > 150_000),
+        "seqs never reused"
+    );
 }
 
 #[test]
@@ -295,7 +298,10 @@ fn sigterm_during_start_up_stops_promptly_without_becoming_ready() {
     assert!(status.success(), "{status}");
     eprintln!("stopped {took:?} after SIGTERM");
     let after = std::fs::read(dir.path().join("state/journal.jsonl")).expect("reads");
-    assert!(after == before, "nothing journaled: it never started acting");
+    assert!(
+        after == before,
+        "nothing journaled: it never started acting"
+    );
 }
 
 /// Time to `/readyz` on 1,000 targets × `ROLLGUARD_BENCH_RECORDS` records

@@ -296,3 +296,27 @@ fn an_unfinished_rollback_older_than_the_retention_is_kept_whole() {
     assert_eq!(unfinished.open_steps, ["deploy"]);
     assert!(unfinished.release_at.is_some());
 }
+
+#[test]
+fn one_pass_for_all_targets_finds_what_one_pass_per_target_does() {
+    let end = SystemTime::now();
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_journal(dir.path(), &history(7, 2_000, end));
+    let (journal, _) = Journal::open(dir.path()).expect("opens");
+    let configs: Vec<TargetConfig> = TARGETS
+        .iter()
+        .map(|t| target(t))
+        .chain([target("never-seen")])
+        .collect();
+    let refs: Vec<&TargetConfig> = configs.iter().collect();
+    let all = recover_all(&journal, &refs, end);
+    assert_eq!(all.len(), configs.len());
+    for config in &configs {
+        assert_eq!(
+            format!("{:?}", all[&config.name]),
+            format!("{:?}", recover(&journal, config, end)),
+            "{}",
+            config.name
+        );
+    }
+}
