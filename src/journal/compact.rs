@@ -30,8 +30,9 @@
 //! `journal.jsonl`, and the directory is synced. A `kill -9` before the
 //! rename leaves the old journal (the temporary file is removed at the next
 //! open); after it, the new one. Either holds every record a restart needs,
-//! so no rollback is started twice. Appends wait for a compaction (it holds
-//! the writer's lock), and nothing acknowledged is ever only in memory.
+//! so no rollback is started twice. Appends and queries wait for a
+//! compaction (it holds both locks), and nothing acknowledged is ever only
+//! in memory.
 //! Lines this version could not read (damaged, or from a newer rollguard)
 //! are not rewritten: the old file is kept beside the journal as
 //! `journal.before-compaction-<time>` in that case.
