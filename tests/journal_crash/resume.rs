@@ -75,7 +75,13 @@ fn kill_nine_inside_a_step_with_retries_resumes_the_pipeline_after_it() {
         1,
         "never rolled back twice"
     );
-    let notifications = std::fs::read_to_string(host.path("notifications")).unwrap_or_default();
+    // Sent after the end is journaled and the report written: wait for it.
+    let read_notifications =
+        || std::fs::read_to_string(host.path("notifications")).unwrap_or_default();
+    wait_for("the rollback_completed notification", || {
+        read_notifications().contains(r#""event":"rollback_completed""#)
+    });
+    let notifications = read_notifications();
     assert!(
         notifications.contains("resumed after a restart (step warm was cut short; it is safe to repeat (it has retries), so it runs again)"),
         "{notifications}"
