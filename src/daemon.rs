@@ -469,18 +469,12 @@ fn start_election(
 /// How often a running daemon looks whether the journal is worth compacting.
 const COMPACTION_PERIOD: Duration = Duration::from_secs(3600);
 
-/// Compacts the journal (see `journal/compact.rs`) when a quarter of its
-/// records or more are older than `retention` and needed by nothing: so that
-/// the file stays within about a third more than the retention's records,
-/// without rewriting it every hour for a few. A failure is logged; the
-/// journal is then unchanged and the daemon goes on.
+/// Compacts the journal for its retention ([`Journal::compact_for_retention`]),
+/// logging what it did. A failure is logged; the journal is then unchanged
+/// and the daemon goes on.
 async fn compact(journal: &Journal, retention: Duration) {
-    let before = std::time::SystemTime::now()
-        .checked_sub(retention)
-        .unwrap_or(std::time::UNIX_EPOCH);
-    let min_dropped = (journal.len() / 4).max(1);
     let started = std::time::Instant::now();
-    match journal.compact_async(before, min_dropped).await {
+    match journal.compact_for_retention(retention).await {
         Ok(Some(done)) => tracing::info!(
             dropped = done.dropped,
             kept = done.kept,

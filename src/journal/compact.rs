@@ -229,6 +229,22 @@ impl Journal {
         }))
     }
 
+    /// What the daemon does at start-up and every hour: compacts, on
+    /// tokio's blocking pool, when a quarter of the records (or more) are
+    /// older than `retention` and needed by nothing, so that the file is
+    /// rewritten rarely and stays within about a third more than the
+    /// retention's records.
+    pub async fn compact_for_retention(
+        &self,
+        retention: std::time::Duration,
+    ) -> Result<Option<Compaction>, JournalError> {
+        let before = SystemTime::now()
+            .checked_sub(retention)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let min_dropped = self.len().div_ceil(4).max(1);
+        self.compact_async(before, min_dropped).await
+    }
+
     /// [`compact`](Journal::compact) on tokio's blocking pool.
     pub async fn compact_async(
         &self,
@@ -327,6 +343,62 @@ mod tests {
                 kept: 0,
                 ..
             }
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_journal_is_compacted_once_a_quarter_of_it_has_aged_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let line = |seq: u64, at: &str| {
+            let record = Record {
+                seq,
+                at: at.to_owned(),
+                target: None,
+                event: Event::DaemonStopped,
+            };
+            let json = serde_json::to_vec(&record).expect("encodes");
+            [
+                format!("{:08x} ", crc32fast::hash(&json)).into_bytes(),
+                json,
+                b"\n".to_vec(),
+            ]
+            .concat()
+        };
+        let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        // 2 old records of 10: not worth a rewrite yet.
+        let mut bytes: Vec<u8> = (1..=2)
+            .flat_map(|seq| line(seq, "2020-01-01T00:00:00.000Z"))
+            .collect();
+        bytes.extend((3..=10).flat_map(|seq| line(seq, &now)));
+        std::fs::write(dir.path().join("journal.jsonl"), &bytes).expect("writes");
+        let (journal, _) = Journal::open(dir.path()).expect("opens");
+        let retention = Duration::from_secs(30 * 24 * 3600);
+        journal
+            .compact_for_retention(retention)
+            .await
+            .expect("compacts");
+        assert_eq!(journal.len(), 10, "a fifth aged out: left alone");
+        drop(journal);
+
+        let mut more: Vec<u8> = (1..=3)
+            .flat_map(|seq| line(seq, "2020-01-01T00:00:00.000Z"))
+            .collect();
+        more.extend((4..=10).flat_map(|seq| line(seq, &now)));
+        std::fs::write(dir.path().join("journal.jsonl"), &more).expect("writes");
+        let (journal, _) = Journal::open(dir.path()).expect("opens");
+        journal
+            .compact_for_retention(retention)
+            .await
+            .expect("compacts");
+        let records = journal.records();
+        assert_eq!(records.len(), 8, "three dropped, a compacted record added");
+        assert!(matches!(
+            records.last().map(|r| &r.event),
+            Some(Event::Compacted {
+                dropped: 3,
+                kept: 7,
+                ..
+            })
         ));
     }
 }
