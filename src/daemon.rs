@@ -40,14 +40,35 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), Error> {
             source: e,
         })?;
     // Only SIGHUP, SIGINT and SIGTERM are registered.
-    let signals = signals.map(|s| match s {
+    let mut signals = signals.map(|s| match s {
         SIGHUP => Signal::Reload,
         _ => Signal::Shutdown,
     });
-    Daemon::start(config_path, config)
-        .await?
-        .serve(signals)
-        .await
+    // Installed before anything is read, so that a stop during a long
+    // start-up (a big journal) is honoured at once. Start-up acts on
+    // nothing before it is done, and every point of it is crash-safe, so
+    // dropping it half-way is a clean stop; blocking work still running is
+    // left to the runtime's shutdown (see main.rs).
+    let until_shutdown = async {
+        while let Some(signal) = signals.next().await {
+            if signal == Signal::Shutdown {
+                return;
+            }
+            tracing::info!(
+                "Reload asked for during start-up; the configuration just loaded is used"
+            );
+        }
+        std::future::pending::<()>().await;
+    };
+    let daemon = tokio::select! {
+        daemon = Daemon::start(config_path, config) => daemon?,
+        () = until_shutdown => {
+            notify(&[NotifyState::Stopping]);
+            tracing::info!("Stopped during start-up, before acting on anything");
+            return Ok(());
+        }
+    };
+    daemon.serve(signals).await
 }
 
 /// Runs the daemon until `shutdown` resolves, without touching the process's
@@ -80,7 +101,14 @@ struct Daemon {
 impl Daemon {
     async fn start(config_path: PathBuf, config: Config) -> Result<Daemon, Error> {
         let token = read_token(&config)?;
-        let (journal, recovery) = Journal::open(&config.daemon.state_dir)?;
+        let state_dir = config.daemon.state_dir.clone();
+        let opened = tokio::task::spawn_blocking(move || Journal::open(&state_dir))
+            .await
+            .map_err(|e| Error::Io {
+                context: "the journal's start-up task did not finish".to_owned(),
+                source: std::io::Error::other(e),
+            })?;
+        let (journal, recovery) = opened?;
         tracing::info!(
             path = %journal.path().display(),
             records = recovery.records,
@@ -97,6 +125,17 @@ impl Daemon {
                 "The journal ended in a torn record (a crash mid-write); it was set aside and the journal continues after the last good record"
             );
         }
+        compact(&journal, config.daemon.journal_retention).await;
+        let targets = config.targets.clone();
+        let reader = journal.clone();
+        let memories = tokio::task::spawn_blocking(move || {
+            crate::watchdog::journal_memories(&reader, &targets, std::time::SystemTime::now())
+        })
+        .await
+        .map_err(|e| Error::Io {
+            context: "the journal's start-up task did not finish".to_owned(),
+            source: std::io::Error::other(e),
+        })?;
         let listener = tokio::net::TcpListener::bind(config.daemon.listen)
             .await
             .map_err(|source| Error::Listen {
@@ -142,7 +181,7 @@ impl Daemon {
             clock: crate::watchdog::Clock::system(),
         };
         crate::watchdog::restore_pauses(&state);
-        let watchdogs = Watchdogs::start(state.clone(), &config, services);
+        let watchdogs = Watchdogs::start(state.clone(), &config, services, memories);
         state.set_ready(true);
         let status = format!(
             "Watching {} target(s); API on http://{addr}",
@@ -175,6 +214,12 @@ impl Daemon {
         let watchdog_period = sd_notify::watchdog_enabled().map(|usec| usec / 2);
         let mut watchdog =
             tokio::time::interval(watchdog_period.unwrap_or(Duration::from_secs(3600)));
+        // Start-up has just compacted; the first tick of an interval is at once.
+        let mut compaction = tokio::time::interval_at(
+            tokio::time::Instant::now() + COMPACTION_PERIOD,
+            COMPACTION_PERIOD,
+        );
+        compaction.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 signal = signals.next() => match signal {
@@ -191,6 +236,12 @@ impl Daemon {
                 },
                 _ = watchdog.tick(), if watchdog_period.is_some() => {
                     notify(&[NotifyState::Watchdog]);
+                }
+                _ = compaction.tick() => {
+                    let journal = self.state.journal().clone();
+                    let retention = self.state.config().daemon.journal_retention;
+                    // Off the control loop: appends wait for it, signals do not.
+                    tokio::spawn(async move { compact(&journal, retention).await });
                 }
             }
         }
@@ -413,6 +464,28 @@ fn start_election(
         }
     });
     Ok(Some((stop, task)))
+}
+
+/// How often a running daemon looks whether the journal is worth compacting.
+const COMPACTION_PERIOD: Duration = Duration::from_secs(3600);
+
+/// Compacts the journal for its retention ([`Journal::compact_for_retention`]),
+/// logging what it did. A failure is logged; the journal is then unchanged
+/// and the daemon goes on.
+async fn compact(journal: &Journal, retention: Duration) {
+    let started = std::time::Instant::now();
+    match journal.compact_for_retention(retention).await {
+        Ok(Some(done)) => tracing::info!(
+            dropped = done.dropped,
+            kept = done.kept,
+            bytes_before = done.bytes_before,
+            bytes_after = done.bytes_after,
+            took = ?started.elapsed(),
+            "Compacted the journal"
+        ),
+        Ok(None) => {}
+        Err(error) => tracing::error!(%error, "Cannot compact the journal; it is unchanged"),
+    }
 }
 
 /// Appends to the journal, counting the write.

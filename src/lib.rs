@@ -21,7 +21,7 @@
 //!   step kind its own struct), validated as a whole, every error with its
 //!   key path and line.
 //! - [`journal`]: the durable, append-only record of every event; what makes
-//!   a crash harmless.
+//!   a crash harmless. Compacted to `daemon.journal_retention`.
 //! - [`judge`]: pure, no I/O: turns each tick's observation into an
 //!   assessment (severity, data impact, time to fix, evidence) and the
 //!   decision matrix into a decision.

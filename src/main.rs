@@ -734,7 +734,11 @@ fn run(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(daemon::run(path, config)) {
+    let outcome = runtime.block_on(daemon::run(path, config));
+    // A stop during start-up may leave the journal's reading running on the
+    // blocking pool; it acts on nothing and is safe to cut off.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = %error, kind = error.metric_label(), "rollguard failed");

@@ -93,6 +93,14 @@ pub const SHUTDOWN_GRACE: Bounds = Bounds {
     max: HOUR,
 };
 
+/// `daemon.journal_retention`: at least a day, so that a report about
+/// yesterday's incident is always whole; at most ten years.
+pub const JOURNAL_RETENTION: Bounds = Bounds {
+    min: Duration::from_secs(24 * 60 * 60),
+    // humantime's "10y" (its years are 365.25 days).
+    max: Duration::from_secs(315_576_000),
+};
+
 /// `daemon.leader_election.duration` (also whole seconds).
 pub const LEASE_DURATION: Bounds = Bounds {
     min: SECOND,

@@ -26,6 +26,11 @@ pub fn shutdown_grace() -> Duration {
     Duration::from_secs(30)
 }
 
+/// Default of `daemon.journal_retention`: a month of incidents to report on.
+pub fn journal_retention() -> Duration {
+    Duration::from_secs(30 * 24 * 60 * 60)
+}
+
 /// Default of `daemon.leader_election.lease`.
 pub fn lease_name() -> String {
     "rollguard".to_owned()

@@ -66,6 +66,11 @@ pub struct DaemonConfig {
     /// is recorded as interrupted.
     #[serde(default = "defaults::shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// How long journal records are kept whole: older ones that neither a
+    /// restart nor a report about a more recent incident needs are
+    /// compacted away (docs/operations.md, "The journal").
+    #[serde(default = "defaults::journal_retention", with = "humantime_serde")]
+    pub journal_retention: Duration,
     /// kubeconfig file of `kubernetes` release sources and leader election.
     /// Absent: kube's defaults (`KUBECONFIG`, `~/.kube/config`, then the
     /// in-cluster service account).
@@ -111,6 +116,7 @@ impl Default for DaemonConfig {
             log_level: defaults::log_level(),
             api_token_file: None,
             shutdown_grace: defaults::shutdown_grace(),
+            journal_retention: defaults::journal_retention(),
             kubeconfig: None,
             leader_election: None,
             max_concurrent_probes: defaults::max_concurrent_probes(),

@@ -74,3 +74,17 @@ fn concurrency_limits_are_at_least_one_and_at_most_their_maximum() {
     );
     assert_eq!(errors(&text), Vec::new());
 }
+
+#[test]
+fn the_journal_retention_is_a_day_to_ten_years() {
+    for (value, words) in [("\"12h\"", "at least 1day"), ("\"11y\"", "at most 10years")] {
+        let text = format!("[daemon]\njournal_retention = {value}\n\n{BASE}");
+        let errs = errors(&text);
+        expect(&errs, "daemon.journal_retention", 2, words);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+    }
+    for value in ["\"1d\"", "\"10y\"", "\"90days\""] {
+        let text = format!("[daemon]\njournal_retention = {value}\n\n{BASE}");
+        assert_eq!(errors(&text), Vec::new(), "{value}");
+    }
+}

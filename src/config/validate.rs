@@ -99,6 +99,12 @@ fn daemon(daemon: &DaemonConfig, problems: &mut Problems) {
         "daemon.max_concurrent_probes",
         problems,
     );
+    bounded(
+        daemon.journal_retention,
+        bounds::JOURNAL_RETENTION,
+        "daemon.journal_retention",
+        problems,
+    );
     if let Some(election) = &daemon.leader_election {
         if election.lease.trim().is_empty() {
             problems.push("daemon.leader_election.lease", "must not be empty");

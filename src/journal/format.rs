@@ -166,6 +166,19 @@ pub enum Event {
         /// The last decision of the window.
         decision: Decision,
     },
+    /// The journal was compacted: records older than the retention that no
+    /// restart and no report within the retention needs were dropped. The
+    /// last record of a compacted file, so that its seq stays the highest
+    /// ever used.
+    Compacted {
+        /// How many records were dropped.
+        dropped: u64,
+        /// How many were kept (this one not counted).
+        kept: u64,
+        /// The retention's start (RFC 3339): only records written before it
+        /// could be dropped.
+        before: String,
+    },
 }
 
 /// One line of the journal.
@@ -204,7 +217,7 @@ pub struct TornTail {
 }
 
 /// Encodes a record as one full line, ready for a single `write_all`.
-pub(super) fn encode_line(record: &Record) -> Result<Vec<u8>, serde_json::Error> {
+pub(crate) fn encode_line(record: &Record) -> Result<Vec<u8>, serde_json::Error> {
     let json = serde_json::to_vec(record)?;
     let mut line = format!("{:08x} ", crc32fast::hash(&json)).into_bytes();
     line.extend_from_slice(&json);
@@ -419,6 +432,11 @@ mod tests {
                 event: "rollback".into(),
                 ok: true,
                 attempts: 2,
+            },
+            Event::Compacted {
+                dropped: 10,
+                kept: 2,
+                before: "2026-01-01T00:00:00.000Z".into(),
             },
         ];
         let mut bytes = Vec::new();

@@ -34,10 +34,10 @@
 //! # Memory
 //!
 //! Every readable record is kept in memory so queries never re-read the
-//! file. rollguard journals tens of thousands of records a year, mostly a
-//! few hundred bytes each (assessments, with their evidence, a few KiB):
-//! expect tens of MiB after years of use. Rotating or compacting old
-//! records is left for when that stops being small.
+//! file. The records are mostly a few hundred bytes each (assessments, with
+//! their evidence, a few KiB). [`Journal::compact`] (`compact.rs`) drops
+//! what is older than the retention and needed by nothing, so the file and
+//! memory follow `daemon.journal_retention`, not the daemon's age.
 //!
 //! # Concurrency
 //!
@@ -46,8 +46,12 @@
 //! advisory lock on `<state_dir>/journal.lock`, released by the kernel when
 //! the process dies however it dies.
 
+mod compact;
 mod format;
 
+pub use compact::Compaction;
+#[cfg(test)]
+pub(crate) use format::encode_line;
 pub use format::{Event, Record, TornTail};
 
 use std::fs::{File, OpenOptions, TryLockError};
@@ -164,6 +168,9 @@ struct Writer {
     last_seq: u64,
     /// Set when a failed append could not be undone.
     broken: bool,
+    /// Lines of the file that were skipped as unreadable: a compaction
+    /// keeps the old file beside the journal rather than lose them.
+    unreadable: usize,
 }
 
 impl std::fmt::Debug for Journal {
@@ -205,6 +212,13 @@ impl Journal {
         )))?;
         let lock_file = take_lock(&state_dir.join("journal.lock"))?;
 
+        // A compaction cut short by a crash: the journal is still whole.
+        let unfinished = state_dir.join(compact::TEMP_NAME);
+        if unfinished.exists() {
+            tracing::warn!(path = %unfinished.display(), "Removing a compaction cut short by a crash; the journal is unchanged");
+            std::fs::remove_file(&unfinished)
+                .map_err(io(format!("removing {}", unfinished.display())))?;
+        }
         let path = state_dir.join("journal.jsonl");
         let existed = path
             .try_exists()
@@ -250,6 +264,7 @@ impl Journal {
             len: scan.good_len,
             last_seq: scan.last_seq,
             broken: false,
+            unreadable: scan.skipped_unknown + scan.skipped_corrupt,
         };
         let inner = Inner {
             path,
@@ -361,6 +376,30 @@ impl Journal {
     /// learn which rollbacks started and which finished.
     pub fn records(&self) -> Vec<Record> {
         lock(&self.inner.records).clone()
+    }
+
+    /// Calls `f` with every readable record, oldest first, without copying
+    /// them: one pass over the journal (appends wait meanwhile, so keep `f`
+    /// cheap).
+    pub fn for_each_record(&self, mut f: impl FnMut(&Record)) {
+        for record in lock(&self.inner.records).iter() {
+            f(record);
+        }
+    }
+
+    /// How many readable records the journal holds.
+    pub fn len(&self) -> usize {
+        lock(&self.inner.records).len()
+    }
+
+    /// Whether the journal holds no readable record.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The journal file's size after the last acknowledged record.
+    pub fn file_len(&self) -> u64 {
+        lock(&self.inner.writer).len
     }
 
     /// The journal file's path, for logs and error messages.

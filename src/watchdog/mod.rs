@@ -22,6 +22,8 @@ mod step_hooks;
 mod supervise;
 mod target;
 #[cfg(test)]
+mod tests_compaction;
+#[cfg(test)]
 mod tests_recovery;
 mod verifier;
 
@@ -37,7 +39,7 @@ use crate::model::Mode;
 use crate::notify::{DeliveryOptions, Notification, Notifiers, NotifyEvent};
 use crate::probe::prometheus::MetricQuerier;
 use crate::state::State;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,15 +125,21 @@ impl std::fmt::Debug for Watchdogs {
 
 impl Watchdogs {
     /// Starts one task per target of `config`, each resuming from what the
-    /// journal says about it.
-    pub fn start(state: State, config: &Config, services: Services) -> Watchdogs {
+    /// journal says about it: from `memories` (what [`journal_memories`]
+    /// read, off the async threads) when it has the target, else read now.
+    pub fn start(
+        state: State,
+        config: &Config,
+        services: Services,
+        memories: HashMap<String, TargetMemory>,
+    ) -> Watchdogs {
         let mut watchdogs = Watchdogs {
             state,
             services,
             running: BTreeMap::new(),
             notifiers: None,
         };
-        watchdogs.apply(config);
+        watchdogs.apply_with(config, memories);
         watchdogs
     }
 
@@ -144,6 +152,10 @@ impl Watchdogs {
     /// stop, new ones start, the others get their new settings between two
     /// ticks and keep everything they know.
     pub fn apply(&mut self, config: &Config) {
+        self.apply_with(config, HashMap::new());
+    }
+
+    fn apply_with(&mut self, config: &Config, mut memories: HashMap<String, TargetMemory>) {
         let notifiers = Arc::new(Notifiers::new(
             &config.notifiers,
             self.services.env.as_ref(),
@@ -187,6 +199,18 @@ impl Watchdogs {
                 tracing::info!(target_name = %name, "Stopped watching a target removed from the configuration");
             }
         }
+        // New targets not in `memories` are read in one pass over the journal.
+        let unread: Vec<&TargetConfig> = wanted
+            .iter()
+            .filter(|(name, _)| {
+                !self.running.contains_key(**name) && !memories.contains_key(**name)
+            })
+            .map(|(_, target)| *target)
+            .collect();
+        if !unread.is_empty() {
+            let now = std::time::SystemTime::now();
+            memories.extend(recovery::recover_all(self.state.journal(), &unread, now));
+        }
         for (name, target) in wanted {
             let mode = config.mode_of(target);
             self.state.update_target(name, |s| s.mode = mode);
@@ -209,11 +233,7 @@ impl Watchdogs {
                 continue;
             }
             tracing::info!(target_name = %name, %mode, "Watching a new target");
-            let mut memory = Some(recovery::recover(
-                self.state.journal(),
-                target,
-                std::time::SystemTime::now(),
-            ));
+            let mut memory = memories.remove(name);
             let (setup_tx, setup_rx) = watch::channel(setup);
             let (stop, stopped) = watch::channel(false);
             let state = self.state.clone();
@@ -303,13 +323,28 @@ pub fn journal_memory(journal: &Journal, target: &TargetConfig) -> TargetMemory 
     recovery::recover(journal, target, std::time::SystemTime::now())
 }
 
+/// What the journal says about each of `targets` as of `now`, read in one
+/// pass: what the daemon hands [`Watchdogs::start`].
+pub fn journal_memories(
+    journal: &Journal,
+    targets: &[TargetConfig],
+    now: std::time::SystemTime,
+) -> HashMap<String, TargetMemory> {
+    let targets: Vec<&TargetConfig> = targets.iter().collect();
+    recovery::recover_all(journal, &targets, now)
+}
+
 /// Restores the pause switches journaled by the API, so that a kill switch
 /// survives a restart.
 pub fn restore_pauses(state: &State) {
-    for record in state.journal().records() {
+    let mut pauses = Vec::new();
+    state.journal().for_each_record(|record| {
         if let crate::journal::Event::PauseChanged { paused } = record.event {
-            state.set_paused(record.target.as_deref(), paused);
+            pauses.push((record.target.clone(), paused));
         }
+    });
+    for (target, paused) in pauses {
+        state.set_paused(target.as_deref(), paused);
     }
 }
 

@@ -12,6 +12,7 @@ use crate::exec::{Leftover, ProcessGroup};
 use crate::journal::{Event, Journal, Record};
 use crate::model::StepOutcome;
 use crate::release::{CurrentRelease, ReleaseTracker};
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 /// A release whose bake window was still open when the daemon stopped.
@@ -78,19 +79,66 @@ pub struct TargetMemory {
 
 /// Reads `journal` for `target` as of `now`.
 pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> TargetMemory {
-    let records: Vec<Record> = journal
-        .records()
-        .into_iter()
-        .filter(|r| r.target.as_deref() == Some(target.name.as_str()))
+    let mut fold = Fold::default();
+    journal.for_each_record(|record| {
+        if record.target.as_deref() == Some(target.name.as_str()) {
+            fold.apply(record);
+        }
+    });
+    fold.finish(target, now)
+}
+
+/// [`recover`] for many targets in one pass over the journal: start-up
+/// reads it once, not once per target.
+pub fn recover_all(
+    journal: &Journal,
+    targets: &[&TargetConfig],
+    now: SystemTime,
+) -> HashMap<String, TargetMemory> {
+    let mut folds: HashMap<&str, Fold> = targets
+        .iter()
+        .map(|t| (t.name.as_str(), Fold::default()))
         .collect();
-    let mut current: Option<String> = None;
-    let mut open: Option<OpenRelease> = None;
-    let mut last_rollback_at = None;
-    let mut time_to_fix = None;
-    let mut rollback: Option<(Unfinished, bool)> = None;
-    let mut expected: Option<String> = None;
-    let mut release: Option<CurrentRelease> = None;
-    for record in &records {
+    journal.for_each_record(|record| {
+        if let Some(fold) = record.target.as_deref().and_then(|t| folds.get_mut(t)) {
+            fold.apply(record);
+        }
+    });
+    targets
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t.name.clone(),
+                folds.remove(t.name.as_str())?.finish(t, now),
+            ))
+        })
+        .collect()
+}
+
+/// What a target's records say so far, one record at a time, oldest first.
+#[derive(Default)]
+struct Fold {
+    current: Option<String>,
+    open: Option<OpenRelease>,
+    last_rollback_at: Option<SystemTime>,
+    time_to_fix: Option<Duration>,
+    /// The last rollback started, and whether it finished.
+    rollback: Option<(Unfinished, bool)>,
+    expected: Option<String>,
+    release: Option<CurrentRelease>,
+}
+
+impl Fold {
+    fn apply(&mut self, record: &Record) {
+        let Fold {
+            current,
+            open,
+            last_rollback_at,
+            time_to_fix,
+            rollback,
+            expected,
+            release,
+        } = self;
         match &record.event {
             Event::ReleaseSeen {
                 from,
@@ -99,13 +147,13 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                 release_id,
                 ..
             } => {
-                current = Some(to.clone());
-                expected = None;
-                release = (!*by_rollguard).then(|| CurrentRelease {
+                *current = Some(to.clone());
+                *expected = None;
+                *release = (!*by_rollguard).then(|| CurrentRelease {
                     id: release_id.clone(),
                     previous: from.clone(),
                 });
-                open = record.at_time().map(|at| OpenRelease {
+                *open = record.at_time().map(|at| OpenRelease {
                     release_id: release_id.clone(),
                     version: to.clone(),
                     previous_version: from.clone(),
@@ -121,12 +169,12 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                 trigger,
             } => {
                 if Trigger::parse(trigger) == Some(Trigger::Automatic) {
-                    last_rollback_at = record.at_time();
+                    *last_rollback_at = record.at_time();
                 }
                 if let Some(open) = open.as_mut().filter(|o| &o.release_id == release_id) {
                     open.acted = true;
                 }
-                rollback = Some((
+                *rollback = Some((
                     Unfinished {
                         release_id: release_id.clone(),
                         bad_version: from.clone(),
@@ -183,39 +231,51 @@ pub fn recover(journal: &Journal, target: &TargetConfig, now: SystemTime) -> Tar
                     if RollbackOutcome::parse(outcome).is_some_and(RollbackOutcome::restored) {
                         // The previous version runs again; its arrival is
                         // rollguard's own, not a release.
-                        expected = Some(unfinished.restore_version.clone());
+                        *expected = Some(unfinished.restore_version.clone());
                     }
                 }
             }
             Event::TimeToFixSet { time_to_fix: value } => {
-                time_to_fix = value
+                *time_to_fix = value
                     .as_deref()
                     .and_then(|v| humantime::parse_duration(v).ok());
             }
             _ => {}
         }
     }
-    let unfinished = match rollback {
-        Some((unfinished, false)) => {
-            expected = Some(unfinished.restore_version.clone());
-            Some(unfinished)
+
+    fn finish(self, target: &TargetConfig, now: SystemTime) -> TargetMemory {
+        let Fold {
+            current,
+            open,
+            last_rollback_at,
+            time_to_fix,
+            rollback,
+            mut expected,
+            release,
+        } = self;
+        let unfinished = match rollback {
+            Some((unfinished, false)) => {
+                expected = Some(unfinished.restore_version.clone());
+                Some(unfinished)
+            }
+            _ => None,
+        };
+        let open = open.filter(|o| crate::time::later(o.started, target.bake_window) > now);
+        let mut tracker = ReleaseTracker::new(&target.name);
+        if let Some(version) = &current {
+            tracker = tracker.with_current(version).with_release(release);
         }
-        _ => None,
-    };
-    let open = open.filter(|o| crate::time::later(o.started, target.bake_window) > now);
-    let mut tracker = ReleaseTracker::new(&target.name);
-    if let Some(version) = &current {
-        tracker = tracker.with_current(version).with_release(release);
-    }
-    if let Some(restored) = &expected {
-        tracker.expect_rollback(restored, now);
-    }
-    TargetMemory {
-        tracker,
-        open,
-        last_rollback_at,
-        time_to_fix,
-        unfinished,
+        if let Some(restored) = &expected {
+            tracker.expect_rollback(restored, now);
+        }
+        TargetMemory {
+            tracker,
+            open,
+            last_rollback_at,
+            time_to_fix,
+            unfinished,
+        }
     }
 }
 
