@@ -101,6 +101,7 @@ struct Daemon {
 impl Daemon {
     async fn start(config_path: PathBuf, config: Config) -> Result<Daemon, Error> {
         let token = read_token(&config)?;
+        crate::exec::withhold_variables(config.secret_variables());
         let state_dir = config.daemon.state_dir.clone();
         let opened = tokio::task::spawn_blocking(move || Journal::open(&state_dir))
             .await
@@ -255,6 +256,7 @@ impl Daemon {
         let result = match outcome {
             Ok((config, token)) => {
                 let config = Arc::new(config);
+                crate::exec::withhold_variables(config.secret_variables());
                 self.state.set_config(config.clone(), token);
                 self.watchdogs.apply(&config);
                 tracing::info!(

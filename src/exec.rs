@@ -8,7 +8,8 @@
 //! [`KILL_GRACE`], with SIGKILL. A program that exits by itself may leave
 //! background processes behind on purpose (a daemon it started); those are
 //! left alone. Children never inherit the variables that
-//! would let them talk to systemd in rollguard's name.
+//! would let them talk to systemd in rollguard's name, nor those that the
+//! configuration reads secrets from ([`withhold_variables`]).
 //!
 //! A step's child outlives a `kill -9` of the daemon (nothing unsafe may
 //! ask the kernel to kill it then): [`run_reporting`] hands its
@@ -21,10 +22,11 @@ pub use group::{Leftover, ProcessGroup};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
@@ -43,6 +45,30 @@ const DRAIN_GRACE: Duration = Duration::from_millis(500);
 /// Variables a child must not inherit: with them it could send sd_notify
 /// messages (READY, WATCHDOG) as if it were the daemon.
 const SYSTEMD_VARIABLES: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+
+/// The daemon's variables that hold secrets (a Slack URL, a webhook's
+/// token), set from the configuration at start-up and at each reload: a
+/// program run by a step or a notifier has no need for them, and a
+/// script that logs its environment must not leak them.
+static WITHHELD: RwLock<BTreeSet<String>> = RwLock::new(BTreeSet::new());
+
+/// From now on, children do not inherit `names` from the daemon's
+/// environment (a spec's own `env` still sets what it sets). Replaces
+/// the previous set: call it with the whole configuration's names.
+pub fn withhold_variables(names: BTreeSet<String>) {
+    match WITHHELD.write() {
+        Ok(mut withheld) => *withheld = names,
+        Err(poisoned) => *poisoned.into_inner() = names,
+    }
+}
+
+/// The names [`withhold_variables`] set last.
+fn withheld_variables() -> BTreeSet<String> {
+    match WITHHELD.read() {
+        Ok(withheld) => withheld.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
 
 /// One program to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +192,9 @@ pub async fn run_reporting(
     let mut command = tokio::process::Command::new(program);
     command.args(args);
     for name in SYSTEMD_VARIABLES {
+        command.env_remove(name);
+    }
+    for name in withheld_variables() {
         command.env_remove(name);
     }
     command.envs(spec.env.iter().map(|(k, v)| (k, v)));
@@ -377,6 +406,30 @@ mod tests {
         assert!(matches!(run(spec).await, Err(ExecError::Spawn { .. })));
         let spec = CommandSpec::new(Vec::new(), Duration::from_secs(1));
         assert!(matches!(run(spec).await, Err(ExecError::Spawn { .. })));
+    }
+
+    #[tokio::test]
+    async fn withheld_variables_do_not_reach_children() {
+        // cargo and nextest set it for every test process; nothing else
+        // this crate runs reads it.
+        const NAME: &str = "CARGO_PKG_NAME";
+        assert!(std::env::var(NAME).is_ok(), "the test runner sets {NAME}");
+        let echo = || {
+            let script = format!("echo ${{{NAME}-withheld}}");
+            CommandSpec::new(argv(&["/bin/sh", "-c", &script]), Duration::from_secs(10))
+        };
+        let inherited = run(echo()).await.expect("runs");
+        assert_eq!(inherited.stdout, "rollguard\n");
+
+        withhold_variables([NAME.to_owned()].into());
+        let withheld = run(echo()).await;
+        let mut set_by_spec = echo();
+        set_by_spec.env.push((NAME.into(), "given".into()));
+        let given = run(set_by_spec).await;
+        withhold_variables(BTreeSet::new());
+
+        assert_eq!(withheld.expect("runs").stdout, "withheld\n");
+        assert_eq!(given.expect("runs").stdout, "given\n");
     }
 
     #[test]

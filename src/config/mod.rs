@@ -24,6 +24,7 @@ mod schema_step;
 mod schema_swarm;
 mod schema_switch;
 mod schema_target;
+mod secrets;
 mod sections;
 mod sections_tagged;
 pub(crate) mod tagged;
