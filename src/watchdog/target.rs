@@ -17,7 +17,7 @@ use super::recovery::TargetMemory;
 use crate::journal::Event;
 use crate::judge::{self, Judge};
 use crate::metrics::DecisionLabels;
-use crate::model::TimeToFix;
+use crate::model::{Decision, TimeToFix};
 use crate::notify::Notification;
 use crate::probe::HealthProbe;
 use crate::release::{ReleaseSource, ReleaseTracker};
@@ -266,6 +266,23 @@ impl TargetLoop {
             .assess(&observation, bake.data_impact.0, time_to_fix);
         let mut record = judge::decide(&self.setup.rules, &assessment);
         record.reasons.extend(bake.data_impact.1.iter().cloned());
+        // The evidence of a tick that would act must be about the release
+        // being baked: a deploy between the version read and the probes
+        // would blame this release for the next one's failures (and roll
+        // back the wrong version). The next tick sees the new release.
+        let acts = !matches!(record.decision, Decision::Healthy | Decision::Inconclusive);
+        let version = bake.version.clone();
+        if acts && let Some(now_running) = self.version_moved(&version).await {
+            tracing::info!(
+                target_name = %self.setup.target.name,
+                judged = %version,
+                now_running = %now_running,
+                decision = %record.decision,
+                "The version changed during the tick; its evidence is set aside and the next tick judges the new release"
+            );
+            return;
+        }
+        let Some(bake) = &mut self.bake else { return };
         self.state
             .metrics()
             .decisions

@@ -56,6 +56,21 @@ impl TargetLoop {
         }
     }
 
+    /// The version running now, read once more, when it is not `judged`
+    /// (the release a tick's evidence was gathered for). None when it is
+    /// the same, or when the source cannot tell (no source, a read error:
+    /// the tick's evidence stands, as it would have without this check).
+    pub(super) async fn version_moved(&self, judged: &str) -> Option<String> {
+        let source = self.source.as_ref()?;
+        let permit = self.setup.probe_permits.clone().acquire_owned().await.ok();
+        let read = source.current_version().await;
+        drop(permit);
+        match read {
+            Ok(Some(version)) if version != judged => Some(version),
+            _ => None,
+        }
+    }
+
     /// The Deployment carries rollguard's rollback mark for
     /// the version running. If this replica still runs the bad release, the
     /// change to come is rollguard's own (another replica, or this one
