@@ -180,6 +180,33 @@ async fn unknown_routes_and_methods_answer_json() {
 }
 
 #[tokio::test]
+async fn a_target_name_that_is_not_utf8_is_a_json_400() {
+    let h = Harness::start(Some(TOKEN), Ok(())).await;
+    let bearer = format!("Bearer {TOKEN}");
+    for (action, body) in [
+        ("approve", ""),
+        ("rollback", "{}"),
+        ("time-to-fix", r#"{"time_to_fix": "20m"}"#),
+    ] {
+        // `%C0%AE` is an overlong `.`: percent-decoded, it is not UTF-8.
+        let path = format!("/api/v1/targets/%C0%AE/{action}");
+        let response = h
+            .post_raw(&path, Some(&bearer), body.as_bytes().to_vec())
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{action}");
+        let content_type = response.headers().get("content-type").cloned();
+        assert_eq!(
+            content_type.as_ref().map(|v| v.as_bytes()),
+            Some(b"application/json".as_slice()),
+            "{action}"
+        );
+        let answer: Value = response.json().await.expect("a JSON body");
+        let message = answer["error"].as_str().unwrap_or_default();
+        assert!(message.contains("UTF-8"), "{action}: {answer}");
+    }
+}
+
+#[tokio::test]
 async fn events_filter_by_target_and_since() {
     let h = Harness::start(Some(TOKEN), Ok(())).await;
     let journal = h.state.journal();

@@ -350,7 +350,7 @@ fn an_unusable_listen_address_exits_1() {
     std::fs::write(
         setup.config_path(),
         format!(
-            "[daemon]\nlisten = \"{addr}\"\nstate_dir = \"{}\"\n",
+            "[daemon]\nlisten = \"{addr}\"\nstate_dir = \"{}\"\nallow_no_targets = true\n",
             setup.state_dir().display()
         ),
     )
@@ -367,7 +367,13 @@ fn with_secret_files(text: &str, dir: &Path) -> String {
     for (at, _) in text.match_indices(ETC) {
         let rest = &text[at + ETC.len()..];
         let name = &rest[..rest.find('"').expect("a closed string")];
-        std::fs::write(dir.join(name), "secret\n").expect("write secret file");
+        // A URL file holds a URL (`check` reads its form); a token, anything.
+        let secret = if name.ends_with("-url") {
+            "https://hooks.example.com/T0/SECRET\n"
+        } else {
+            "secret\n"
+        };
+        std::fs::write(dir.join(name), secret).expect("write secret file");
     }
     text.replace(&ETC[1..], &format!("{}/", dir.display()))
 }
@@ -454,6 +460,31 @@ fn check_refuses_durations_beyond_their_bounds_and_missing_token_files() {
             "{stderr}"
         );
     }
+}
+
+#[test]
+fn check_refuses_what_cannot_work_with_its_key_and_line() {
+    let setup = Setup::new();
+    std::fs::write(
+        setup.config_path(),
+        "[prometheus]\nurl = \"http://[::1\"\ntimeout = \"1ms\"\n",
+    )
+    .expect("write");
+    let (code, stderr) = setup.check();
+    assert_eq!(code, Some(78), "{stderr}");
+    for (line, key) in [
+        (2, "prometheus.url: is not a valid URL"),
+        (3, "prometheus.timeout: must be at least 100ms"),
+        (4, "target: the file has no `[[target]]`"),
+    ] {
+        assert!(
+            stderr.contains(&format!("line {line}, column 1: {key}")),
+            "{stderr}"
+        );
+    }
+    std::fs::write(setup.config_path(), "[daemon]\nallow_no_targets = true\n").expect("write");
+    let (code, stderr) = setup.check();
+    assert_eq!(code, Some(0), "{stderr}");
 }
 
 #[test]

@@ -17,12 +17,15 @@
 //! Mutating calls need the bearer token of `daemon.api_token_file` (see
 //! [`RequireToken`]); without one configured they are refused, never open.
 //! Every error is JSON `{"error": "message"}` ([`ApiError`]), including
-//! unknown routes (404), wrong methods (405) and bodies over
-//! [`BODY_LIMIT`] (413). Request headers are never logged.
+//! unknown routes (404), wrong methods (405), bodies over [`BODY_LIMIT`]
+//! (413) and path parameters that cannot be read (400, [`ApiPath`]); a
+//! last layer rewrites any other plain-text error answer (one of axum's or
+//! tower-http's own) as JSON too. Request headers are never logged.
 //!
 //! - `error`: [`ApiError`].
 //! - `auth`: [`RequireToken`].
 //! - `body`: [`ApiJson`], JSON bodies within the limit.
+//! - `path`: [`ApiPath`], path parameters.
 //! - `read`: the open endpoints; `events`: the journal query;
 //!   `control`: reload; `targets`: announce, approve, time to fix, pause;
 //!   `rollback`: a person's rollback and its dry run.
@@ -32,6 +35,7 @@ mod body;
 mod control;
 mod error;
 pub mod events;
+mod path;
 mod read;
 pub mod rollback;
 mod targets;
@@ -40,6 +44,7 @@ pub use auth::RequireToken;
 pub use body::ApiJson;
 pub use control::RELOAD_TIMEOUT;
 pub use error::ApiError;
+pub use path::ApiPath;
 pub use read::{METRICS_CONTENT_TYPE, StatusBody};
 
 use crate::state::State;
@@ -94,13 +99,14 @@ pub async fn serve(
 }
 
 /// Adds what every route shares: JSON 404 and 405, the body limit with a
-/// JSON 413, and request tracing (method and path; never headers).
+/// JSON 413, every other error answer as JSON, and request tracing (method
+/// and path; never headers).
 fn with_layers(routes: Router) -> Router {
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(axum::middleware::map_response(json_payload_too_large))
+        .layer(axum::middleware::map_response(json_errors))
         .layer(TraceLayer::new_for_http())
 }
 
@@ -114,16 +120,45 @@ async fn method_not_allowed(uri: Uri) -> ApiError {
     ApiError::method_not_allowed(format!("method not allowed on {}", uri.path()))
 }
 
-/// Replaces the plain-text 413 of [`RequestBodyLimitLayer`] (sent when
-/// `Content-Length` is over the limit) with a JSON error.
-async fn json_payload_too_large(response: Response) -> Response {
+/// The most of a plain-text error body kept as the JSON error's message.
+const PLAIN_ERROR_LIMIT: usize = 4 * 1024;
+
+/// Rewrites an error answer that is not JSON as `{"error": "..."}` with the
+/// same status (and headers such as `Allow`): the plain-text 413 of
+/// [`RequestBodyLimitLayer`] (sent when `Content-Length` is over the
+/// limit), and any rejection of an extractor that a handler did not wrap.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
-        axum::response::IntoResponse::into_response(ApiError::payload_too_large(BODY_LIMIT))
-    } else {
-        response
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
     }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return axum::response::IntoResponse::into_response(ApiError::payload_too_large(
+            BODY_LIMIT,
+        ));
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, PLAIN_ERROR_LIMIT).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_owned()
+    } else {
+        text
+    };
+    let json = axum::response::IntoResponse::into_response(ApiError::new(status, message));
+    let (json_parts, json_body) = json.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (name, value) in &json_parts.headers {
+        parts.headers.insert(name, value.clone());
+    }
+    Response::from_parts(parts, json_body)
 }

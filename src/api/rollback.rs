@@ -22,10 +22,10 @@
 use super::auth::RequireToken;
 use super::body::ApiJson;
 use super::error::ApiError;
+use super::path::ApiPath;
 use super::targets::ask;
 use crate::state::{RollbackRequest, State, TargetCommand};
 use axum::Json;
-use axum::extract::Path;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
@@ -58,7 +58,7 @@ pub(super) struct Expected {
 pub(super) async fn rollback(
     _token: RequireToken,
     state: axum::extract::State<State>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<RollbackBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let to = body

@@ -5,10 +5,10 @@
 use super::auth::RequireToken;
 use super::body::ApiJson;
 use super::error::ApiError;
+use super::path::ApiPath;
 use crate::journal::Event;
 use crate::state::{CommandError, State, TargetCommand};
 use axum::Json;
-use axum::extract::Path;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -62,7 +62,7 @@ pub(super) async fn announce(
 pub(super) async fn approve(
     _token: RequireToken,
     state: axum::extract::State<State>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let message = ask(&state, &name, |reply| TargetCommand::Approve { reply }).await?;
     Ok(Json(json!({"target": name, "status": message})))
@@ -81,7 +81,7 @@ pub(super) struct TimeToFix {
 pub(super) async fn time_to_fix(
     _token: RequireToken,
     state: axum::extract::State<State>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<TimeToFix>,
 ) -> Result<Json<Value>, ApiError> {
     let time_to_fix = body

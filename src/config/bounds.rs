@@ -19,13 +19,16 @@ pub struct Bounds {
     pub max: Duration,
 }
 
-const MS: Duration = Duration::from_millis(1);
 const SECOND: Duration = Duration::from_secs(1);
 const HOUR: Duration = Duration::from_secs(60 * 60);
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// `target.interval`: a tick needs time for its probes and queries; an
-/// hour between ticks no longer watches a release.
+/// `target.interval` and `target.release.poll_interval`: a tick needs time
+/// for its probes and queries; an hour between ticks no longer watches a
+/// release. The floor is the shortest tick the whole-daemon tests run (a
+/// release judged in a second); ticks that come faster than their requests
+/// finish are bounded by `prometheus.max_concurrent_queries` and
+/// `daemon.max_concurrent_probes`, not by this minimum.
 pub const INTERVAL: Bounds = Bounds {
     min: Duration::from_millis(100),
     max: HOUR,
@@ -53,19 +56,38 @@ pub const VERIFY_TIMEOUT: Bounds = Bounds {
 /// `target.time_to_fix` and `policy.rule.time_to_fix_over`.
 pub const TIME_TO_FIX: Bounds = COOLDOWN;
 
+/// The shortest time limit of a request or a program: below it not even
+/// a connection on the same host and an answer fit (a `1ms` timeout made
+/// every probe fail and every query inconclusive), and no program starts.
+const SHORTEST_LIMIT: Duration = Duration::from_millis(100);
+
 /// Time limits of one request: `prometheus.timeout`, metric, probe and
 /// notifier `timeout`.
 pub const REQUEST_TIMEOUT: Bounds = Bounds {
-    min: MS,
+    min: SHORTEST_LIMIT,
     max: Duration::from_secs(5 * 60),
 };
 
 /// `target.data_check.timeout`.
-pub const DATA_CHECK_TIMEOUT: Bounds = Bounds { min: MS, max: HOUR };
+pub const DATA_CHECK_TIMEOUT: Bounds = Bounds {
+    min: SHORTEST_LIMIT,
+    max: HOUR,
+};
 
 /// `target.step.timeout`, which also bounds `verify` and
 /// `kubernetes_rollout_status`, and a `wait` step's `duration`.
-pub const STEP_TIMEOUT: Bounds = Bounds { min: MS, max: DAY };
+pub const STEP_TIMEOUT: Bounds = Bounds {
+    min: SHORTEST_LIMIT,
+    max: DAY,
+};
+
+/// `bluegreen_switch`'s `probe_interval`, the pause between two rounds of
+/// health checks of the new colour: zero asked the service as fast as it
+/// answers (hundreds of requests a second).
+pub const SWITCH_PROBE_INTERVAL: Bounds = Bounds {
+    min: Duration::from_millis(10),
+    max: HOUR,
+};
 
 /// `target.step.backoff`: the wait before a retry, doubled for each next
 /// one and never longer than this maximum.
@@ -135,12 +157,7 @@ pub const MAX_RETRIES: u32 = 100;
 pub(crate) fn check(d: Duration, bounds: Bounds, path: &str, problems: &mut Problems) {
     let shown = |d: Duration| humantime::format_duration(d).to_string();
     if d < bounds.min {
-        let message = if bounds.min == MS {
-            "must be longer than zero (at least 1ms)".to_owned()
-        } else {
-            format!("must be at least {}", shown(bounds.min))
-        };
-        problems.push(path, message);
+        problems.push(path, format!("must be at least {}", shown(bounds.min)));
     } else if d > bounds.max {
         problems.push(
             path,
@@ -172,7 +189,8 @@ mod tests {
         check(Duration::from_millis(99), INTERVAL, "a", &mut problems);
         check(HOUR + Duration::from_secs(60), INTERVAL, "a", &mut problems);
         check(Duration::from_nanos(1), STEP_TIMEOUT, "a", &mut problems);
+        check(Duration::ZERO, SWITCH_PROBE_INTERVAL, "a", &mut problems);
         check_retries(MAX_RETRIES + 1, "a", &mut problems);
-        assert_eq!(problems.len(), 4);
+        assert_eq!(problems.len(), 5);
     }
 }

@@ -6,6 +6,7 @@
 use super::env::Environment;
 use super::problems::Problems;
 use super::sections::Sections;
+use super::validate::url_problem;
 use std::path::Path;
 
 /// Every referenced file: tokens, secret URLs and the kubeconfig.
@@ -26,7 +27,13 @@ pub(crate) fn check(sections: &Sections, env: &dyn Environment, problems: &mut P
     }
     for (i, notifier) in &sections.notifiers {
         if let Some(path) = &notifier.url_file {
-            secret(path, &format!("notifier[{i}].url_file"), env, problems);
+            let key = format!("notifier[{i}].url_file");
+            if let Some(url) = secret(path, &key, env, problems) {
+                // As the notifier reads it: trimmed. Never shown.
+                if let Err(why) = url_problem(url.trim()) {
+                    problems.push(key, format!("the URL in {}: {why}", path.display()));
+                }
+            }
         }
     }
 }
@@ -47,9 +54,18 @@ fn readable(
     }
 }
 
-/// A file holding a secret: readable, and not empty once trimmed.
-pub(crate) fn secret(path: &Path, key: &str, env: &dyn Environment, problems: &mut Problems) {
-    if readable(path, key, env, problems).is_some_and(|text| text.trim().is_empty()) {
+/// A file holding a secret: readable, and not empty once trimmed. Its
+/// text, when it is both, for a caller that checks its form.
+pub(crate) fn secret(
+    path: &Path,
+    key: &str,
+    env: &dyn Environment,
+    problems: &mut Problems,
+) -> Option<String> {
+    let text = readable(path, key, env, problems)?;
+    if text.trim().is_empty() {
         problems.push(key, format!("{} is empty", path.display()));
+        return None;
     }
+    Some(text)
 }

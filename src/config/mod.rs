@@ -41,6 +41,8 @@ mod tests_bounds;
 #[cfg(test)]
 mod tests_canary;
 #[cfg(test)]
+mod tests_check;
+#[cfg(test)]
 mod tests_database;
 #[cfg(test)]
 mod tests_files;

@@ -42,6 +42,12 @@ impl Problems {
         });
     }
 
+    /// Records a missing section at `path`, located at the end of the file:
+    /// where it would be added. (The locator clamps offsets to the text.)
+    pub(crate) fn push_at_end(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.push_at(path, message, Some(usize::MAX));
+    }
+
     /// How many mistakes were found.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -86,6 +86,13 @@ pub struct DaemonConfig {
     /// size of the fleet.
     #[serde(default = "defaults::max_concurrent_probes")]
     pub max_concurrent_probes: usize,
+    /// Whether a file without any `[[target]]` is accepted. Off: such a
+    /// file watches nothing, which is almost always a mistake (a wrong
+    /// file, a template never filled in), so `check` and the daemon refuse
+    /// it. On for a daemon started empty on purpose, whose targets come
+    /// with a later reload.
+    #[serde(default)]
+    pub allow_no_targets: bool,
 }
 
 /// `daemon.leader_election`: which Lease the replicas compete for.
@@ -120,6 +127,7 @@ impl Default for DaemonConfig {
             kubeconfig: None,
             leader_election: None,
             max_concurrent_probes: defaults::max_concurrent_probes(),
+            allow_no_targets: false,
         }
     }
 }

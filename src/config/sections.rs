@@ -37,6 +37,9 @@ pub(crate) struct Sections {
     pub(crate) rules: Vec<(usize, PolicyRule)>,
     /// Readable `[[target]]` elements with their indexes.
     pub(crate) targets: Vec<(usize, ReadTarget)>,
+    /// Whether `target` is in the file at all (even if every element is
+    /// broken, which is reported on its own).
+    pub(crate) targets_present: bool,
 }
 
 impl Sections {
@@ -77,6 +80,7 @@ pub(crate) fn read_sections(root: &DeTable<'_>, problems: &mut Problems) -> Sect
             }
             "policy" => sections.rules = policy_rules(value, problems),
             "target" => {
+                sections.targets_present = true;
                 sections.targets = each_with(value, "target", problems, sections_tagged::target);
             }
             other => problems.push(

@@ -20,7 +20,7 @@ fn durations_and_retries_beyond_their_bounds_are_errors() {
         ),
         ("target[0].time_to_fix", "400d", "at most 30days"),
         ("target[0].verify_timeout", "500ms", "at least 1s"),
-        ("target[0].probe[0].timeout", "1ns", "longer than zero"),
+        ("target[0].probe[0].timeout", "1ns", "at least 100ms"),
         ("target[0].step[0].duration", "\"2d\"", "at most 1day"),
         ("target[0].step[0].timeout", "25h", "at most 1day"),
         ("target[0].step[0].retries", "101", "at most 100"),

@@ -13,6 +13,16 @@ const EXAMPLE_FILES: [&str; 4] = [
     "/etc/rollguard/flags-token",
 ];
 
+/// What an install keeps in one of [`EXAMPLE_FILES`]: a token, or for the
+/// incident hook a URL (`check` reads its form).
+fn example_secret(file: &str) -> String {
+    if file.ends_with("-url") {
+        "https://hooks.example.com/incident/T0K3N\n".to_owned()
+    } else {
+        "not empty\n".to_owned()
+    }
+}
+
 /// A plain Debian machine's `PATH`, with a `docker` in front of it (the
 /// example's Swarm target needs one; Debian ships none): the directory
 /// holding it, and the environment.
@@ -31,8 +41,7 @@ fn every_shipped_config_file_validates() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let (_bin, mut env) = debian_with_docker();
     for file in EXAMPLE_FILES {
-        env.files
-            .insert(PathBuf::from(file), "not empty\n".to_owned());
+        env.files.insert(PathBuf::from(file), example_secret(file));
     }
     let mut seen = 0;
     for name in ["example.toml", "minimal.toml"] {
@@ -76,8 +85,7 @@ fn the_example_shows_the_runbook_matrix_and_the_unknown_time_to_fix() {
     let text = std::fs::read_to_string(&path).expect("shipped config file is readable");
     let (_bin, mut env) = debian_with_docker();
     for file in EXAMPLE_FILES {
-        env.files
-            .insert(PathBuf::from(file), "not empty\n".to_owned());
+        env.files.insert(PathBuf::from(file), example_secret(file));
     }
     let config = parse_with_env(&text, &path, &env).expect("example.toml is valid");
     assert_eq!(config.policy.rule, crate::judge::default_rules());
@@ -149,7 +157,7 @@ fn token_and_secret_files_must_be_readable_and_not_empty() {
 fn files_are_read_through_the_environment() {
     let mut env = MapEnvironment::with_path("/usr/bin:/bin");
     let token = PathBuf::from("/nonexistent/rollguard/token");
-    let text = format!("[daemon]\napi_token_file = {token:?}\n");
+    let text = format!("[daemon]\napi_token_file = {token:?}\nallow_no_targets = true\n");
     assert!(parse_with_env(&text, Path::new("t.toml"), &env).is_err());
     env.files.insert(token, "t0k3n\n".to_owned());
     assert!(parse_with_env(&text, Path::new("t.toml"), &env).is_ok());

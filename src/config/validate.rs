@@ -73,6 +73,13 @@ pub(crate) fn validate(sections: &Sections, env: &dyn Environment, problems: &mu
         validate_target::target(*i, &target.config, &context, problems);
         validate_step::steps(*i, target, env, problems);
     }
+    if !sections.targets_present && !sections.daemon.allow_no_targets {
+        problems.push_at_end(
+            "target",
+            "the file has no `[[target]]`: the daemon would watch nothing; add one, \
+             or set `daemon.allow_no_targets = true` to start empty on purpose",
+        );
+    }
 }
 
 /// `[daemon]`.
@@ -308,30 +315,56 @@ pub(crate) fn check_argv(
     }
 }
 
-/// A light URL check: `http://` or `https://` and a host. The URL itself is
-/// never repeated in the message: it may hold a secret.
+/// A URL the daemon will request: it parses (with the same parser as the
+/// HTTP client), is `http://` or `https://` and has a host. The URL itself
+/// is never repeated in the message: it may hold a secret.
 pub(crate) fn check_url(url: &str, path: &str, problems: &mut Problems) {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    let host = rest.map(|r| {
-        let authority = r.split(['/', '?', '#']).next().unwrap_or("");
-        let host_port = authority.rsplit('@').next().unwrap_or("");
-        if host_port.starts_with('[') {
-            host_port
-                .split(']')
-                .next()
-                .unwrap_or("")
-                .trim_start_matches('[')
-        } else {
-            host_port.split(':').next().unwrap_or("")
-        }
-    });
-    match host {
-        None => problems.push(path, "must be an http:// or https:// URL"),
-        Some("") => problems.push(path, "is a URL without a host"),
-        Some(_) => {}
+    if let Err(why) = url_problem(url) {
+        problems.push(path, why);
     }
+}
+
+/// A URL with `{{variable}}` placeholders, checked as it will be sent: each
+/// placeholder stands for a one-character value (`0`, valid in a host, a
+/// port, a path and a query). A template that cannot be read is reported
+/// by the template check, not here.
+pub(crate) fn check_url_template(url: &str, path: &str, problems: &mut Problems) {
+    let Ok(names) = crate::template::variables(url) else {
+        return;
+    };
+    let vars = names
+        .into_iter()
+        .map(|name| (name, "0".to_owned()))
+        .collect();
+    let Ok(rendered) = crate::template::render_url(url, &vars) else {
+        return;
+    };
+    if let Err(why) = url_problem(&rendered) {
+        problems.push(path, format!("{why} (once its placeholders are filled in)"));
+    }
+}
+
+/// Why `url` cannot be requested, if it cannot.
+pub(crate) fn url_problem(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url.trim())
+        .map_err(|e| format!("is not a valid URL ({e}): it must be an http:// or https:// URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("must be an http:// or https:// URL".to_owned());
+    }
+    // The parser reads `http:///health` as the host `health`: an empty
+    // authority in the text is a forgotten host, not a path.
+    let authority = url
+        .trim_start()
+        .split_once("//")
+        .map_or("", |(_, rest)| rest)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("");
+    let host_in_text = authority.rsplit('@').next().unwrap_or("");
+    if parsed.host_str().is_none_or(str::is_empty) || host_in_text.is_empty() {
+        return Err("is a URL without a host".to_owned());
+    }
+    Ok(())
 }
 
 /// An environment variable name: letters, digits and `_`, not starting with a digit.

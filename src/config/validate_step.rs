@@ -7,7 +7,9 @@ use super::bounds::{self, check as bounded};
 use super::env::Environment;
 use super::problems::Problems;
 use super::sections_tagged::ReadTarget;
-use super::validate::{check_argv, check_env_name, check_statuses, check_url, unique_names};
+use super::validate::{
+    check_argv, check_env_name, check_statuses, check_url_template, unique_names,
+};
 use super::validate_release::{check_docker, check_service};
 use super::validate_target::check_method;
 use super::{
@@ -228,7 +230,7 @@ pub(crate) fn http_step(
     }
     if let Some(url) = &http.url {
         templated("url", url, problems);
-        check_url(url, &key("url"), problems);
+        check_url_template(url, &key("url"), problems);
     }
     if let Some(var) = &http.url_env {
         check_env_name(var, &key("url_env"), problems);

@@ -5,7 +5,7 @@
 
 use super::env::Environment;
 use super::problems::Problems;
-use super::validate::{check_argv, check_url};
+use super::validate::{check_argv, check_url_template};
 use super::validate_step::http_step;
 use super::validate_target::{check_pointer, probe};
 use super::{BlueGreenSwitchStep, ConfigRestoreStep, ConfigSource, FLIP_VARIABLES};
@@ -88,7 +88,7 @@ pub(crate) fn bluegreen(
     }
     if let Some(url) = &s.live_url {
         templated("live_url", url, STEP_VARIABLES, problems);
-        check_url(url, &key("live_url"), problems);
+        check_url_template(url, &key("live_url"), problems);
     }
     match (&s.live_pointer, &s.live_url) {
         (Some(pointer), Some(_)) => check_pointer(pointer, &key("live_pointer"), problems),
@@ -136,7 +136,7 @@ pub(crate) fn bluegreen(
     }
     super::bounds::check(
         s.probe_interval,
-        super::bounds::STEP_BACKOFF,
+        super::bounds::SWITCH_PROBE_INTERVAL,
         &key("probe_interval"),
         problems,
     );
