@@ -183,6 +183,11 @@ impl Daemon {
         };
         crate::watchdog::restore_pauses(&state);
         let watchdogs = Watchdogs::start(state.clone(), &config, services, memories);
+        // Start-up has read the whole journal; from now on memory holds the
+        // newest records and older ones are read from the file.
+        state
+            .journal()
+            .keep_in_memory(crate::journal::MEMORY_RECORDS);
         state.set_ready(true);
         let status = format!(
             "Watching {} target(s); API on http://{addr}",

@@ -142,8 +142,19 @@ impl Journal {
                 path: self.inner.path.clone(),
             });
         }
-        let mut records = lock(&self.inner.records);
-        let keep = keep(&records, before);
+        let mut memory = lock(&self.inner.records);
+        // The file's records: memory's when it holds them all, else read
+        // (appends wait on the writer lock, so the file is complete).
+        let read;
+        let records: &[Record] = if memory.complete {
+            memory.records.make_contiguous()
+        } else {
+            drop(memory);
+            read = self.read_file()?;
+            memory = lock(&self.inner.records);
+            &read
+        };
+        let keep = keep(records, before);
         let kept = keep.iter().filter(|k| **k).count();
         let dropped = records.len() - kept;
         if dropped == 0 || dropped < min_dropped {
@@ -215,9 +226,14 @@ impl Journal {
         writer.len = bytes_after;
         writer.last_seq = marker.seq;
         writer.unreadable = 0;
-        let mut flags = keep.iter();
-        records.retain(|_| flags.next().copied().unwrap_or(true));
-        records.push(marker);
+        let kept_records: Vec<Record> = records
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(r, _)| r.clone())
+            .chain(std::iter::once(marker))
+            .collect();
+        memory.replace(kept_records);
         if let Err(error) = synced {
             tracing::warn!(%error, "The compacted journal may not survive a power loss (the old one would come back)");
         }

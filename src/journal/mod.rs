@@ -33,11 +33,14 @@
 //!
 //! # Memory
 //!
-//! Every readable record is kept in memory so queries never re-read the
-//! file. The records are mostly a few hundred bytes each (assessments, with
-//! their evidence, a few KiB). [`Journal::compact`] (`compact.rs`) drops
-//! what is older than the retention and needed by nothing, so the file and
-//! memory follow `daemon.journal_retention`, not the daemon's age.
+//! Every readable record is in memory while the daemon starts (recovery
+//! folds over all of them), then only the newest
+//! [`MEMORY_RECORDS`](memory::MEMORY_RECORDS): a query reaching further
+//! back reads the file (`memory.rs`). The records are mostly a few hundred
+//! bytes each (assessments, with their evidence, a few KiB).
+//! [`Journal::compact`] (`compact.rs`) drops what is older than the
+//! retention and needed by nothing, so the file follows
+//! `daemon.journal_retention`, not the daemon's age.
 //!
 //! # Concurrency
 //!
@@ -48,11 +51,13 @@
 
 mod compact;
 mod format;
+mod memory;
 
 pub use compact::Compaction;
 #[cfg(test)]
 pub(crate) use format::encode_line;
 pub use format::{Event, Record, TornTail};
+pub use memory::MEMORY_RECORDS;
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Write};
@@ -152,9 +157,10 @@ struct Inner {
     path: PathBuf,
     /// The file and where it ends; appends hold this lock through the sync.
     writer: Mutex<Writer>,
-    /// Every readable record, in seq order; queries take only this lock, so
-    /// they never wait for an fsync.
-    records: Mutex<Vec<Record>>,
+    /// The records in memory (all of them until start-up is done, then the
+    /// newest); queries take only this lock, so they never wait for an
+    /// fsync.
+    records: Mutex<memory::Memory>,
     /// Held open for the process's lifetime: dropping it releases the lock.
     _lock: File,
 }
@@ -269,7 +275,7 @@ impl Journal {
         let inner = Inner {
             path,
             writer: Mutex::new(writer),
-            records: Mutex::new(scan.records),
+            records: Mutex::new(memory::Memory::new(scan.records)),
             _lock: lock_file,
         };
         Ok((
@@ -335,66 +341,6 @@ impl Journal {
         tokio::task::spawn_blocking(move || journal.append(target.as_deref(), event))
             .await
             .map_err(JournalError::Task)?
-    }
-
-    /// Records about `target` (every target and daemon events when `None`)
-    /// after `since`, oldest first, at most `limit` of them (the first
-    /// `limit`, so a client pages on with `Since::Seq(last seq seen)`).
-    pub fn query(&self, target: Option<&str>, since: Since, limit: usize) -> Vec<Record> {
-        let records = lock(&self.inner.records);
-        // Seqs are increasing, so a seq cursor is a binary search; times are
-        // not (the wall clock may step back), so they are filtered.
-        let start = match since {
-            Since::Seq(seq) => records.partition_point(|r| r.seq <= seq),
-            _ => 0,
-        };
-        records[start..]
-            .iter()
-            .filter(|r| target.is_none_or(|t| r.target.as_deref() == Some(t)))
-            .filter(|r| since.admits(r))
-            .take(limit)
-            .cloned()
-            .collect()
-    }
-
-    /// The last `limit` records about `target` (all when `None`), oldest
-    /// first: what a status page or `rollguard status` shows.
-    pub fn recent(&self, target: Option<&str>, limit: usize) -> Vec<Record> {
-        let records = lock(&self.inner.records);
-        let mut recent: Vec<Record> = records
-            .iter()
-            .rev()
-            .filter(|r| target.is_none_or(|t| r.target.as_deref() == Some(t)))
-            .take(limit)
-            .cloned()
-            .collect();
-        recent.reverse();
-        recent
-    }
-
-    /// Every readable record, oldest first: what a restarted daemon reads to
-    /// learn which rollbacks started and which finished.
-    pub fn records(&self) -> Vec<Record> {
-        lock(&self.inner.records).clone()
-    }
-
-    /// Calls `f` with every readable record, oldest first, without copying
-    /// them: one pass over the journal (appends wait meanwhile, so keep `f`
-    /// cheap).
-    pub fn for_each_record(&self, mut f: impl FnMut(&Record)) {
-        for record in lock(&self.inner.records).iter() {
-            f(record);
-        }
-    }
-
-    /// How many readable records the journal holds.
-    pub fn len(&self) -> usize {
-        lock(&self.inner.records).len()
-    }
-
-    /// Whether the journal holds no readable record.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// The journal file's size after the last acknowledged record.

@@ -154,8 +154,9 @@ fn since_release<'a>(records: &'a [Record], release_id: &str) -> &'a [Record] {
     }
 }
 
-/// How many of a target's latest records the daemon's hook reads first;
-/// a release whose sighting is older than those reads them all.
+/// How many of a target's latest records in memory the daemon's hook reads
+/// first; a release whose sighting is older than those (or than what
+/// memory holds) reads them all.
 const RECENT_RECORDS: usize = 10_000;
 
 /// Writes `bytes` to a temporary file in `dir`, syncs it and renames it to
@@ -193,7 +194,7 @@ pub async fn on_incident(
     let (journal, target, id) = (journal.clone(), target.clone(), release_id.to_owned());
     let name = target.name.clone();
     let written = tokio::task::spawn_blocking(move || {
-        let mut records = journal.recent(Some(&target.name), RECENT_RECORDS);
+        let mut records = journal.recent_in_memory(Some(&target.name), RECENT_RECORDS);
         if !records.iter().any(|r| is_release_seen(r, &id)) {
             records = journal.query(Some(&target.name), crate::journal::Since::All, usize::MAX);
         }
