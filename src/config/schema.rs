@@ -86,6 +86,16 @@ pub struct DaemonConfig {
     /// size of the fleet.
     #[serde(default = "defaults::max_concurrent_probes")]
     pub max_concurrent_probes: usize,
+    /// How long a monitoring outage must last before "monitoring is down"
+    /// is said, and how long monitoring must then be back before "back"
+    /// is: a Prometheus failing every other tick makes one outage with
+    /// one notice each way, not one per tick. Zero tells every change at
+    /// once. rollguard holds during any failed query whatever this says.
+    #[serde(
+        default = "defaults::monitoring_notice_after",
+        with = "humantime_serde"
+    )]
+    pub monitoring_notice_after: Duration,
 }
 
 /// `daemon.leader_election`: which Lease the replicas compete for.
@@ -120,6 +130,7 @@ impl Default for DaemonConfig {
             kubeconfig: None,
             leader_election: None,
             max_concurrent_probes: defaults::max_concurrent_probes(),
+            monitoring_notice_after: defaults::monitoring_notice_after(),
         }
     }
 }

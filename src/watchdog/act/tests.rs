@@ -62,6 +62,7 @@ impl World {
             querier_error: None,
             notifiers: Arc::new(notifiers),
             probe_permits: Arc::new(tokio::sync::Semaphore::new(4)),
+            monitoring_notice_after: config.daemon.monitoring_notice_after,
             services,
         });
         let (stopper, stop) = watch::channel(false);
