@@ -229,6 +229,12 @@ pub struct MetricSample {
     /// oldest first (no-data ticks left out).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub baseline_series: Vec<f64>,
+    /// A count metric: `errors_query` answered with no series at all while
+    /// `total_query` counted events, so `counts.bad` is a 0 nobody
+    /// measured. The judge decides whether that is "no errors yet" or
+    /// "cannot see the errors" (`empty_means_zero`, the baseline).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub errors_empty: bool,
 }
 
 impl MetricSample {
@@ -244,6 +250,7 @@ impl MetricSample {
             stable_counts: None,
             baseline_counts: Vec::new(),
             baseline_series: Vec::new(),
+            errors_empty: false,
         }
     }
 }
@@ -362,6 +369,12 @@ pub struct CheckEvidence {
     /// the evidence that the release is worse is, and how strong it must be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statistic: Option<Statistic>,
+    /// A count metric that cannot see its errors: the `errors_query` (as
+    /// configured) that answers with no series while requests flow and
+    /// errors were due. The target hears of it once per release
+    /// (`metric_blind`), with this query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blind: Option<String>,
 }
 
 /// Where a sequential test stands after a tick.
@@ -395,6 +408,7 @@ impl CheckEvidence {
             needed,
             reason: String::new(),
             statistic: None,
+            blind: None,
         }
     }
 }

@@ -123,6 +123,14 @@ pub const JOURNAL_RETENTION: Bounds = Bounds {
     max: Duration::from_secs(315_576_000),
 };
 
+/// `daemon.monitoring_notice_after`: zero tells every change at once; an
+/// hour is longer than most bake windows, beyond which a notice would
+/// come too late to matter.
+pub const MONITORING_NOTICE_AFTER: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: HOUR,
+};
+
 /// `daemon.leader_election.duration` (also whole seconds).
 pub const LEASE_DURATION: Bounds = Bounds {
     min: SECOND,

@@ -31,6 +31,14 @@ pub fn journal_retention() -> Duration {
     Duration::from_secs(30 * 24 * 60 * 60)
 }
 
+/// Default of `daemon.monitoring_notice_after`: longer than a Prometheus
+/// restart or one slow evaluation (a few ticks at the usual 5-10 s
+/// interval), short against a bake window, so that a real outage is told
+/// while the release is still being watched.
+pub fn monitoring_notice_after() -> Duration {
+    Duration::from_secs(30)
+}
+
 /// Default of `daemon.leader_election.lease`.
 pub fn lease_name() -> String {
     "rollguard".to_owned()

@@ -93,6 +93,16 @@ pub struct DaemonConfig {
     /// with a later reload.
     #[serde(default)]
     pub allow_no_targets: bool,
+    /// How long a monitoring outage must last before "monitoring is down"
+    /// is said, and how long monitoring must then be back before "back"
+    /// is: a Prometheus failing every other tick makes one outage with
+    /// one notice each way, not one per tick. Zero tells every change at
+    /// once. rollguard holds during any failed query whatever this says.
+    #[serde(
+        default = "defaults::monitoring_notice_after",
+        with = "humantime_serde"
+    )]
+    pub monitoring_notice_after: Duration,
 }
 
 /// `daemon.leader_election`: which Lease the replicas compete for.
@@ -128,6 +138,7 @@ impl Default for DaemonConfig {
             leader_election: None,
             max_concurrent_probes: defaults::max_concurrent_probes(),
             allow_no_targets: false,
+            monitoring_notice_after: defaults::monitoring_notice_after(),
         }
     }
 }

@@ -204,6 +204,15 @@ pub struct MetricConfig {
     /// What a query that returns nothing means.
     #[serde(default)]
     pub on_no_data: OnNoData,
+    /// Count metrics: whether `errors_query` answering with no series at
+    /// all always means zero errors. `false` (the default) lets the judge
+    /// notice a release that renamed or relabelled its error metric: no
+    /// error series while requests flow, when the baseline says errors
+    /// were due, is `no_data`, not health (docs/watching.md, "When the
+    /// error series is empty"). `true` is for a query whose emptiness can
+    /// only mean zero.
+    #[serde(default)]
+    pub empty_means_zero: bool,
     /// Consecutive ticks a breach must last before it counts.
     #[serde(default = "defaults::confirm")]
     pub confirm: u32,

@@ -88,3 +88,42 @@ fn the_journal_retention_is_a_day_to_ten_years() {
         assert_eq!(errors(&text), Vec::new(), "{value}");
     }
 }
+
+#[test]
+fn the_monitoring_notice_delay_is_zero_to_an_hour_and_thirty_seconds_by_default() {
+    let config = crate::config::parse_with_env(
+        BASE,
+        std::path::Path::new("test.toml"),
+        &crate::config::MapEnvironment::with_path("/usr/bin:/bin"),
+    )
+    .expect("valid");
+    assert_eq!(
+        config.daemon.monitoring_notice_after,
+        std::time::Duration::from_secs(30)
+    );
+    let text = format!("[daemon]\nmonitoring_notice_after = \"2h\"\n\n{BASE}");
+    let errs = errors(&text);
+    expect(&errs, "daemon.monitoring_notice_after", 2, "at most 1h");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    for value in ["\"0s\"", "\"1h\"", "\"45s\""] {
+        let text = format!("[daemon]\nmonitoring_notice_after = {value}\n\n{BASE}");
+        assert_eq!(errors(&text), Vec::new(), "{value}");
+    }
+}
+
+#[test]
+fn empty_means_zero_belongs_to_a_count_metric() {
+    let count = "[[target.metric]]\nname = \"errors\"\nerrors_query = \"e\"\ntotal_query = \"t\"\nempty_means_zero = true\n";
+    assert_eq!(errors(&format!("{BASE}{count}")), Vec::new());
+    let text = format!(
+        "{BASE}[[target.metric]]\nname = \"p99\"\nquery = \"q\"\nthresholds = {{ high = 1.0 }}\nempty_means_zero = true\n"
+    );
+    let errs = errors(&text);
+    expect(
+        &errs,
+        "target[0].metric[0].empty_means_zero",
+        line_of(&text, "empty_means_zero"),
+        "on_no_data",
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+}

@@ -100,6 +100,12 @@ fn daemon(daemon: &DaemonConfig, problems: &mut Problems) {
         "daemon.shutdown_grace",
         problems,
     );
+    bounded(
+        daemon.monitoring_notice_after,
+        bounds::MONITORING_NOTICE_AFTER,
+        "daemon.monitoring_notice_after",
+        problems,
+    );
     bounds::check_concurrency(
         daemon.max_concurrent_probes,
         bounds::MAX_CONCURRENT_PROBES,

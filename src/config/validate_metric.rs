@@ -235,6 +235,12 @@ fn sequential(m: &MetricConfig, at: &str, problems: &mut Problems) {
             "the sequential test of a value metric compares with the time before the release: it needs baseline `pre_release`",
         );
     }
+    if m.empty_means_zero && !m.is_count() {
+        problems.push(
+            key("empty_means_zero"),
+            "applies to a count metric's `errors_query`; what an empty `query` means is `on_no_data`",
+        );
+    }
     if m.is_sequential() && m.on_no_data == OnNoData::Fail {
         problems.push(
             key("on_no_data"),

@@ -16,7 +16,9 @@
 //! - a file named `broken` makes the release bad: `/health` answers 503 and
 //!   half of the requests fail;
 //! - a `behaviour.toml` sets any of `healthy` (bool), `error_ratio` (0..1),
-//!   `latency_ms` and `rate` for that release.
+//!   `latency_ms`, `rate` and `error_code` (the status its failures are
+//!   counted under, 500 by default: another one plays a release that
+//!   relabels its errors) for that release.
 //!
 //! Anything not set by the release comes from the handle's controls. So
 //! repointing the link to a previous, good release (which is what a

@@ -94,6 +94,8 @@ struct ReleaseBehaviour {
     latency_ms: Option<f64>,
     /// Requests per second.
     rate: Option<f64>,
+    /// The status code of failed requests (500 by default).
+    error_code: Option<u16>,
 }
 
 impl DemoService {
@@ -111,6 +113,7 @@ impl DemoService {
                     rate: 20.0,
                     error_ratio: 0.0,
                     latency_ms: 50.0,
+                    error_code: 500,
                 },
                 symlink: None,
             }),
@@ -230,6 +233,7 @@ impl Shared {
         shape.error_ratio = behaviour.error_ratio.unwrap_or(shape.error_ratio);
         shape.latency_ms = behaviour.latency_ms.unwrap_or(shape.latency_ms);
         shape.rate = behaviour.rate.unwrap_or(shape.rate);
+        shape.error_code = behaviour.error_code.unwrap_or(shape.error_code);
         effective
     }
 }

@@ -20,6 +20,9 @@ pub struct TrafficShape {
     pub error_ratio: f64,
     /// Typical latency; each request takes 0.5 to 1.5 times this.
     pub latency_ms: f64,
+    /// The status code failed requests are counted under: 500, or
+    /// another one to play a release that relabels its errors.
+    pub error_code: u16,
 }
 
 /// Latency histogram of one version.
@@ -37,7 +40,8 @@ struct Histogram {
 /// scrapes from `/metrics`.
 #[derive(Debug, Clone, Default)]
 pub struct Counters {
-    /// Requests per (version, status code).
+    /// Requests per (version, status code): 200, or the shape's
+    /// `error_code`.
     requests: BTreeMap<(String, u16), u64>,
     /// Latency per version.
     latency: BTreeMap<String, Histogram>,
@@ -80,15 +84,18 @@ impl Counters {
         // Both codes exist from the first step on, so that a ratio of
         // errors is 0 rather than "no data" while nothing fails.
         *self.requests.entry((version.to_owned(), 200)).or_default() += ok;
-        *self.requests.entry((version.to_owned(), 500)).or_default() += failed;
+        *self
+            .requests
+            .entry((version.to_owned(), shape.error_code))
+            .or_default() += failed;
     }
 
-    /// All requests and all failed (500) requests so far, every version.
+    /// All requests and all failed (5xx) requests so far, every version.
     pub fn totals(&self) -> (u64, u64) {
         self.requests
             .iter()
             .fold((0, 0), |(total, errors), ((_, code), n)| {
-                (total + n, if *code == 500 { errors + n } else { errors })
+                (total + n, if *code >= 500 { errors + n } else { errors })
             })
     }
 
@@ -157,6 +164,7 @@ mod tests {
             rate: 1000.0,
             error_ratio: 0.1,
             latency_ms: 40.0,
+            error_code: 500,
         };
         for _ in 0..100 {
             counters.add_traffic("v1", shape, 0.1, &mut rng);
@@ -179,6 +187,7 @@ mod tests {
             rate: 5.0,
             error_ratio: 0.0,
             latency_ms: 10.0,
+            error_code: 500,
         };
         for _ in 0..10 {
             counters.add_traffic("v\"2", shape, 0.1, &mut rng);

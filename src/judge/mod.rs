@@ -25,7 +25,10 @@
 //!   healthy; `fail` counts as a breach at the metric's worst configured
 //!   threshold, confirmed like any other breach. A failed query gives
 //!   `error` whatever `on_no_data` says. A non-finite value (NaN from a
-//!   division by zero requests) is no data.
+//!   division by zero requests) is no data. A count metric whose
+//!   `errors_query` answers with no series while requests flow, when
+//!   errors were due, is `no_data` whatever `on_no_data` says
+//!   (`sequential/blind.rs`; off with `empty_means_zero = true`).
 //! - **Inconclusive.** The assessment is inconclusive when some check could
 //!   not be evaluated (`no_data` or `error`) *and* no evaluated check has a
 //!   confirmed failure. A confirmed failure is a fact whatever the missing
@@ -45,6 +48,8 @@ pub mod verification;
 mod fixtures;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_blind;
 #[cfg(test)]
 mod tests_canary;
 #[cfg(test)]

@@ -23,6 +23,7 @@
 //! passes again. Before the test rejects, a reading above `none` is
 //! `pending`.
 
+mod blind;
 mod burn;
 mod check;
 mod estimate;
@@ -112,6 +113,17 @@ pub(in crate::judge) fn judge(
         return evidence;
     }
     check.prepare(metric, sample, alpha);
+    if let Some(why) = blind::blind(metric, sample, check) {
+        // Not fed to the test: a zero nobody measured is no evidence of
+        // health. Held whatever `on_no_data` says, since the requests
+        // flow; `empty_means_zero` is the way to say empty is zero.
+        check.fast = Streak::default();
+        evidence.baseline = sample.baseline.or(check.baseline);
+        evidence.verdict = Verdict::NoData;
+        evidence.reason = format!("{why}; cannot judge, the test waits for data");
+        evidence.blind = metric.errors_query.clone();
+        return evidence;
+    }
     let tick = take_tick(metric, sample, check);
     evidence.baseline = check.baseline;
     evidence.value = tick.value;

@@ -39,11 +39,15 @@ pub enum NotifyEvent {
     MonitoringDown,
     /// Monitoring can be read again.
     MonitoringRecovered,
+    /// A count metric cannot see the release's errors: its `errors_query`
+    /// answers with no series while requests flow and errors were due (a
+    /// renamed or relabelled error metric). Once per metric and release.
+    MetricBlind,
 }
 
 impl NotifyEvent {
     /// Every event, in the order of a release's life.
-    pub const ALL: [NotifyEvent; 13] = [
+    pub const ALL: [NotifyEvent; 14] = [
         NotifyEvent::ReleaseDetected,
         NotifyEvent::Degraded,
         NotifyEvent::Decision,
@@ -57,6 +61,7 @@ impl NotifyEvent {
         NotifyEvent::WouldRollback,
         NotifyEvent::MonitoringDown,
         NotifyEvent::MonitoringRecovered,
+        NotifyEvent::MetricBlind,
     ];
 
     /// The snake_case name used in payloads, the journal and logs.
@@ -75,6 +80,7 @@ impl NotifyEvent {
             NotifyEvent::WouldRollback => "would_rollback",
             NotifyEvent::MonitoringDown => "monitoring_down",
             NotifyEvent::MonitoringRecovered => "monitoring_recovered",
+            NotifyEvent::MetricBlind => "metric_blind",
         }
     }
 }

@@ -279,3 +279,48 @@ fn the_estimated_completion_comes_after_what_is_being_done_when_known() {
     let json = crate::notify::webhook_payload(&with);
     assert_eq!(json["estimated_completion"], "2023-11-14T22:13:20.000Z");
 }
+
+#[test]
+fn monitoring_recovered_says_what_the_outage_was() {
+    let t = text(
+        &Notification::new(
+            NotifyEvent::MonitoringRecovered,
+            "api",
+            Mode::Enforce,
+            SystemTime::UNIX_EPOCH,
+        )
+        .with_detail("down for 45s: 5 failed ticks, 4 brief returns"),
+    );
+    has(
+        &t,
+        &[
+            "api: monitoring is back (down for 45s: 5 failed ticks, 4 brief returns)",
+            "judging releases again",
+        ],
+    );
+}
+
+#[test]
+fn metric_blind() {
+    let t = text(
+        &Notification::new(
+            NotifyEvent::MetricBlind,
+            "api",
+            Mode::Enforce,
+            SystemTime::UNIX_EPOCH,
+        )
+        .with_from("v2")
+        .with_to("v1")
+        .with_detail("error_rate: errors_query `sum(x)` answers with no series"),
+    );
+    has(
+        &t,
+        &[
+            "api: rollguard cannot see the errors of v2",
+            "errors_query `sum(x)` answers with no series",
+            "never healthy",
+            "empty_means_zero = true",
+            "a bad v2 could go unnoticed",
+        ],
+    );
+}

@@ -56,7 +56,11 @@ pub fn headline(n: &Notification) -> String {
             Some(why) => format!("{t}: monitoring is down ({why})"),
             None => format!("{t}: monitoring is down"),
         },
-        NotifyEvent::MonitoringRecovered => format!("{t}: monitoring is back"),
+        NotifyEvent::MonitoringRecovered => match &n.detail {
+            Some(outage) => format!("{t}: monitoring is back ({outage})"),
+            None => format!("{t}: monitoring is back"),
+        },
+        NotifyEvent::MetricBlind => format!("{t}: rollguard cannot see the errors of {from}"),
     }
 }
 
@@ -197,9 +201,18 @@ fn body(n: &Notification) -> (String, String, String) {
                 .to_owned(),
         ),
         NotifyEvent::MonitoringRecovered => (
-            detail("rollguard reads its probes and metrics again."),
+            match &n.detail {
+                Some(outage) => format!("rollguard reads its probes and metrics again ({outage})."),
+                None => "rollguard reads its probes and metrics again.".to_owned(),
+            },
             "judging releases again on every tick.".to_owned(),
             "none.".to_owned(),
+        ),
+        NotifyEvent::MetricBlind => (
+            detail("a count metric's errors query answers with no series while requests flow."),
+            "rollguard holds on this metric: it is no_data, never healthy, while its error series is missing, and a bake window that ends so ends inconclusive. Fix the query (or the release's metrics); if an empty answer can only mean zero errors, set `empty_means_zero = true` on the metric."
+                .to_owned(),
+            format!("a bad {from} could go unnoticed on this metric; watch its errors by hand."),
         ),
     }
 }

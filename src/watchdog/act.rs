@@ -8,6 +8,7 @@
 //! the loop must apply (a version change no source will see), so that it
 //! never calls into the loop.
 
+mod notices;
 mod rollback;
 pub(super) use rollback::{Ending, verify_timeout};
 #[cfg(test)]
@@ -19,7 +20,7 @@ use super::outcome::Trigger;
 use super::{Setup, WithVersions};
 use crate::journal::{Event, JournalError};
 use crate::metrics::RollbackLabels;
-use crate::model::{Assessment, CheckKind, Decision, DecisionRecord, Severity, Verdict};
+use crate::model::{Assessment, Decision, DecisionRecord, Severity};
 use crate::notify::{Notification, NotifyEvent};
 use crate::pipeline::{self, PipelineDeps, Preview, RollbackContext};
 use crate::release::{ReleaseChange, ReleaseSource, ReleaseTracker};
@@ -136,6 +137,7 @@ impl<'a> Actor<'a> {
             return None;
         }
         self.monitoring(assessment);
+        self.blind(assessment);
         if record.severity > self.bake.notified_severity && !assessment.inconclusive {
             self.bake.notified_severity = record.severity;
             self.notify(self.notification(NotifyEvent::Degraded, Some(record)));
@@ -177,29 +179,6 @@ impl<'a> Actor<'a> {
                 .notification(NotifyEvent::Decision, Some(record))
                 .with_detail(detail);
             self.notify(n);
-        }
-    }
-
-    /// Says "monitoring is down" once per outage, and when it is back.
-    fn monitoring(&mut self, assessment: &Assessment) {
-        let errors: Vec<String> = assessment
-            .evidence
-            .iter()
-            .filter(|e| e.kind == CheckKind::Metric && e.verdict == Verdict::Error)
-            .map(|e| e.reason.clone())
-            .collect();
-        if !errors.is_empty() && !self.bake.monitoring_down {
-            self.bake.monitoring_down = true;
-            tracing::warn!(target_name = %self.name(), errors = ?errors, "Monitoring is down: holding, no automatic rollback until it is back");
-            let n = self
-                .notification(NotifyEvent::MonitoringDown, None)
-                .with_detail(errors.join("; "))
-                .with_reasons(errors);
-            self.notify(n);
-        } else if errors.is_empty() && self.bake.monitoring_down {
-            self.bake.monitoring_down = false;
-            tracing::info!(target_name = %self.name(), "Monitoring is back");
-            self.notify(self.notification(NotifyEvent::MonitoringRecovered, None));
         }
     }
 

@@ -2,6 +2,7 @@
 //! said and done about it, so that each notification and each action
 //! happens once per release.
 
+use super::monitoring::MonitoringWatch;
 use crate::judge::Judge;
 use crate::model::{DataImpact, Decision, DecisionRecord, Severity};
 use crate::probe::prometheus::BaselineCache;
@@ -67,9 +68,13 @@ pub struct Bake {
     pub rolled_back: bool,
     /// A rollback waiting for approval.
     pub approval: Option<Approval>,
-    /// Whether Prometheus is failing, so "monitoring is down" is said once
-    /// per outage.
-    pub monitoring_down: bool,
+    /// Monitoring outages during this window, so that "monitoring is
+    /// down" and "back" are said once per outage, after it has lasted
+    /// `daemon.monitoring_notice_after`.
+    pub monitoring: MonitoringWatch,
+    /// Count metrics already said to be blind (`metric_blind`) in this
+    /// window, by name: once per metric and release.
+    pub blind_told: Vec<String>,
     /// The release's pre-release baselines, fetched once and dropped with
     /// the window.
     pub baselines: BaselineCache,
@@ -101,7 +106,8 @@ impl Bake {
             acted: false,
             rolled_back: false,
             approval: None,
-            monitoring_down: false,
+            monitoring: MonitoringWatch::default(),
+            blind_told: Vec::new(),
             baselines: BaselineCache::default(),
         }
     }

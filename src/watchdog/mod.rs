@@ -13,6 +13,7 @@ mod act;
 mod bake;
 mod clock;
 mod gate;
+mod monitoring;
 mod observe;
 mod outcome;
 mod phase;
@@ -96,6 +97,9 @@ pub struct Setup {
     /// (`daemon.max_concurrent_probes`): what bounds the connections a
     /// burst of releases opens to the services.
     pub probe_permits: Arc<Semaphore>,
+    /// `daemon.monitoring_notice_after`: how long an outage lasts before
+    /// it is told, and a return before that is.
+    pub monitoring_notice_after: std::time::Duration,
     /// Shared services.
     pub services: Services,
 }
@@ -222,6 +226,7 @@ impl Watchdogs {
                 querier_error: querier_error.clone(),
                 notifiers: notifiers.clone(),
                 probe_permits: probe_permits.clone(),
+                monitoring_notice_after: config.daemon.monitoring_notice_after,
                 services: self.services.clone(),
             });
             if let Some(running) = self.running.get_mut(name) {

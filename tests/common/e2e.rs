@@ -80,7 +80,8 @@ pub struct Hooks {
 }
 
 impl Hooks {
-    async fn start() -> Hooks {
+    /// A receiver on 127.0.0.1:0 that records every body posted to `/hook`.
+    pub async fn start() -> Hooks {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the webhook receiver");
@@ -288,6 +289,7 @@ listen = "127.0.0.1:0"
 state_dir = "{root}/state"
 mode = "{mode}"
 shutdown_grace = "5s"
+monitoring_notice_after = "{notice_after}"
 
 [prometheus]
 url = "{prometheus}"
@@ -326,6 +328,7 @@ path = "{root}/current"
             hook = self.hooks.url,
             bake_window = target.bake_window,
             cooldown = target.cooldown,
+            notice_after = target.monitoring_notice_after,
         );
         if target.probe {
             text.push_str(&format!(
@@ -399,38 +402,45 @@ timeout = "25s"
 
     /// Writes `config` and starts a daemon on it.
     pub async fn start_daemon(&self, config: &str) -> Daemon {
-        let path = self.root().join("rollguard.toml");
-        std::fs::write(&path, config).expect("write config");
-        let loaded = rollguard::config::load(&path).unwrap_or_else(|e| panic!("{e}\n{config}"));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (started_tx, started) = oneshot::channel();
-        let task = tokio::spawn(rollguard::daemon::run_until(
-            path,
-            loaded,
-            async move {
-                let _ = stopped.await;
-            },
-            started_tx,
-        ));
-        let state = match started.await {
-            Ok(state) => state,
-            Err(_) => panic!("the daemon did not start: {:?}", task.await),
-        };
-        let daemon = Daemon {
-            state,
-            stop: Some(stop),
-            task: Some(task),
-        };
-        // The first tick reads the running version: later changes are
-        // releases.
-        daemon
-            .wait_until("the first tick", |d| {
-                d.status()
-                    .is_some_and(|s| s.ticks >= 1 && s.current_version.is_some())
-            })
-            .await;
-        daemon
+        start_daemon(&self.root().join("rollguard.toml"), config).await
     }
+}
+
+/// Writes `config` to `path` and starts a daemon on it, once its first
+/// tick has read the running version.
+pub async fn start_daemon(path: &Path, config: &str) -> Daemon {
+    init_logs();
+    let path = path.to_owned();
+    std::fs::write(&path, config).expect("write config");
+    let loaded = rollguard::config::load(&path).unwrap_or_else(|e| panic!("{e}\n{config}"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (started_tx, started) = oneshot::channel();
+    let task = tokio::spawn(rollguard::daemon::run_until(
+        path,
+        loaded,
+        async move {
+            let _ = stopped.await;
+        },
+        started_tx,
+    ));
+    let state = match started.await {
+        Ok(state) => state,
+        Err(_) => panic!("the daemon did not start: {:?}", task.await),
+    };
+    let daemon = Daemon {
+        state,
+        stop: Some(stop),
+        task: Some(task),
+    };
+    // The first tick reads the running version: later changes are
+    // releases.
+    daemon
+        .wait_until("the first tick", |d| {
+            d.status()
+                .is_some_and(|s| s.ticks >= 1 && s.current_version.is_some())
+        })
+        .await;
+    daemon
 }
 
 /// What differs between the tests' targets.
@@ -445,6 +455,9 @@ pub struct TargetSetup {
     pub bake_window: &'static str,
     /// The cooldown.
     pub cooldown: &'static str,
+    /// `daemon.monitoring_notice_after`: `0s` by default, so that an
+    /// outage's notices come at the tick it starts and ends.
+    pub monitoring_notice_after: &'static str,
     /// Judge the error rate as a count metric (the sequential test on
     /// failed and all requests) instead of thresholds on the ratio.
     pub counts: bool,
@@ -461,6 +474,7 @@ impl TargetSetup {
             steps,
             bake_window: "60s",
             cooldown: "1s",
+            monitoring_notice_after: "0s",
             counts: false,
         }
     }

@@ -3,9 +3,10 @@
 //! - A **count metric** runs `errors_query` and `total_query` with
 //!   `{{window}}` since the release (or the rollback, when verifying): the
 //!   counts so far, from which the judge takes each tick's new events. An
-//!   empty answer from `errors_query` while `total_query` has one means no
-//!   errors (a `code=~"5.."` selector matches no series until the first
-//!   error), not no data.
+//!   empty answer from `errors_query` while `total_query` has one is
+//!   counted as no errors (a `code=~"5.."` selector matches no series
+//!   until the first error) and marked `errors_empty`: whether it really
+//!   is no errors or a renamed error metric is the judge's call.
 //! - A **sequential value metric** runs `query` over the tick's own window
 //!   (`interval`, at least `prometheus.min_window`, but never reaching back
 //!   before the release): one value per tick, as the test needs, not a
@@ -75,7 +76,8 @@ impl MetricQuerier {
                 &metric.stable_total_query,
             ) {
                 (BaselineKind::Canary, Some(errors_q), Some(total_q)) if metric.is_count() => {
-                    Some(self.counts(errors_q, total_q, ctx, since, timeout).await)
+                    let (counts, spent) = self.counts(errors_q, total_q, ctx, since, timeout).await;
+                    Some((counts.map(|c| c.map(|(counts, _)| counts)), spent))
                 }
                 _ => None,
             }
@@ -95,7 +97,11 @@ impl MetricQuerier {
             }
         }
         match counts {
-            Ok(counts) => sample.counts = counts.flatten(),
+            Ok(counts) => {
+                let counts = counts.flatten();
+                sample.counts = counts.map(|(counts, _)| counts);
+                sample.errors_empty = counts.is_some_and(|(_, empty)| empty);
+            }
             Err(e) => errors.push(e),
         }
         match value {
@@ -128,9 +134,10 @@ impl MetricQuerier {
     }
 
     /// A count metric's errors and events over `window` up to now, queried
-    /// side by side: an empty answer from the errors query is no errors
-    /// (a `code=~"5.."` selector matches nothing until the first), an
-    /// empty one from the events query no data.
+    /// side by side, and whether the errors query answered with nothing:
+    /// that is counted as no errors (a `code=~"5.."` selector matches
+    /// nothing until the first) and said, for the judge to weigh. An empty
+    /// answer from the events query is no data.
     async fn counts(
         &self,
         errors_q: &str,
@@ -138,16 +145,12 @@ impl MetricQuerier {
         ctx: &QueryContext,
         window: Duration,
         timeout: Duration,
-    ) -> (Result<Option<Counts>, String>, Vec<Duration>) {
+    ) -> (Result<Option<(Counts, bool)>, String>, Vec<Duration>) {
         let (bad, total) = tokio::join!(
             self.instant_rendered(errors_q, ctx, window, ctx.now, timeout),
             self.instant_rendered(total_q, ctx, window, ctx.now, timeout)
         );
-        let counts = match (bad.0, total.0) {
-            (Ok(bad), Ok(total)) => Ok(total.and_then(|t| Counts::checked(t, bad.unwrap_or(0.0)))),
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        };
-        (counts, vec![bad.1, total.1])
+        (counts_of(bad.0, total.0), vec![bad.1, total.1])
     }
 
     /// A value metric's per-tick window: the interval, at least
@@ -304,6 +307,18 @@ impl MetricQuerier {
     }
 }
 
+/// A count metric's counts from its two answers, and whether the errors
+/// answer was empty (counted as 0); `None` without events.
+fn counts_of(
+    bad: Result<Option<f64>, String>,
+    total: Result<Option<f64>, String>,
+) -> Result<Option<(Counts, bool)>, String> {
+    let (bad, total) = (bad?, total?);
+    Ok(total
+        .and_then(|t| Counts::checked(t, bad.unwrap_or(0.0)))
+        .map(|counts| (counts, bad.is_none())))
+}
+
 /// A range query's values by timestamp (ms), or why not, and its latency.
 pub(super) type RangeAnswer = (Result<BTreeMap<i64, f64>, String>, Duration);
 
@@ -325,5 +340,32 @@ fn points(data: &Data) -> Result<BTreeMap<i64, f64>, String> {
             )),
         },
         other => single_value(other).map(|v| v.into_iter().map(|v| (0, v)).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_errors_answer_is_counted_as_zero_and_said() {
+        let counts = |total: f64, bad: f64| Counts { total, bad };
+        assert_eq!(
+            counts_of(Ok(None), Ok(Some(120.0))),
+            Ok(Some((counts(120.0, 0.0), true)))
+        );
+        assert_eq!(
+            counts_of(Ok(Some(0.0)), Ok(Some(120.0))),
+            Ok(Some((counts(120.0, 0.0), false)))
+        );
+        assert_eq!(
+            counts_of(Ok(Some(3.0)), Ok(Some(120.0))),
+            Ok(Some((counts(120.0, 3.0), false)))
+        );
+        assert_eq!(counts_of(Ok(None), Ok(None)), Ok(None));
+        assert_eq!(
+            counts_of(Ok(None), Err("down".to_owned())),
+            Err("down".to_owned())
+        );
     }
 }

@@ -62,6 +62,7 @@ impl World {
             querier_error: None,
             notifiers: Arc::new(notifiers),
             probe_permits: Arc::new(tokio::sync::Semaphore::new(4)),
+            monitoring_notice_after: config.daemon.monitoring_notice_after,
             services,
         });
         let (stopper, stop) = watch::channel(false);
@@ -254,4 +255,58 @@ async fn shadow_mode_changes_nothing_and_says_so_once() {
         })
         .get();
     assert_eq!(shadowed, 1);
+}
+
+/// An inconclusive tick: the metric's query failed (`failed`) or passed.
+fn monitoring_tick(failed: bool) -> (Assessment, DecisionRecord) {
+    let mut evidence =
+        crate::model::CheckEvidence::unknown("error_rate", crate::model::CheckKind::Metric, 2);
+    if failed {
+        evidence.reason = "error_rate: query failed (connection refused)".to_owned();
+    } else {
+        evidence.verdict = crate::model::Verdict::Pass;
+    }
+    let assessment = Assessment {
+        severity: Severity::None,
+        inconclusive: failed,
+        evidence: vec![evidence],
+        ..assessment()
+    };
+    let record = DecisionRecord {
+        decision: if failed {
+            Decision::Inconclusive
+        } else {
+            Decision::Healthy
+        },
+        severity: Severity::None,
+        reasons: Vec::new(),
+        ..rollback()
+    };
+    (assessment, record)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flapping_outage_is_told_after_the_delay_and_back_after_as_long() {
+    let mut world = World::new(Mode::Shadow);
+    assert_eq!(world.setup.monitoring_notice_after, Duration::from_secs(30));
+    let mut bake = world.bake("r1", "v2", "v1");
+    let mut told = Vec::new();
+    // Failing every other 5 s tick for 50 s, then answering.
+    for i in 0..20 {
+        let (assessment, record) = monitoring_tick(i < 10 && i % 2 == 0);
+        world.actor(&mut bake).act(&assessment, &record).await;
+        told.push(bake.monitoring.told_down());
+        tokio::time::advance(Duration::from_secs(5)).await;
+    }
+    let first_down = told.iter().position(|t| *t);
+    assert_eq!(
+        first_down,
+        Some(6),
+        "30 s after the first failure: {told:?}"
+    );
+    // The last failure is tick 8; answering from tick 9, 30 s later is
+    // tick 15.
+    let back = told.iter().rposition(|t| *t).map(|i| i + 1);
+    assert_eq!(back, Some(15), "{told:?}");
+    assert!(!bake.monitoring.told_down());
 }
