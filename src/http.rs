@@ -1,6 +1,10 @@
 //! The shared HTTP client and the helpers every outgoing request of
-//! rollguard uses: a body read that cannot exhaust memory, and failure
-//! descriptions an operator can read in a notification.
+//! rollguard uses: body reads that cannot exhaust memory (`body.rs`), and
+//! failure descriptions an operator can read in a notification.
+
+mod body;
+
+pub use body::{BodyError, LimitedBody, read_body_capped, read_body_limited};
 
 use std::error::Error as _;
 use std::time::Duration;
@@ -40,39 +44,6 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
         .connect_timeout(CONNECT_TIMEOUT)
         .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
         .build()
-}
-
-/// A response body read up to a limit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LimitedBody {
-    /// The first bytes of the body, at most the limit.
-    pub bytes: Vec<u8>,
-    /// Whether the body went on past the limit (and was cut).
-    pub truncated: bool,
-}
-
-/// Reads at most `limit` bytes of the body; stops reading (and drops the
-/// connection's remaining body) as soon as the limit is passed.
-pub async fn read_body_limited(
-    response: &mut reqwest::Response,
-    limit: usize,
-) -> Result<LimitedBody, reqwest::Error> {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = limit - bytes.len();
-        if chunk.len() > room {
-            bytes.extend_from_slice(&chunk[..room]);
-            return Ok(LimitedBody {
-                bytes,
-                truncated: true,
-            });
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(LimitedBody {
-        bytes,
-        truncated: false,
-    })
 }
 
 /// A short, human description of why a request failed: "connection

@@ -26,6 +26,7 @@ mod schema_switch;
 mod schema_target;
 mod sections;
 mod sections_tagged;
+mod size;
 pub(crate) mod tagged;
 
 mod validate;
@@ -64,6 +65,7 @@ pub use schema_step::*;
 pub use schema_swarm::*;
 pub use schema_switch::*;
 pub use schema_target::*;
+pub use size::ByteSize;
 
 use locate::Locator;
 use problems::Problems;
