@@ -80,6 +80,19 @@ pub fn human_duration(duration: Duration) -> String {
     humantime::format_duration(duration).to_string()
 }
 
+/// Renders a number of bytes in the largest binary unit that divides it
+/// ("4 MiB", "64 KiB", "1500 bytes"), the way sizes are written in the
+/// configuration.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (unit, name) in UNITS {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
+            return format!("{} {name}", bytes / unit);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
 /// The kind of the first I/O error in the chain of causes, if any.
 fn io_error_kind(error: &reqwest::Error) -> Option<std::io::ErrorKind> {
     let mut source = error.source();
@@ -110,6 +123,14 @@ mod tests {
     fn durations_read_like_config_values() {
         assert_eq!(human_duration(Duration::from_secs(2)), "2s");
         assert_eq!(human_duration(Duration::from_millis(200)), "200ms");
+    }
+
+    #[test]
+    fn sizes_read_like_config_values() {
+        assert_eq!(human_size(4 * 1024 * 1024), "4 MiB");
+        assert_eq!(human_size(1536 * 1024), "1536 KiB");
+        assert_eq!(human_size(2 << 30), "2 GiB");
+        assert_eq!(human_size(1500), "1500 bytes");
     }
 
     #[test]

@@ -117,8 +117,8 @@ pub const MAX_CONCURRENT_QUERIES: usize = 256;
 /// inside the unit's `LimitNOFILE` (systemd/rollguard.service).
 pub const MAX_CONCURRENT_PROBES: usize = 1024;
 
-/// `prometheus.max_response_bytes`: below 64 KiB a week-long range
-/// baseline no longer fits; above 256 MiB the bound no longer protects the
+/// `prometheus.max_response_bytes`: below 64 KiB a long range baseline
+/// (up to Prometheus' 11,000 points) no longer fits; above 256 MiB the bound no longer protects the
 /// daemon's memory (16 such answers in flight are 4 GiB).
 pub const MAX_RESPONSE_BYTES: (ByteSize, ByteSize) = (ByteSize::kib(64), ByteSize::mib(256));
 

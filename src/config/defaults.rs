@@ -62,9 +62,9 @@ pub fn max_concurrent_queries() -> usize {
 }
 
 /// Default of `prometheus.max_response_bytes`: an aggregated query
-/// answers with a few hundred bytes, a range query for a week-long baseline
-/// at one point a minute with about 300 KiB; 16 queries in flight at this
-/// size hold 64 MiB at most.
+/// answers with a few hundred bytes, a range query for a baseline with at
+/// most about 300 KiB (Prometheus answers at most 11,000 points a series);
+/// 16 queries in flight at this size hold 64 MiB at most.
 pub fn max_response_bytes() -> ByteSize {
     ByteSize::mib(4)
 }

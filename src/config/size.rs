@@ -47,13 +47,7 @@ impl ByteSize {
 
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
-        for (unit, name) in UNITS {
-            if self.0 >= unit && self.0.is_multiple_of(unit) {
-                return write!(f, "{} {name}", self.0 / unit);
-            }
-        }
-        write!(f, "{} bytes", self.0)
+        f.write_str(&crate::http::human_size(self.0))
     }
 }
 

@@ -9,8 +9,6 @@
 //! rest is left unread and the connection, which then cannot be reused, is
 //! closed when the response is dropped.
 
-use crate::config::ByteSize;
-
 /// A response body read up to a limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitedBody {
@@ -25,7 +23,7 @@ pub struct LimitedBody {
 pub enum BodyError {
     /// The body is longer than the cap: by its `Content-Length`, before any
     /// of it was read, or once the cap was passed.
-    #[error("answer larger than {}", ByteSize::bytes(*.limit as u64))]
+    #[error("answer larger than {}", super::human_size(*.limit as u64))]
     TooLarge {
         /// The cap, in bytes.
         limit: usize,
