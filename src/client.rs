@@ -5,6 +5,7 @@
 
 pub mod rollback;
 
+use crate::http::{BodyError, read_body_capped, read_body_limited};
 use serde::Serialize;
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -14,6 +15,12 @@ use std::time::Duration;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one call may take: above the daemon's 30 s reload timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(45);
+/// Most bytes of one answer read from the daemon: a page of events or the
+/// status of a large fleet is far below it; an address that is not
+/// rollguard's cannot make the CLI hold more.
+const ANSWER_LIMIT: usize = 16 * 1024 * 1024;
+/// Most bytes of an error answer read, to quote it.
+const ERROR_LIMIT: usize = 64 * 1024;
 
 /// Why a call to the daemon failed, worded for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +64,14 @@ pub enum ClientError {
         /// Why it could not be read.
         #[source]
         source: reqwest::Error,
+    },
+    /// The answer is larger than [`ANSWER_LIMIT`] or not JSON.
+    #[error("unexpected answer from rollguard at {base}: {reason}")]
+    Unreadable {
+        /// The URL tried.
+        base: String,
+        /// What is wrong with it.
+        reason: String,
     },
     /// The HTTP client could not be built (TLS setup).
     #[error("cannot set up the HTTP client: {0}")]
@@ -152,12 +167,26 @@ impl ApiClient {
     /// Sends, then turns transport errors and error statuses into
     /// [`ClientError`].
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, ClientError> {
-        let response = request.send().await.map_err(|e| self.transport(e))?;
+        let mut response = request.send().await.map_err(|e| self.transport(e))?;
         let status = response.status();
         if status.is_success() {
-            return response.json().await.map_err(|e| self.transport(e));
+            let unreadable = |reason: String| ClientError::Unreadable {
+                base: self.base.clone(),
+                reason,
+            };
+            let body = read_body_capped(&mut response, ANSWER_LIMIT)
+                .await
+                .map_err(|error| match error {
+                    BodyError::Read(source) => self.transport(source),
+                    too_large => unreadable(too_large.to_string()),
+                })?;
+            return serde_json::from_slice(&body)
+                .map_err(|error| unreadable(format!("not JSON: {error}")));
         }
-        let text = response.text().await.unwrap_or_default();
+        let text = read_body_limited(&mut response, ERROR_LIMIT)
+            .await
+            .map(|body| String::from_utf8_lossy(&body.bytes).into_owned())
+            .unwrap_or_default();
         let message = serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
@@ -361,5 +390,31 @@ mod tests {
             message.contains(&format!("daemon.listen = {addr}")),
             "{message}"
         );
+    }
+
+    #[tokio::test]
+    async fn an_answer_too_large_for_a_daemon_is_refused_unread() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            if let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n[",
+                    ANSWER_LIMIT + 1
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                // Never the rest: a client that waited for it would time out.
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+        });
+        let client = ApiClient::for_listen(addr, None).expect("client");
+        let error = client.status().await.expect_err("too large");
+        assert!(matches!(error, ClientError::Unreadable { .. }), "{error}");
+        assert!(error.to_string().contains("larger than 16 MiB"), "{error}");
     }
 }

@@ -1,6 +1,10 @@
 //! The shared HTTP client and the helpers every outgoing request of
-//! rollguard uses: a body read that cannot exhaust memory, and failure
-//! descriptions an operator can read in a notification.
+//! rollguard uses: body reads that cannot exhaust memory (`body.rs`), and
+//! failure descriptions an operator can read in a notification.
+
+mod body;
+
+pub use body::{BodyError, LimitedBody, read_body_capped, read_body_limited};
 
 use std::error::Error as _;
 use std::time::Duration;
@@ -42,39 +46,6 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
-/// A response body read up to a limit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LimitedBody {
-    /// The first bytes of the body, at most the limit.
-    pub bytes: Vec<u8>,
-    /// Whether the body went on past the limit (and was cut).
-    pub truncated: bool,
-}
-
-/// Reads at most `limit` bytes of the body; stops reading (and drops the
-/// connection's remaining body) as soon as the limit is passed.
-pub async fn read_body_limited(
-    response: &mut reqwest::Response,
-    limit: usize,
-) -> Result<LimitedBody, reqwest::Error> {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = limit - bytes.len();
-        if chunk.len() > room {
-            bytes.extend_from_slice(&chunk[..room]);
-            return Ok(LimitedBody {
-                bytes,
-                truncated: true,
-            });
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(LimitedBody {
-        bytes,
-        truncated: false,
-    })
-}
-
 /// A short, human description of why a request failed: "connection
 /// refused", "too many redirects", "cannot connect: dns error: ...".
 pub fn describe_error(error: &reqwest::Error) -> String {
@@ -109,6 +80,19 @@ pub fn human_duration(duration: Duration) -> String {
     humantime::format_duration(duration).to_string()
 }
 
+/// Renders a number of bytes in the largest binary unit that divides it
+/// ("4 MiB", "64 KiB", "1500 bytes"), the way sizes are written in the
+/// configuration.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (unit, name) in UNITS {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
+            return format!("{} {name}", bytes / unit);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
 /// The kind of the first I/O error in the chain of causes, if any.
 fn io_error_kind(error: &reqwest::Error) -> Option<std::io::ErrorKind> {
     let mut source = error.source();
@@ -139,6 +123,14 @@ mod tests {
     fn durations_read_like_config_values() {
         assert_eq!(human_duration(Duration::from_secs(2)), "2s");
         assert_eq!(human_duration(Duration::from_millis(200)), "200ms");
+    }
+
+    #[test]
+    fn sizes_read_like_config_values() {
+        assert_eq!(human_size(4 * 1024 * 1024), "4 MiB");
+        assert_eq!(human_size(1536 * 1024), "1536 KiB");
+        assert_eq!(human_size(2 << 30), "2 GiB");
+        assert_eq!(human_size(1500), "1500 bytes");
     }
 
     #[test]

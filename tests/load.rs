@@ -389,6 +389,8 @@ async fn a_query_two_metrics_share_is_sent_once_per_tick() {
         bearer_token_file: None,
         min_window: Duration::from_secs(5),
         max_concurrent_queries: QUERY_CAP,
+        max_response_bytes: rollguard::config::defaults::max_response_bytes(),
+        max_series: rollguard::config::defaults::max_series(),
     };
     let querier = MetricQuerier::new(&config, rollguard::http::http_client().expect("client"))
         .expect("valid config");

@@ -88,6 +88,8 @@ async fn relabelled_errors_are_no_data_naming_the_query_unless_empty_means_zero(
             bearer_token_file: None,
             min_window: Duration::from_secs(3),
             max_concurrent_queries: 16,
+            max_response_bytes: rollguard::config::defaults::max_response_bytes(),
+            max_series: rollguard::config::defaults::max_series(),
         },
         http_client().expect("HTTP client"),
     )

@@ -56,6 +56,8 @@ fn querier(prometheus: &PrometheusHarness) -> MetricQuerier {
         bearer_token_file: None,
         min_window: Duration::from_secs(3),
         max_concurrent_queries: 16,
+        max_response_bytes: rollguard::config::defaults::max_response_bytes(),
+        max_series: rollguard::config::defaults::max_series(),
     };
     MetricQuerier::new(&config, http_client().expect("HTTP client")).expect("valid config")
 }

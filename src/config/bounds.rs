@@ -8,6 +8,7 @@
 //! work. docs/configuration.md lists the same values.
 
 use super::problems::Problems;
+use super::size::ByteSize;
 use std::time::Duration;
 
 /// The smallest and largest value a duration key accepts, both included.
@@ -146,8 +147,36 @@ pub const MAX_CONCURRENT_QUERIES: usize = 256;
 /// inside the unit's `LimitNOFILE` (systemd/rollguard.service).
 pub const MAX_CONCURRENT_PROBES: usize = 1024;
 
+/// `prometheus.max_response_bytes`: below 64 KiB a long range baseline
+/// (up to Prometheus' 11,000 points) no longer fits; above 256 MiB the bound no longer protects the
+/// daemon's memory (16 such answers in flight are 4 GiB).
+pub const MAX_RESPONSE_BYTES: (ByteSize, ByteSize) = (ByteSize::kib(64), ByteSize::mib(256));
+
+/// `prometheus.max_series`: at least the one series a metric needs; more
+/// than this is counting for its own sake.
+pub const MAX_SERIES: usize = 100_000;
+
+/// Records a problem at `path` when `size` is outside `bounds` (both
+/// included).
+pub(crate) fn check_size(
+    size: ByteSize,
+    bounds: (ByteSize, ByteSize),
+    path: &str,
+    problems: &mut Problems,
+) {
+    let (min, max) = bounds;
+    if size < min {
+        problems.push(path, format!("must be at least {min}"));
+    } else if size > max {
+        problems.push(
+            path,
+            format!("must be at most {max} (rollguard's limit for this key)"),
+        );
+    }
+}
+
 /// Records a problem at `path` when `count` is not within `1..=max`.
-pub(crate) fn check_concurrency(count: usize, max: usize, path: &str, problems: &mut Problems) {
+pub(crate) fn check_count(count: usize, max: usize, path: &str, problems: &mut Problems) {
     if count == 0 {
         problems.push(path, "must be at least 1");
     } else if count > max {

@@ -1,6 +1,7 @@
 //! Default values, one function each so that docs and code agree
 //! (docs/configuration.md lists the same values).
 
+use super::size::ByteSize;
 use crate::model::{DataImpact, Severity, TimeToFix};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -66,6 +67,20 @@ pub fn min_window() -> Duration {
 /// baking at once with queries of a few tens of milliseconds.
 pub fn max_concurrent_queries() -> usize {
     16
+}
+
+/// Default of `prometheus.max_response_bytes`: an aggregated query
+/// answers with a few hundred bytes, a range query for a baseline with at
+/// most about 300 KiB (Prometheus answers at most 11,000 points a series);
+/// 16 queries in flight at this size hold 64 MiB at most.
+pub fn max_response_bytes() -> ByteSize {
+    ByteSize::mib(4)
+}
+
+/// Default of `prometheus.max_series`: a metric needs one series; this is
+/// how many are counted before reading stops.
+pub fn max_series() -> usize {
+    500
 }
 
 /// Default of `daemon.max_concurrent_probes`: far below the unit's

@@ -27,6 +27,7 @@ mod schema_target;
 mod secrets;
 mod sections;
 mod sections_tagged;
+mod size;
 pub(crate) mod tagged;
 
 mod validate;
@@ -67,6 +68,7 @@ pub use schema_step::*;
 pub use schema_swarm::*;
 pub use schema_switch::*;
 pub use schema_target::*;
+pub use size::ByteSize;
 
 use locate::Locator;
 use problems::Problems;

@@ -8,6 +8,7 @@
 
 use super::defaults;
 use super::schema_target::TargetConfig;
+use super::size::ByteSize;
 use crate::model::{DataImpact, Mode, Severity};
 use crate::notify::NotifyEvent;
 use serde::Deserialize;
@@ -178,6 +179,18 @@ pub struct PrometheusConfig {
     /// (its `--web.max-connections` is 512 by default).
     #[serde(default = "defaults::max_concurrent_queries")]
     pub max_concurrent_queries: usize,
+    /// Most bytes of one Prometheus answer that rollguard reads. A query
+    /// that forgot its `sum()` can answer with tens of megabytes of series,
+    /// which would all be held in memory at once; past this the query is an
+    /// error that says to aggregate it, and the rest is never read.
+    #[serde(default = "defaults::max_response_bytes")]
+    pub max_response_bytes: ByteSize,
+    /// Most series counted in one Prometheus answer before rollguard stops
+    /// reading it. A metric needs one series; only the first is kept
+    /// whatever this says, and past it the query is an error that says to
+    /// aggregate it.
+    #[serde(default = "defaults::max_series")]
+    pub max_series: usize,
 }
 
 /// `[[notifier]]`: one place notifications go.

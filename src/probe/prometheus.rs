@@ -7,19 +7,21 @@
 //! Prometheus could not answer, why. It never judges: no data and errors are
 //! reported as such and the judge decides what they mean.
 
+mod answer;
 mod baselines;
 mod in_flight;
+mod request;
 mod sequential;
 
 pub use baselines::BaselineCache;
 
-use crate::config::{BaselineKind, MetricConfig, PrometheusConfig};
-use crate::http::{describe_error, human_duration};
+use crate::config::{BaselineKind, ByteSize, MetricConfig, PrometheusConfig};
+use crate::http::human_duration;
 use crate::model::MetricSample;
 use crate::template::{self, TemplateError};
-use prometheus_http_query::response::Data;
-use prometheus_http_query::{Client, Error as QueryError};
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use answer::single_value;
+use reqwest::Url;
+use reqwest::header::HeaderValue;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -106,8 +108,18 @@ pub struct Measurement {
 /// connection pool is shared).
 #[derive(Clone)]
 pub struct MetricQuerier {
-    /// The Prometheus API client over the daemon's shared HTTP client.
-    client: Client,
+    /// The daemon's shared HTTP client.
+    http: reqwest::Client,
+    /// `<prometheus.url>/api/v1/query`: instant queries.
+    query_url: Url,
+    /// `<prometheus.url>/api/v1/query_range`: baselines over time.
+    range_url: Url,
+    /// `prometheus.max_response_bytes`: the most of one answer read; past
+    /// it the query is an error (`request.rs`).
+    max_response_bytes: ByteSize,
+    /// `prometheus.max_series`: the most series counted in one answer;
+    /// past it the query is an error (`answer.rs`).
+    max_series: usize,
     /// `Bearer <token>`, marked sensitive so that it never shows in debug
     /// output; read once at construction so a tick does no file I/O.
     authorization: Option<HeaderValue>,
@@ -133,10 +145,12 @@ type Answer = (Result<Option<f64>, String>, Duration);
 impl std::fmt::Debug for MetricQuerier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MetricQuerier")
-            .field("url", &self.client.base_url().as_str())
+            .field("url", &self.query_url.as_str())
             .field("bearer_token", &self.authorization.as_ref().map(|_| "***"))
             .field("timeout", &self.timeout)
             .field("min_window", &self.min_window)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("max_series", &self.max_series)
             .finish()
     }
 }
@@ -146,16 +160,24 @@ impl MetricQuerier {
     /// [`crate::http::http_client`]),
     /// reading the bearer token file now.
     pub fn new(config: &PrometheusConfig, http: reqwest::Client) -> Result<Self, QuerierError> {
-        let client = Client::from(http, &config.url).map_err(|error| QuerierError::Url {
+        let unusable = |reason: String| QuerierError::Url {
             url: config.url.clone(),
-            reason: error.to_string(),
-        })?;
+            reason,
+        };
+        let base = Url::parse(&config.url).map_err(|error| unusable(error.to_string()))?;
+        if base.cannot_be_a_base() {
+            return Err(unusable("it cannot have a path".to_owned()));
+        }
         let authorization = match &config.bearer_token_file {
             None => None,
             Some(path) => Some(read_token(path)?),
         };
         Ok(MetricQuerier {
-            client,
+            http,
+            query_url: request::api_url(&base, "api/v1/query"),
+            range_url: request::api_url(&base, "api/v1/query_range"),
+            max_response_bytes: config.max_response_bytes,
+            max_series: config.max_series,
             authorization,
             timeout: config.timeout,
             min_window: config.min_window,
@@ -271,20 +293,18 @@ impl MetricQuerier {
         at: SystemTime,
         timeout: Duration,
     ) -> (Result<Option<f64>, String>, Duration) {
-        let mut request = self
-            .client
-            .query(query)
-            .query("time", unix_seconds(at))
-            .timeout(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX));
-        if let Some(authorization) = &self.authorization {
-            request = request.header(AUTHORIZATION, authorization.clone());
-        }
+        let params = [
+            ("query", query.to_owned()),
+            ("time", unix_seconds(at)),
+            ("timeout", timeout_param(timeout)),
+        ];
         let _permit = self.query_permit().await;
         let started = Instant::now();
-        let result = match tokio::time::timeout(timeout, request.get()).await {
+        let result = match tokio::time::timeout(timeout, self.fetch(&self.query_url, &params)).await
+        {
             Err(_) => Err(format!("timed out after {}", human_duration(timeout))),
-            Ok(Err(error)) => Err(describe_query_error(&error)),
-            Ok(Ok(result)) => single_value(result.data()),
+            Ok(Err(error)) => Err(error),
+            Ok(Ok(data)) => single_value(&data),
         };
         (result, started.elapsed())
     }
@@ -316,42 +336,6 @@ fn apply(
     }
     if !errors.is_empty() {
         sample.error = Some(errors.join("; "));
-    }
-}
-
-/// The one number a query's result stands for: `None` for no data (an empty
-/// vector, NaN, ±Inf), an error for anything that is not one number.
-fn single_value(data: &Data) -> Result<Option<f64>, String> {
-    let finite = |v: f64| v.is_finite().then_some(v);
-    match data {
-        Data::Scalar(sample) => Ok(finite(sample.value())),
-        Data::Vector(series) => match series.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(finite(one.sample().value())),
-            many => Err(format!(
-                "query returns {} series; aggregate it (sum, max) to one",
-                many.len()
-            )),
-        },
-        Data::Matrix(_) => {
-            Err("query returns a range vector; wrap it in a function such as rate()".to_owned())
-        }
-    }
-}
-
-/// A short, human reason from a failed query: Prometheus' own message for a
-/// bad query, the cause of a connection failure otherwise.
-fn describe_query_error(error: &QueryError) -> String {
-    match error {
-        QueryError::Prometheus(e) => format!("Prometheus: {}: {}", e.error_type(), e.message()),
-        QueryError::Client(e) => match e.inner() {
-            Some(inner) => match inner.status() {
-                Some(status) => format!("Prometheus answered HTTP {status}"),
-                None => describe_error(inner),
-            },
-            None => e.to_string(),
-        },
-        other => other.to_string(),
     }
 }
 
@@ -392,6 +376,11 @@ fn promql_duration(d: Duration) -> String {
     }
 }
 
+/// The `timeout` parameter: Prometheus stops evaluating the query then.
+fn timeout_param(timeout: Duration) -> String {
+    format!("{}ms", timeout.as_millis())
+}
+
 /// The `time` parameter: Unix seconds with milliseconds.
 fn unix_seconds(at: SystemTime) -> String {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -421,139 +410,5 @@ fn read_token(path: &std::path::Path) -> Result<HeaderValue, QuerierError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn data(json: &str) -> Data {
-        serde_json::from_str(json).expect("valid API data")
-    }
-
-    fn vector(values: &[&str]) -> Data {
-        let series: Vec<String> = values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| format!(r#"{{"metric":{{"i":"{i}"}},"value":[1.0,"{v}"]}}"#))
-            .collect();
-        data(&format!(
-            r#"{{"resultType":"vector","result":[{}]}}"#,
-            series.join(",")
-        ))
-    }
-
-    #[test]
-    fn one_finite_number_is_a_value_anything_else_is_not() {
-        assert_eq!(single_value(&vector(&["0.25"])), Ok(Some(0.25)));
-        assert_eq!(single_value(&vector(&[])), Ok(None));
-        assert_eq!(single_value(&vector(&["NaN"])), Ok(None));
-        assert_eq!(single_value(&vector(&["+Inf"])), Ok(None));
-        assert_eq!(single_value(&vector(&["-Inf"])), Ok(None));
-        let scalar = data(r#"{"resultType":"scalar","result":[1.0,"3"]}"#);
-        assert_eq!(single_value(&scalar), Ok(Some(3.0)));
-        let error = single_value(&vector(&["1", "2", "3"])).expect_err("three series");
-        assert_eq!(
-            error,
-            "query returns 3 series; aggregate it (sum, max) to one"
-        );
-        let matrix = data(r#"{"resultType":"matrix","result":[]}"#);
-        assert!(single_value(&matrix).is_err());
-    }
-
-    #[test]
-    fn windows_are_exact_to_the_millisecond_and_at_least_the_minimum() {
-        let release = UNIX_EPOCH + Duration::from_secs(1_000);
-        let min = Duration::from_secs(30);
-        let after = |ms| release + Duration::from_millis(ms);
-        assert_eq!(post_release_window(release, after(5_000), min), min);
-        assert_eq!(
-            promql_duration(post_release_window(release, after(94_200), min)),
-            "94200ms"
-        );
-        let before = release - Duration::from_secs(5);
-        assert_eq!(post_release_window(release, before, min), min);
-        assert_eq!(promql_duration(Duration::from_millis(1)), "1ms");
-        assert_eq!(promql_duration(Duration::ZERO), "1ms");
-        assert_eq!(promql_duration(Duration::from_millis(95_000)), "95s");
-        assert_eq!(promql_duration(Duration::from_secs(3600)), "3600s");
-        assert_eq!(unix_seconds(after(250)), "1000.250");
-    }
-
-    fn metric(baseline: BaselineKind, stable: Option<&str>) -> MetricConfig {
-        let mut text = String::from(
-            "name = \"errors\"\nquery = 'rate(x{job=\"{{target}}\",version=\"{{version}}\"}[{{window}}])'\n",
-        );
-        if let Some(stable) = stable {
-            text.push_str(&format!("stable_query = '{stable}'\n"));
-        }
-        let mut metric: MetricConfig = toml::from_str(&text).expect("valid metric");
-        metric.baseline = baseline;
-        metric.baseline_window = Duration::from_secs(600);
-        metric
-    }
-
-    fn querier(min_window: Duration) -> MetricQuerier {
-        let config = PrometheusConfig {
-            url: "http://127.0.0.1:9".to_owned(),
-            timeout: Duration::from_secs(1),
-            bearer_token_file: None,
-            min_window,
-            max_concurrent_queries: 16,
-        };
-        MetricQuerier::new(&config, reqwest::Client::new()).expect("valid config")
-    }
-
-    #[test]
-    fn baselines_render_their_own_window_and_time() {
-        let release_at = UNIX_EPOCH + Duration::from_secs(1_000);
-        let ctx = QueryContext {
-            target: "api".to_owned(),
-            version: "v2".to_owned(),
-            previous_version: Some("v1".to_owned()),
-            release_at,
-            now: release_at + Duration::from_secs(95),
-            window_start: None,
-            interval: Duration::from_secs(10),
-        };
-        let q = querier(Duration::from_secs(30));
-        let pre = q
-            .rendered_queries(&metric(BaselineKind::PreRelease, None), &ctx)
-            .expect("renders");
-        assert_eq!(pre.current, r#"rate(x{job="api",version="v2"}[95s])"#);
-        assert_eq!(
-            pre.baseline.as_deref(),
-            Some(r#"rate(x{job="api",version="v2"}[600s])"#)
-        );
-        assert_eq!(pre.baseline_at, Some(release_at));
-        let stable = r#"rate(x{version="{{previous_version}}"}[{{window}}])"#;
-        let canary = q
-            .rendered_queries(&metric(BaselineKind::Canary, Some(stable)), &ctx)
-            .expect("renders");
-        assert_eq!(
-            canary.baseline.as_deref(),
-            Some(r#"rate(x{version="v1"}[95s])"#)
-        );
-        assert_eq!(canary.baseline_at, Some(ctx.now));
-        let none = q
-            .rendered_queries(&metric(BaselineKind::None, None), &ctx)
-            .expect("renders");
-        assert_eq!(none.baseline, None);
-    }
-
-    #[test]
-    fn the_token_is_read_once_and_never_shown() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("token");
-        std::fs::write(&path, "s3cret\n").expect("write token");
-        let config = PrometheusConfig {
-            url: "http://127.0.0.1:9".to_owned(),
-            timeout: Duration::from_secs(1),
-            bearer_token_file: Some(path.clone()),
-            min_window: Duration::from_secs(30),
-            max_concurrent_queries: 16,
-        };
-        let q = MetricQuerier::new(&config, reqwest::Client::new()).expect("readable token");
-        assert!(!format!("{q:?}").contains("s3cret"));
-        std::fs::write(&path, " \n").expect("write token");
-        let error = MetricQuerier::new(&config, reqwest::Client::new()).expect_err("empty");
-        assert!(error.to_string().contains("empty"), "{error}");
-    }
-}
+#[path = "prometheus/tests_querier.rs"]
+mod tests;

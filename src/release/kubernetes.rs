@@ -202,7 +202,9 @@ impl KubernetesSource {
     }
 }
 
-/// The background task: the watcher's events turned into [`View`]s.
+/// The background task: the watcher's events turned into [`View`]s. The
+/// field selector on the name keeps every list and watch answer to the one
+/// Deployment, so what is read does not grow with the namespace.
 async fn watch_deployment(
     api: Api<Deployment>,
     namespace: String,

@@ -2,7 +2,7 @@
 //! running version, either as the whole body or at a JSON pointer.
 
 use super::{SourceError, validate_version};
-use crate::http::{BODY_LIMIT, describe_error, human_duration, read_body_limited};
+use crate::http::{BODY_LIMIT, BodyError, describe_error, human_duration, read_body_capped};
 use std::time::Duration;
 
 /// Reads the running version from `url`.
@@ -46,18 +46,18 @@ async fn fetch(
             status: status.as_u16(),
         });
     }
-    let body = read_body_limited(&mut response, BODY_LIMIT)
+    let body = read_body_capped(&mut response, BODY_LIMIT)
         .await
-        .map_err(request_failed)?;
-    if body.truncated {
-        return Err(SourceError::BodyTooLarge {
-            url: url.to_owned(),
-            limit: BODY_LIMIT,
-        });
-    }
+        .map_err(|error| match error {
+            BodyError::TooLarge { limit } => SourceError::BodyTooLarge {
+                url: url.to_owned(),
+                limit,
+            },
+            BodyError::Read(error) => request_failed(error),
+        })?;
     let version = match json_pointer {
-        None => String::from_utf8_lossy(&body.bytes).trim().to_owned(),
-        Some(pointer) => version_at_pointer(url, &body.bytes, pointer)?,
+        None => String::from_utf8_lossy(&body).trim().to_owned(),
+        Some(pointer) => version_at_pointer(url, &body, pointer)?,
     };
     validate_version(&version)
 }

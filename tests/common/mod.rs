@@ -1,6 +1,7 @@
 //! A real API server on 127.0.0.1:0 over a minimal configuration, the stub
 //! or real journal in a temporary directory, and a fake control loop.
 
+pub mod big_prometheus;
 pub mod e2e;
 pub mod openmetrics;
 pub mod prometheus;

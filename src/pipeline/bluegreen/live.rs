@@ -5,7 +5,7 @@
 use super::colors;
 use crate::config::BlueGreenSwitchStep;
 use crate::exec::{self, CommandSpec};
-use crate::http::{describe_error, read_body_limited};
+use crate::http::{describe_error, read_body_capped};
 use crate::pipeline::symlink::{SwitchPlan, switch};
 use crate::pipeline::{PipelineDeps, RollbackContext, StepError, StepResult, http, rendered};
 use crate::template;
@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Most bytes of a `live_url` answer read.
+/// Most bytes of a `live_url` answer read; a longer one is an error (a
+/// colour cut off could name the wrong one), refused by its
+/// `Content-Length` before it is read.
 const LIVE_ANSWER_LIMIT: usize = 4096;
 
 /// Which colour is live now: from the link, `live_url` or `live_argv`.
@@ -43,10 +45,10 @@ pub(super) async fn live_color(
                 status.as_u16()
             )));
         }
-        let body = read_body_limited(&mut response, LIVE_ANSWER_LIMIT)
+        let body = read_body_capped(&mut response, LIVE_ANSWER_LIMIT)
             .await
-            .map_err(|error| StepError::failed(format!("GET {url}: {}", describe_error(&error))))?;
-        let text = String::from_utf8_lossy(&body.bytes);
+            .map_err(|error| StepError::failed(format!("GET {url}: {error}")))?;
+        let text = String::from_utf8_lossy(&body);
         return match &step.live_pointer {
             None => Ok(text.trim().to_owned()),
             Some(pointer) => serde_json::from_str::<serde_json::Value>(&text)

@@ -21,13 +21,11 @@
 //!   couple of scrapes is mostly extrapolation), each point over its own
 //!   step. It is fetched once per release (`baselines.rs`).
 
+use super::answer::points;
 use super::baselines::{self, Baseline, BaselineCache};
-use super::{Measurement, MetricQuerier, QueryContext, describe_query_error};
-use super::{render, single_value};
+use super::{Measurement, MetricQuerier, QueryContext, render, timeout_param};
 use crate::config::{BaselineKind, MetricConfig};
 use crate::model::{Counts, MetricSample};
-use prometheus_http_query::response::Data;
-use reqwest::header::AUTHORIZATION;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -286,22 +284,23 @@ impl MetricQuerier {
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0)
         };
-        let mut request = self
-            .client
-            .query_range(query, seconds(span.0), seconds(span.1), step.as_secs_f64())
-            .timeout(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX));
-        if let Some(authorization) = &self.authorization {
-            request = request.header(AUTHORIZATION, authorization.clone());
-        }
+        let params = [
+            ("query", query),
+            ("start", seconds(span.0).to_string()),
+            ("end", seconds(span.1).to_string()),
+            ("step", step.as_secs_f64().to_string()),
+            ("timeout", timeout_param(timeout)),
+        ];
         let _permit = self.query_permit().await;
         let started = Instant::now();
-        let result = match tokio::time::timeout(timeout, request.get()).await {
+        let result = match tokio::time::timeout(timeout, self.fetch(&self.range_url, &params)).await
+        {
             Err(_) => Err(format!(
                 "timed out after {}",
                 super::human_duration(timeout)
             )),
-            Ok(Err(error)) => Err(describe_query_error(&error)),
-            Ok(Ok(result)) => points(result.data()),
+            Ok(Err(error)) => Err(error),
+            Ok(Ok(data)) => points(&data),
         };
         (result, started.elapsed())
     }
@@ -321,28 +320,6 @@ fn counts_of(
 
 /// A range query's values by timestamp (ms), or why not, and its latency.
 pub(super) type RangeAnswer = (Result<BTreeMap<i64, f64>, String>, Duration);
-
-/// A range query's one series as finite values by timestamp (ms); an
-/// instant answer is one point.
-fn points(data: &Data) -> Result<BTreeMap<i64, f64>, String> {
-    match data {
-        Data::Matrix(series) => match series.as_slice() {
-            [] => Ok(BTreeMap::new()),
-            [one] => Ok(one
-                .samples()
-                .iter()
-                .filter(|s| s.value().is_finite())
-                .map(|s| ((s.timestamp() * 1000.0).round() as i64, s.value()))
-                .collect()),
-            many => Err(format!(
-                "query returns {} series; aggregate it (sum, max) to one",
-                many.len()
-            )),
-        },
-        other => single_value(other).map(|v| v.into_iter().map(|v| (0, v)).collect()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
