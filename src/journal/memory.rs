@@ -88,6 +88,22 @@ fn select<'a>(
         .collect()
 }
 
+/// The last `limit` of `records` about `target`, oldest first.
+fn newest<'a>(
+    records: impl DoubleEndedIterator<Item = &'a Record>,
+    target: Option<&str>,
+    limit: usize,
+) -> Vec<Record> {
+    let mut recent: Vec<Record> = records
+        .rev()
+        .filter(|r| target.is_none_or(|t| r.target.as_deref() == Some(t)))
+        .take(limit)
+        .cloned()
+        .collect();
+    recent.reverse();
+    recent
+}
+
 impl Journal {
     /// From now on keeps at most `records` records in memory (the newest);
     /// the daemon calls it once start-up has read the whole journal.
@@ -147,41 +163,18 @@ impl Journal {
     /// The last `limit` records about `target` (all when `None`), oldest
     /// first: what a status page or `rollguard status` shows.
     pub fn recent(&self, target: Option<&str>, limit: usize) -> Vec<Record> {
-        let newest = |records: &mut dyn DoubleEndedIterator<Item = &Record>| {
-            let mut recent: Vec<Record> = records
-                .rev()
-                .filter(|r| target.is_none_or(|t| r.target.as_deref() == Some(t)))
-                .take(limit)
-                .cloned()
-                .collect();
-            recent.reverse();
-            recent
-        };
-        {
-            let memory = lock(&self.inner.records);
-            let recent = newest(&mut memory.records.iter());
-            if recent.len() >= limit || memory.complete {
-                return recent;
-            }
+        let recent = self.recent_in_memory(target, limit);
+        if recent.len() >= limit || lock(&self.inner.records).complete {
+            return recent;
         }
-        newest(&mut self.all_records().iter())
+        newest(self.all_records().iter(), target, limit)
     }
 
     /// As [`recent`](Journal::recent), from memory alone: possibly fewer
     /// than `limit` even when the file holds more. For a caller that can
     /// tell whether it found what it needs, and reads everything if not.
     pub fn recent_in_memory(&self, target: Option<&str>, limit: usize) -> Vec<Record> {
-        let memory = lock(&self.inner.records);
-        let mut recent: Vec<Record> = memory
-            .records
-            .iter()
-            .rev()
-            .filter(|r| target.is_none_or(|t| r.target.as_deref() == Some(t)))
-            .take(limit)
-            .cloned()
-            .collect();
-        recent.reverse();
-        recent
+        newest(lock(&self.inner.records).records.iter(), target, limit)
     }
 
     /// Every readable record, oldest first: what a restarted daemon reads to

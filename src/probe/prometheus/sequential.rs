@@ -214,7 +214,9 @@ impl MetricQuerier {
         };
         if let Ok(baseline) = &result {
             let empty = match baseline {
-                Baseline::Counts(c) => c.is_empty(),
+                // No request at all before the release is no baseline
+                // either (Prometheus catching up, or an idle service).
+                Baseline::Counts(c) => c.iter().all(|c| c.total <= 0.0),
                 Baseline::Series(s) => s.is_empty(),
                 Baseline::Value(_) => false,
             };
