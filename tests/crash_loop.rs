@@ -89,7 +89,7 @@ impl Host {
     }
 
     /// Starts a daemon; does not wait for it.
-    fn spawn(&self) -> Child {
+    fn spawn(&self) -> Running {
         let root = self.dir.path().display();
         let config = format!(
             "[daemon]\nlisten = \"{}\"\nstate_dir = \"{root}/state\"\nmode = \"enforce\"\n\n\
@@ -123,11 +123,12 @@ impl Host {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
+            .map(Running)
             .expect("spawn rollguard")
     }
 
     /// Starts a daemon and waits until it has journaled its start.
-    fn start(&self) -> Child {
+    fn start(&self) -> Running {
         let starts = self.count(|e| matches!(e, Event::DaemonStarted { .. }));
         let child = self.spawn();
         self.wait_for("the daemon to start", || {
@@ -309,9 +310,20 @@ fn script(path: &Path, body: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
-fn kill_nine(mut daemon: Child) {
-    daemon.kill().expect("kill -9 the daemon");
-    daemon.wait().expect("reaped");
+/// The daemon's process, killed when dropped: a test that fails midway
+/// leaves no daemon running.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn kill_nine(mut daemon: Running) {
+    daemon.0.kill().expect("kill -9 the daemon");
+    daemon.0.wait().expect("reaped");
 }
 
 /// A health endpoint on 127.0.0.1:0: 200 while `link` points to a good

@@ -19,7 +19,7 @@ use common::prometheus::PrometheusHarness;
 use rollguard::demo::DemoService;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TARGETS: usize = 100;
@@ -38,6 +38,17 @@ struct Footprint {
     rss_kib: u64,
     threads: u64,
     open_files: u64,
+}
+
+/// The daemon's process, killed when dropped: a test that fails midway
+/// leaves no daemon running.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn footprint(pid: u32) -> Footprint {
@@ -116,7 +127,7 @@ async fn a_release_a_minute_on_100_targets_leaves_the_footprint_flat() {
     }
     let path = root.join("rollguard.toml");
     std::fs::write(&path, config).expect("config");
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+    let daemon = Command::new(env!("CARGO_BIN_EXE_rollguard"))
         .args(["run", "--config"])
         .arg(&path)
         .env_remove("NOTIFY_SOCKET")
@@ -125,8 +136,9 @@ async fn a_release_a_minute_on_100_targets_leaves_the_footprint_flat() {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(Running)
         .expect("spawn rollguard");
-    let pid = daemon.id();
+    let pid = daemon.0.id();
 
     let started = Instant::now();
     let mut samples: Vec<(u64, Footprint)> = Vec::new();
@@ -157,8 +169,7 @@ async fn a_release_a_minute_on_100_targets_leaves_the_footprint_flat() {
         samples.push((started.elapsed().as_secs(), now));
         tokio::time::sleep(SAMPLE).await;
     }
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    drop(daemon);
 
     // RSS: the peaks; threads (tokio's blocking pool grows and shrinks
     // with fsyncs) and open files (connections come and go): the medians.

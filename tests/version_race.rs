@@ -9,7 +9,7 @@
 use rollguard::journal::{Event, Record};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -19,6 +19,17 @@ use std::time::{Duration, Instant};
 struct Versions {
     phase: AtomicU32,
     reads_before: AtomicU32,
+}
+
+/// The daemon's process, killed when dropped: a test that fails midway
+/// leaves no daemon running.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn serve(versions: Arc<Versions>) -> SocketAddr {
@@ -93,7 +104,7 @@ fn a_release_deployed_mid_tick_is_not_blamed_on_the_one_before() {
     );
     let path = dir.path().join("rollguard.toml");
     std::fs::write(&path, config).expect("config");
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+    let daemon = Command::new(env!("CARGO_BIN_EXE_rollguard"))
         .args(["run", "--config"])
         .arg(&path)
         .env_remove("NOTIFY_SOCKET")
@@ -102,6 +113,7 @@ fn a_release_deployed_mid_tick_is_not_blamed_on_the_one_before() {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(Running)
         .expect("spawn rollguard");
     // Two reads of v1: the second is a tick after the one that took v1 in.
     wait_for("v1 read twice", || {
@@ -131,8 +143,7 @@ fn a_release_deployed_mid_tick_is_not_blamed_on_the_one_before() {
             _ => None,
         })
         .collect();
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    drop(daemon);
     assert_eq!(seen, ["v2", "v3"], "both releases were seen");
     assert_eq!(
         rollbacks(),
