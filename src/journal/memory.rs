@@ -7,8 +7,8 @@
 //! with a release a minute held about 0.5 MiB more each minute, a month of
 //! retention gigabytes.
 
-use super::format::{self, Record};
-use super::{Journal, JournalError, Since, io, lock};
+use super::format::Record;
+use super::{Journal, JournalError, Since, lock};
 use std::collections::VecDeque;
 
 /// How many records the daemon keeps in memory once started: the status,
@@ -117,9 +117,7 @@ impl Journal {
     /// Every readable record of the file, read from it: for a query that
     /// reaches past what memory holds.
     pub(super) fn read_file(&self) -> Result<Vec<Record>, JournalError> {
-        let path = &self.inner.path;
-        let bytes = std::fs::read(path).map_err(io(format!("reading {}", path.display())))?;
-        Ok(format::scan(&bytes).records)
+        super::read_records(&self.inner.path)
     }
 
     /// Every readable record, from memory when it holds them all, else from

@@ -360,8 +360,12 @@ impl Journal {
 /// [`Journal::open`] would leave them; a torn tail is ignored. Fails when
 /// the file cannot be read (a missing file included).
 pub fn read_only(state_dir: &Path) -> Result<Vec<Record>, JournalError> {
-    let path = state_dir.join("journal.jsonl");
-    let bytes = std::fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
+    read_records(&state_dir.join("journal.jsonl"))
+}
+
+/// The readable records of the journal file at `path`, read whole.
+fn read_records(path: &Path) -> Result<Vec<Record>, JournalError> {
+    let bytes = std::fs::read(path).map_err(io(format!("reading {}", path.display())))?;
     Ok(format::scan(&bytes).records)
 }
 

@@ -15,12 +15,9 @@ use std::time::SystemTime;
 
 impl TargetLoop {
     pub(super) async fn read_source(&mut self, now: SystemTime) {
-        let Some(source) = &self.source else { return };
-        // A version read is a request to the service like a probe, and
-        // shares the probes' bound (`daemon.max_concurrent_probes`).
-        let permit = self.setup.probe_permits.clone().acquire_owned().await.ok();
-        let read = source.current_version().await;
-        drop(permit);
+        let Some(read) = self.read_version().await else {
+            return;
+        };
         match read {
             Ok(Some(version)) => {
                 self.version_refused = false;
@@ -61,14 +58,19 @@ impl TargetLoop {
     /// the same, or when the source cannot tell (no source, a read error:
     /// the tick's evidence stands, as it would have without this check).
     pub(super) async fn version_moved(&self, judged: &str) -> Option<String> {
-        let source = self.source.as_ref()?;
-        let permit = self.setup.probe_permits.clone().acquire_owned().await.ok();
-        let read = source.current_version().await;
-        drop(permit);
-        match read {
+        match self.read_version().await? {
             Ok(Some(version)) if version != judged => Some(version),
             _ => None,
         }
+    }
+
+    /// One read of the running version; None without a source. A version
+    /// read is a request to the service like a probe, and shares the
+    /// probes' bound (`daemon.max_concurrent_probes`).
+    async fn read_version(&self) -> Option<Result<Option<String>, SourceError>> {
+        let source = self.source.as_ref()?;
+        let _permit = self.setup.probe_permits.clone().acquire_owned().await.ok();
+        Some(source.current_version().await)
     }
 
     /// The Deployment carries rollguard's rollback mark for
