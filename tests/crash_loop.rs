@@ -21,13 +21,17 @@
 //! suite; docs/reliability.md has a run of 200 with its figures). The seed
 //! is fixed, so a failure replays; `ROLLGUARD_CRASH_LOOP_SEED` changes it.
 
+#[path = "common/running.rs"]
+mod running;
+
 use rollguard::journal::{Event, Record};
 use rollguard::model::Decision;
+use running::{Running, spawn};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
 use std::time::{Duration, Instant, SystemTime};
 
 /// Rounds when the environment does not say.
@@ -114,17 +118,7 @@ impl Host {
             .append(true)
             .open(self.path("daemon.log"))
             .expect("daemon log");
-        Command::new(env!("CARGO_BIN_EXE_rollguard"))
-            .args(["run", "--config"])
-            .arg(&path)
-            .env_remove("NOTIFY_SOCKET")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map(Running)
-            .expect("spawn rollguard")
+        spawn(&path, log.into())
     }
 
     /// Starts a daemon and waits until it has journaled its start.
@@ -308,17 +302,6 @@ fn status(api: std::net::SocketAddr) -> Option<String> {
 fn script(path: &Path, body: &str) {
     std::fs::write(path, format!("#!/bin/sh\n{body}")).expect("script");
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-}
-
-/// The daemon's process, killed when dropped: a test that fails midway
-/// leaves no daemon running.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn kill_nine(mut daemon: Running) {

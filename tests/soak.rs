@@ -16,10 +16,11 @@ mod common;
 
 use common::e2e::{ERRORS, REQUESTS};
 use common::prometheus::PrometheusHarness;
+use common::running::spawn;
 use rollguard::demo::DemoService;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const TARGETS: usize = 100;
@@ -38,17 +39,6 @@ struct Footprint {
     rss_kib: u64,
     threads: u64,
     open_files: u64,
-}
-
-/// The daemon's process, killed when dropped: a test that fails midway
-/// leaves no daemon running.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn footprint(pid: u32) -> Footprint {
@@ -127,17 +117,7 @@ async fn a_release_a_minute_on_100_targets_leaves_the_footprint_flat() {
     }
     let path = root.join("rollguard.toml");
     std::fs::write(&path, config).expect("config");
-    let daemon = Command::new(env!("CARGO_BIN_EXE_rollguard"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .env_remove("NOTIFY_SOCKET")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Running)
-        .expect("spawn rollguard");
+    let daemon = spawn(&path, Stdio::null());
     let pid = daemon.0.id();
 
     let started = Instant::now();

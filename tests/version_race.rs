@@ -6,10 +6,14 @@
 //! that back. Without the re-read before acting, `v2` (possibly a good
 //! release) would be rolled back to `v1` for `v3`'s failures.
 
+#[path = "common/running.rs"]
+mod running;
+
 use rollguard::journal::{Event, Record};
+use running::spawn;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -19,17 +23,6 @@ use std::time::{Duration, Instant};
 struct Versions {
     phase: AtomicU32,
     reads_before: AtomicU32,
-}
-
-/// The daemon's process, killed when dropped: a test that fails midway
-/// leaves no daemon running.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn serve(versions: Arc<Versions>) -> SocketAddr {
@@ -104,17 +97,7 @@ fn a_release_deployed_mid_tick_is_not_blamed_on_the_one_before() {
     );
     let path = dir.path().join("rollguard.toml");
     std::fs::write(&path, config).expect("config");
-    let daemon = Command::new(env!("CARGO_BIN_EXE_rollguard"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .env_remove("NOTIFY_SOCKET")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Running)
-        .expect("spawn rollguard");
+    let daemon = spawn(&path, Stdio::null());
     // Two reads of v1: the second is a tick after the one that took v1 in.
     wait_for("v1 read twice", || {
         versions.reads_before.load(Ordering::SeqCst) >= 2

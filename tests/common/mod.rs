@@ -5,6 +5,7 @@ pub mod big_prometheus;
 pub mod e2e;
 pub mod openmetrics;
 pub mod prometheus;
+pub mod running;
 
 use reqwest::StatusCode;
 use rollguard::journal::Journal;
